@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What differs between the kernels kalloc supports (6.1 and 6.12 LTS),
+ * behind helpers named for what they do, so that the rest of the module
+ * reads as if there were one kernel.
+ */
+#ifndef _KALLOC_COMPAT_H
+#define _KALLOC_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/version.h>
+
+/* vma->vm_flags became read-only in 6.3; vm_flags_set() took its place. */
+static inline void kalloc_vma_set_flags(struct vm_area_struct *vma,
+					vm_flags_t flags)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, flags);
+#else
+	vma->vm_flags |= flags;
+#endif
+}
+
+/* MAX_ORDER counted orders (exclusive) until 6.8 renamed it MAX_PAGE_ORDER. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define KALLOC_MAX_PAGE_ORDER	MAX_PAGE_ORDER
+#elif LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#define KALLOC_MAX_PAGE_ORDER	MAX_ORDER
+#else
+#define KALLOC_MAX_PAGE_ORDER	(MAX_ORDER - 1)
+#endif
+
+/*
+ * The process a new mm belongs to.  During fork, ->open runs in the
+ * parent, but the child's mm already names the child as its owner.
+ */
+static inline pid_t kalloc_mm_owner_tgid(struct mm_struct *mm)
+{
+	pid_t tgid = task_tgid_nr(current);
+#ifdef CONFIG_MEMCG
+	struct task_struct *owner;
+
+	rcu_read_lock();
+	owner = rcu_dereference(mm->owner);
+	if (owner)
+		tgid = task_tgid_nr(owner);
+	rcu_read_unlock();
+#endif
+	return tgid;
+}
+
+#endif /* _KALLOC_COMPAT_H */

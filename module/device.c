@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /dev/kalloc: the misc device, its files, the per-process spaces of
+ * regions, the ioctls, and the module's parameters, load and unload.
+ */
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "kalloc.h"
+
+unsigned long kalloc_max_pages;
+module_param_named(max_pages, kalloc_max_pages, ulong, 0644);
+MODULE_PARM_DESC(max_pages, "Most pages all regions may hold at once (0: no limit)");
+
+unsigned long kalloc_max_region_pages;
+module_param_named(max_region_pages, kalloc_max_region_pages, ulong, 0644);
+MODULE_PARM_DESC(max_region_pages, "Largest region, in pages (0: no limit)");
+
+unsigned int kalloc_fault_around = 16;
+
+static int kalloc_fault_around_set(const char *val,
+				   const struct kernel_param *kp)
+{
+	unsigned int n;
+	int err = kstrtouint(val, 0, &n);
+
+	if (err)
+		return err;
+	if (!n || n > KALLOC_FAULT_AROUND_MAX || !is_power_of_2(n))
+		return -EINVAL;
+	WRITE_ONCE(kalloc_fault_around, n);
+	return 0;
+}
+
+static const struct kernel_param_ops kalloc_fault_around_ops = {
+	.set = kalloc_fault_around_set,
+	.get = param_get_uint,
+};
+module_param_cb(fault_around, &kalloc_fault_around_ops, &kalloc_fault_around,
+		0644);
+MODULE_PARM_DESC(fault_around,
+		 "Pages mapped per fault, a power of two from 1 to 32 (default 16)");
+
+/*
+ * Each open file gets an inode of this pseudo filesystem, so that its
+ * mappings share an address space of their own and RELEASE can zap a range
+ * with unmap_mapping_range() without touching other files' mappings.
+ */
+#define KALLOC_FS_MAGIC	0x6b616c6c	/* "kall" */
+
+static int kalloc_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, KALLOC_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type kalloc_fs_type = {
+	.name = "kalloc",
+	.init_fs_context = kalloc_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static struct vfsmount *kalloc_mnt;
+
+static void kalloc_space_free(struct kalloc_space *space)
+{
+	struct kalloc_region *region;
+	unsigned long id;
+
+	xa_for_each(&space->regions, id, region)
+		kalloc_region_put(region);
+	xa_destroy(&space->regions);
+	list_del(&space->link);
+	mmdrop(space->mm);
+	kfree(space);
+}
+
+/*
+ * The space of @mm in @kfile, made on first use when @create.  Spaces of
+ * processes that have exited are dropped on the way: their mappings are
+ * gone, and their regions can no longer be named by anyone.
+ * Called with kfile->lock held.
+ */
+static struct kalloc_space *kalloc_space_find(struct kalloc_file *kfile,
+					      struct mm_struct *mm, bool create)
+{
+	struct kalloc_space *space, *next, *found = NULL;
+
+	list_for_each_entry_safe(space, next, &kfile->spaces, link) {
+		if (space->mm == mm)
+			found = space;
+		else if (!atomic_read(&space->mm->mm_users))
+			kalloc_space_free(space);
+	}
+	if (found || !create)
+		return found;
+
+	space = kzalloc(sizeof(*space), GFP_KERNEL_ACCOUNT);
+	if (!space)
+		return NULL;
+	mmgrab(mm);
+	space->mm = mm;
+	xa_init_flags(&space->regions, XA_FLAGS_ALLOC1);
+	list_add(&space->link, &kfile->spaces);
+	return space;
+}
+
+/* @mm's region @id in @kfile, with a reference for the caller; or NULL. */
+struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
+					 struct mm_struct *mm, u32 id)
+{
+	struct kalloc_region *region = NULL;
+	struct kalloc_space *space;
+
+	mutex_lock(&kfile->lock);
+	space = kalloc_space_find(kfile, mm, false);
+	if (space)
+		region = xa_load(&space->regions, id);
+	if (region)
+		kalloc_region_get(region);
+	mutex_unlock(&kfile->lock);
+	return region;
+}
+
+/*
+ * The child's copy of @parent, made when fork duplicates the first vma
+ * that maps @parent and found again for the others.  Returns a reference
+ * for the child's vma, or NULL if not even a broken copy could be made.
+ */
+struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
+					      struct kalloc_region *parent,
+					      struct mm_struct *child_mm)
+{
+	struct kalloc_region *copy = NULL;
+	struct kalloc_space *space;
+
+	mutex_lock(&kfile->lock);
+	space = kalloc_space_find(kfile, child_mm, true);
+	if (!space)
+		goto out;
+	copy = xa_load(&space->regions, parent->id);
+	if (copy) {
+		kalloc_region_get(copy);
+		goto out;
+	}
+	copy = kalloc_region_fork(parent, child_mm);
+	if (!copy)
+		goto out;
+	if (xa_insert(&space->regions, parent->id, copy, GFP_KERNEL_ACCOUNT)) {
+		/* Unnamed, but still the vma's own memory. */
+		kalloc_region_publish(copy);
+		goto out;
+	}
+	kalloc_region_get(copy);
+	kalloc_region_publish(copy);
+out:
+	mutex_unlock(&kfile->lock);
+	return copy;
+}
+
+static int kalloc_open(struct inode *inode, struct file *file)
+{
+	struct kalloc_file *kfile;
+
+	kfile = kzalloc(sizeof(*kfile), GFP_KERNEL_ACCOUNT);
+	if (!kfile)
+		return -ENOMEM;
+	kfile->inode = alloc_anon_inode(kalloc_mnt->mnt_sb);
+	if (IS_ERR(kfile->inode)) {
+		int err = PTR_ERR(kfile->inode);
+
+		kfree(kfile);
+		return err;
+	}
+	mutex_init(&kfile->lock);
+	INIT_LIST_HEAD(&kfile->spaces);
+	file->f_mapping = kfile->inode->i_mapping;
+	file->private_data = kfile;
+	return 0;
+}
+
+/* Runs after the last mapping is gone: every vma holds the file. */
+static int kalloc_release(struct inode *inode, struct file *file)
+{
+	struct kalloc_file *kfile = file->private_data;
+	struct kalloc_space *space, *next;
+
+	list_for_each_entry_safe(space, next, &kfile->spaces, link)
+		kalloc_space_free(space);
+	iput(kfile->inode);
+	mutex_destroy(&kfile->lock);
+	kfree(kfile);
+	return 0;
+}
+
+/*
+ * Copy in an argument struct that begins with its own size: older, smaller
+ * structs than ours are refused, newer, larger ones must be zero past ours.
+ */
+static int kalloc_args_in(void *args, size_t size, void __user *uargs)
+{
+	u32 argsz;
+	int err;
+
+	if (get_user(argsz, (u32 __user *)uargs))
+		return -EFAULT;
+	if (argsz < size)
+		return -EINVAL;
+	err = copy_struct_from_user(args, size, uargs, argsz);
+	return err == -E2BIG ? -EINVAL : err;
+}
+
+static int kalloc_args_out(void __user *uargs, const void *args, size_t size)
+{
+	return copy_to_user(uargs, args, size) ? -EFAULT : 0;
+}
+
+static long kalloc_ioc_version(void __user *uargs)
+{
+	struct kalloc_version args;
+	int err = kalloc_args_in(&args, sizeof(args), uargs);
+
+	if (err)
+		return err;
+	if (args.abi || args.major || args.minor || args.patch ||
+	    args.max_order || args.fault_around || args.reserved)
+		return -EINVAL;
+	args.abi = KALLOC_ABI_VERSION;
+	args.major = KALLOC_VERSION_MAJOR;
+	args.minor = KALLOC_VERSION_MINOR;
+	args.patch = KALLOC_VERSION_PATCH;
+	args.max_order = KALLOC_MAX_PAGE_ORDER;
+	args.fault_around = READ_ONCE(kalloc_fault_around);
+	return kalloc_args_out(uargs, &args, sizeof(args));
+}
+
+static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
+{
+	struct kalloc_region *region;
+	struct kalloc_space *space;
+	struct kalloc_create args;
+	u32 id;
+	int err = kalloc_args_in(&args, sizeof(args), uargs);
+
+	if (err)
+		return err;
+	region = kalloc_region_create(&args, kfile->inode->i_mapping);
+	if (IS_ERR(region))
+		return PTR_ERR(region);
+
+	mutex_lock(&kfile->lock);
+	space = kalloc_space_find(kfile, current->mm, true);
+	err = space ? xa_alloc(&space->regions, &id, region,
+			       XA_LIMIT(1, KALLOC_MAX_ID), GFP_KERNEL_ACCOUNT)
+		    : -ENOMEM;
+	if (err) {
+		mutex_unlock(&kfile->lock);
+		kalloc_region_put(region);
+		return err == -EBUSY ? -ENOSPC : err;
+	}
+	region->id = id;
+	region->pgoff = (pgoff_t)id << (KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT);
+	kalloc_region_publish(region);
+	mutex_unlock(&kfile->lock);
+
+	args.id = id;
+	args.offset = (u64)id << KALLOC_REGION_WINDOW_SHIFT;
+	err = kalloc_args_out(uargs, &args, sizeof(args));
+	/* The region stays: the caller can still DESTROY it by id. */
+	return err;
+}
+
+static long kalloc_ioc_release(struct kalloc_file *kfile, void __user *uargs)
+{
+	struct kalloc_region *region;
+	struct kalloc_release args;
+	unsigned long first, nr;
+	int err = kalloc_args_in(&args, sizeof(args), uargs);
+
+	if (err)
+		return err;
+	if (!PAGE_ALIGNED(args.offset) || !PAGE_ALIGNED(args.length) ||
+	    !args.length)
+		return -EINVAL;
+	region = kalloc_file_region(kfile, current->mm, args.id);
+	if (!region)
+		return -ENOENT;
+	first = args.offset >> PAGE_SHIFT;
+	nr = args.length >> PAGE_SHIFT;
+	if (args.offset >= ((u64)region->nr_pages << PAGE_SHIFT) ||
+	    nr > region->nr_pages - first)
+		err = -EINVAL;
+	else
+		err = kalloc_region_release(region, first, nr);
+	kalloc_region_put(region);
+	return err;
+}
+
+static long kalloc_ioc_info(struct kalloc_file *kfile, void __user *uargs)
+{
+	struct kalloc_region *region;
+	struct kalloc_info args;
+	int err = kalloc_args_in(&args, sizeof(args), uargs);
+
+	if (err)
+		return err;
+	region = kalloc_file_region(kfile, current->mm, args.id);
+	if (!region)
+		return -ENOENT;
+	kalloc_region_info(region, &args);
+	kalloc_region_put(region);
+	return kalloc_args_out(uargs, &args, sizeof(args));
+}
+
+static long kalloc_ioc_destroy(struct kalloc_file *kfile, void __user *uargs)
+{
+	struct kalloc_region *region = NULL;
+	struct kalloc_space *space;
+	struct kalloc_destroy args;
+	int err = kalloc_args_in(&args, sizeof(args), uargs);
+
+	if (err)
+		return err;
+	mutex_lock(&kfile->lock);
+	space = kalloc_space_find(kfile, current->mm, false);
+	if (space)
+		region = xa_erase(&space->regions, args.id);
+	mutex_unlock(&kfile->lock);
+	if (!region)
+		return -ENOENT;
+	/* Mappings keep their own references: it goes with the last. */
+	kalloc_region_put(region);
+	return 0;
+}
+
+static long kalloc_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct kalloc_file *kfile = file->private_data;
+	void __user *uargs = (void __user *)arg;
+
+	/* The size in cmd is the caller's; argsz inside the struct governs. */
+	if (_IOC_TYPE(cmd) != KALLOC_IOC_MAGIC ||
+	    _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE))
+		return -ENOTTY;
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(KALLOC_IOC_VERSION):
+		return kalloc_ioc_version(uargs);
+	case _IOC_NR(KALLOC_IOC_CREATE):
+		return kalloc_ioc_create(kfile, uargs);
+	case _IOC_NR(KALLOC_IOC_RELEASE):
+		return kalloc_ioc_release(kfile, uargs);
+	case _IOC_NR(KALLOC_IOC_INFO):
+		return kalloc_ioc_info(kfile, uargs);
+	case _IOC_NR(KALLOC_IOC_DESTROY):
+		return kalloc_ioc_destroy(kfile, uargs);
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations kalloc_fops = {
+	.owner = THIS_MODULE,
+	.open = kalloc_open,
+	.release = kalloc_release,
+	.unlocked_ioctl = kalloc_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = kalloc_mmap,
+};
+
+/* Any user may open it: memory is charged to the opener's memcg, and the limits hold for all. */
+static struct miscdevice kalloc_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "kalloc",
+	.fops = &kalloc_fops,
+	.mode = 0666,
+};
+
+static void kalloc_check_leaks(void)
+{
+	long regions = atomic_long_read(&kalloc_totals.regions);
+	unsigned long resident = kalloc_resident_total();
+	long nodes = 0;
+	int nid;
+
+	for (nid = 0; nid < nr_node_ids; nid++)
+		nodes |= atomic_long_read(&kalloc_totals.node_resident[nid]);
+	if (regions || resident || nodes)
+		pr_err("kalloc: leak: %ld regions, %lu resident pages, node counts %s\n",
+		       regions, resident, nodes ? "non-zero" : "zero");
+}
+
+static int __init kalloc_init(void)
+{
+	int err;
+
+	err = kalloc_totals_init();
+	if (err)
+		return err;
+	kalloc_mnt = kern_mount(&kalloc_fs_type);
+	if (IS_ERR(kalloc_mnt)) {
+		err = PTR_ERR(kalloc_mnt);
+		goto out_totals;
+	}
+	err = kalloc_proc_init();
+	if (err)
+		goto out_mnt;
+	err = misc_register(&kalloc_misc);
+	if (err)
+		goto out_proc;
+	pr_info("kalloc: version %s, /dev/kalloc and /proc/kalloc ready\n",
+		KALLOC_VERSION_STRING);
+	return 0;
+
+out_proc:
+	kalloc_proc_exit();
+out_mnt:
+	kern_unmount(kalloc_mnt);
+out_totals:
+	kalloc_totals_exit();
+	return err;
+}
+
+static void __exit kalloc_exit(void)
+{
+	misc_deregister(&kalloc_misc);
+	kalloc_proc_exit();
+	kern_unmount(kalloc_mnt);
+	kalloc_check_leaks();
+	kalloc_totals_exit();
+}
+
+module_init(kalloc_init);
+module_exit(kalloc_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Memory regions served by fault handlers from vmalloc and buddy pages");
+MODULE_AUTHOR("The kalloc developers");
+MODULE_VERSION(KALLOC_VERSION_STRING);

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mapping regions and serving their faults.
+ *
+ * mmap() maps a region's window (MAP_SHARED only: a private mapping would
+ * copy every written page into anonymous memory and the device would back
+ * nothing).  A fault finds or allocates the pages of a whole neighbourhood
+ * around the faulting address (fault_around pages, aligned) and maps them
+ * in one batch with vm_insert_pages(), so touching memory in order takes
+ * one fault per neighbourhood rather than one per page.  The pages are
+ * mapped under region->lock: RELEASE holds the same lock from zap to free,
+ * so a page is never mapped once it has been handed back.
+ *
+ * Fork: dup_mmap() calls ->open on the child's vma and then would copy the
+ * page-table entries of a VM_MIXEDMAP mapping, leaving the child pointing
+ * at the parent's pages.  Every kalloc vma carries VM_WIPEONFORK, which
+ * skips that copy, and ->open gives the child its own copy of the region
+ * instead (see kalloc_region_fork()).
+ */
+#include <linux/mm.h>
+#include "kalloc.h"
+
+static void kalloc_vm_open(struct vm_area_struct *vma)
+{
+	struct kalloc_region *region = vma->vm_private_data;
+
+	if (!region)
+		return;
+	if (vma->vm_mm != region->mm) {
+		/* fork: the child's mm is write-locked, the parent's too */
+		region = kalloc_file_fork_region(vma->vm_file->private_data,
+						 region, vma->vm_mm);
+		vma->vm_private_data = region;
+		if (!region)
+			return;
+	} else {
+		/* a split or a move within the same process */
+		kalloc_region_get(region);
+	}
+	atomic_inc(&region->mappings);
+}
+
+static void kalloc_vm_close(struct vm_area_struct *vma)
+{
+	struct kalloc_region *region = vma->vm_private_data;
+
+	if (!region)
+		return;
+	atomic_dec(&region->mappings);
+	kalloc_region_put(region);
+}
+
+/*
+ * Map @n pages at @addr.  An entry already present (another thread's
+ * fault won the race, or RELEASE left part of a neighbourhood mapped) is
+ * skipped.  Fails only if the page at @must could not be mapped.
+ */
+static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
+			 struct page **pages, unsigned long n,
+			 unsigned long must)
+{
+	while (n) {
+		unsigned long left = n, done;
+		int err = vm_insert_pages(vma, addr, pages, &left);
+
+		if (!err)
+			return 0;
+		done = n - left;
+		if (err != -EBUSY && addr + (done << PAGE_SHIFT) <= must)
+			return err;
+		if (err != -EBUSY)
+			return 0;
+		done++;
+		pages += done;
+		addr += done << PAGE_SHIFT;
+		n -= done;
+	}
+	return 0;
+}
+
+static vm_fault_t kalloc_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct kalloc_region *region = vma->vm_private_data;
+	struct page *pages[KALLOC_FAULT_AROUND_MAX];
+	unsigned long around = READ_ONCE(kalloc_fault_around);
+	unsigned long index, first, last, vma_first, i, n = 0;
+	int err = 0;
+
+	if (!region || region->broken)
+		return VM_FAULT_SIGBUS;
+	index = vmf->pgoff - region->pgoff;
+	if (index >= region->nr_pages)
+		return VM_FAULT_SIGBUS;
+	atomic_long_inc(&region->faults);
+	atomic_long_inc(&kalloc_totals.faults);
+
+	/* The aligned neighbourhood of @index, within the vma and the region. */
+	vma_first = vma->vm_pgoff - region->pgoff;
+	first = max(round_down(index, around), vma_first);
+	last = min3(round_down(index, around) + around,
+		    vma_first + vma_pages(vma), region->nr_pages);
+
+	mutex_lock(&region->lock);
+	for (i = first; i < last; i++) {
+		pages[n] = kalloc_region_page(region, i);
+		if (pages[n]) {
+			n++;
+		} else if (i < index) {
+			/* keep the run contiguous: start it after the gap */
+			first = i + 1;
+			n = 0;
+		} else {
+			last = i;
+		}
+	}
+	if (index < last)
+		err = kalloc_insert(vma, vma->vm_start +
+				    ((first - vma_first) << PAGE_SHIFT),
+				    pages, n, vmf->address);
+	mutex_unlock(&region->lock);
+
+	if (index >= last) {
+		/* no memory for the faulting page: the limit, the node, or all */
+		return fatal_signal_pending(current) ? VM_FAULT_OOM :
+						       VM_FAULT_SIGBUS;
+	}
+	return err ? vmf_error(err) : VM_FAULT_NOPAGE;
+}
+
+static const struct vm_operations_struct kalloc_vm_ops = {
+	.open = kalloc_vm_open,
+	.close = kalloc_vm_close,
+	.fault = kalloc_fault,
+};
+
+int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long window = KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT;
+	unsigned long start = vma->vm_pgoff & (KALLOC_WINDOW_PAGES - 1);
+	struct kalloc_region *region;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	region = kalloc_file_region(file->private_data, current->mm,
+				    vma->vm_pgoff >> window);
+	if (!region)
+		return -EINVAL;
+	/*
+	 * Like a file: a mapping starts inside the region and may run past
+	 * its end (those pages get SIGBUS), but never into the next window.
+	 */
+	if (start >= region->nr_pages ||
+	    vma_pages(vma) > KALLOC_WINDOW_PAGES - start) {
+		kalloc_region_put(region);
+		return -EINVAL;
+	}
+	vma->vm_private_data = region;	/* the reference is the vma's */
+	vma->vm_ops = &kalloc_vm_ops;
+	kalloc_vma_set_flags(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_WIPEONFORK);
+	atomic_inc(&region->mappings);
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kalloc internals: what the device, the regions, the fault handler and
+ * /proc/kalloc share.
+ *
+ * Objects and their lifetimes:
+ *
+ *   struct kalloc_file    one per open of /dev/kalloc.  Owns an anonymous
+ *                         inode whose address space holds every mapping of
+ *                         the file, so RELEASE can zap a range in all of
+ *                         them with unmap_mapping_range().
+ *   struct kalloc_space   the regions one process (one mm) has in one file.
+ *                         After fork the child shares the file but gets a
+ *                         space of its own, so a region id always names the
+ *                         caller's own region.
+ *   struct kalloc_region  memory served to mappings.  Referenced by its
+ *                         space (until DESTROY) and by each vma mapping it.
+ *
+ * A vma holds its file, so a file is released only after every mapping of
+ * it is gone; the file's release then drops the spaces' references and
+ * every region is freed.
+ */
+#ifndef _KALLOC_H
+#define _KALLOC_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/uidgid.h>
+#include <linux/xarray.h>
+#include <linux/kalloc.h>
+#include "compat.h"
+
+#define KALLOC_VERSION_MAJOR	0
+#define KALLOC_VERSION_MINOR	1
+#define KALLOC_VERSION_PATCH	0
+#define KALLOC_VERSION_STRING	"0.1.0"
+
+/* Region ids fit the offset window: id << KALLOC_REGION_WINDOW_SHIFT < 2^63. */
+#define KALLOC_MAX_ID		((1U << (63 - KALLOC_REGION_WINDOW_SHIFT)) - 1)
+#define KALLOC_WINDOW_PAGES	(1UL << (KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT))
+
+/* Upper bound of the fault_around parameter: the fault handler's batch. */
+#define KALLOC_FAULT_AROUND_MAX	32
+
+struct kalloc_file {
+	struct inode *inode;		/* private address space */
+	struct mutex lock;		/* protects spaces */
+	struct list_head spaces;
+};
+
+struct kalloc_space {
+	struct list_head link;		/* in kalloc_file.spaces */
+	struct mm_struct *mm;		/* mmgrab()ed: the address stays unique */
+	struct xarray regions;		/* id -> region, holds a reference */
+};
+
+struct kalloc_region {
+	struct kref ref;
+	struct list_head link;		/* in the list /proc/kalloc walks */
+	u32 id;
+	u32 backing;			/* enum kalloc_backing */
+	unsigned int order;
+	int node;			/* as created; KALLOC_NODE_LOCAL or a node */
+	unsigned long nr_pages;
+	pgoff_t pgoff;			/* start of its window in the file */
+	struct mm_struct *mm;		/* the one mm that maps it (not a reference) */
+	struct address_space *mapping;	/* the file's, for zapping released ranges */
+	pid_t tgid;
+	kuid_t uid;
+	char comm[TASK_COMM_LEN];
+
+	struct mutex lock;		/* protects the backing and resident_node */
+	bool broken;			/* a fork copy that could not be made */
+	void *vaddr;			/* VMALLOC: the area */
+	struct page **vpages;		/* VMALLOC: its pages */
+	struct xarray pages;		/* PAGES: page index -> struct page */
+
+	unsigned long resident;		/* pages backing it now */
+	unsigned long resident_node[KALLOC_MAX_NODES];
+	atomic_long_t faults;
+	atomic_long_t releases;		/* resident pages handed back by RELEASE */
+	atomic_t mappings;
+};
+
+/* Module parameters. */
+extern unsigned long kalloc_max_pages;
+extern unsigned long kalloc_max_region_pages;
+extern unsigned int kalloc_fault_around;
+
+/* Totals over every region, shown by /proc/kalloc and checked at unload. */
+struct kalloc_totals {
+	atomic_long_t regions;
+	atomic_long_t resident[3];	/* indexed by enum kalloc_backing */
+	atomic_long_t faults;
+	atomic_long_t releases;
+	atomic_long_t high_water;
+	atomic_long_t *node_resident;	/* nr_node_ids entries */
+};
+extern struct kalloc_totals kalloc_totals;
+
+/* region.c */
+int kalloc_totals_init(void);
+void kalloc_totals_exit(void);
+unsigned long kalloc_resident_total(void);
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
+					   struct address_space *mapping);
+struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
+					 struct mm_struct *child_mm);
+void kalloc_region_get(struct kalloc_region *region);
+void kalloc_region_put(struct kalloc_region *region);
+int kalloc_region_release(struct kalloc_region *region, unsigned long first,
+			  unsigned long nr);
+void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
+void kalloc_region_publish(struct kalloc_region *region);
+struct page *kalloc_region_page(struct kalloc_region *region,
+				unsigned long index);
+void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
+			     void *arg);
+
+/* device.c */
+struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
+					 struct mm_struct *mm, u32 id);
+struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
+					      struct kalloc_region *parent,
+					      struct mm_struct *child_mm);
+
+/* fault.c */
+int kalloc_mmap(struct file *file, struct vm_area_struct *vma);
+
+/* proc.c */
+int kalloc_proc_init(void);
+void kalloc_proc_exit(void);
+
+#endif /* _KALLOC_H */

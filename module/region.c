@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Regions and their backings.
+ *
+ * What a region allocates, and why:
+ *
+ *   backing  when            what                          gfp
+ *   -------  --------------  ----------------------------  --------------------------
+ *   VMALLOC  at create       order-0 pages, vmap()ed into  KALLOC_PAGE_GFP
+ *                            one vmalloc-space area
+ *   PAGES    on first touch  the region's order-N block    KALLOC_BLOCK_GFP
+ *                            when the whole block is empty
+ *   PAGES    on first touch  else (or if the block fails)  KALLOC_PAGE_GFP
+ *                            a single page
+ *
+ * Every allocation is zeroed (a process never sees old contents), charged
+ * to the memory cgroup of the task that causes it (__GFP_ACCOUNT), and
+ * taken from the region's node alone when one was named (__GFP_THISNODE).
+ *
+ * A block of order N > 0 is tried once without reclaim or retry, as the
+ * dma-buf system heap does: on a fragmented machine a fault must not stall
+ * compacting memory for a large block when single pages serve as well.  A
+ * single page may reclaim and, under a memcg limit, OOM-kill: that is what
+ * anonymous memory does too.  Blocks are split at once so that each page
+ * carries its own reference: a partial RELEASE then frees exactly the
+ * released pages, and vm_insert_pages() accepts every one of them.
+ *
+ * VMALLOC builds its area from its own pages with vmap() rather than with
+ * vmalloc: the exported vmalloc_node() neither charges a memcg nor binds a
+ * node strictly, and __vmalloc_node() is not exported.  The area keeps the
+ * region contiguous for the kernel (a fork copies it with one memcpy) and
+ * the fault handler finds its pages with vmalloc_to_page().  A VMALLOC
+ * region is allocated whole by definition, so RELEASE zeroes its pages in
+ * place rather than freeing them.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include "kalloc.h"
+
+#define KALLOC_PAGE_GFP		(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)
+#define KALLOC_BLOCK_GFP	(KALLOC_PAGE_GFP | __GFP_NORETRY)
+
+struct kalloc_totals kalloc_totals;
+
+/* Every region, for /proc/kalloc. */
+static LIST_HEAD(kalloc_regions);
+static DEFINE_MUTEX(kalloc_regions_lock);
+
+int kalloc_totals_init(void)
+{
+	kalloc_totals.node_resident = kcalloc(nr_node_ids,
+					      sizeof(atomic_long_t), GFP_KERNEL);
+	return kalloc_totals.node_resident ? 0 : -ENOMEM;
+}
+
+void kalloc_totals_exit(void)
+{
+	kfree(kalloc_totals.node_resident);
+}
+
+unsigned long kalloc_resident_total(void)
+{
+	return atomic_long_read(&kalloc_totals.resident[KALLOC_BACKING_VMALLOC]) +
+	       atomic_long_read(&kalloc_totals.resident[KALLOC_BACKING_PAGES]);
+}
+
+/*
+ * Claim @nr pages against max_pages before allocating them.  The sum of
+ * the claims is the resident total, so the check and the count are one
+ * atomic operation and racing faults cannot overshoot the limit.
+ */
+static bool kalloc_claim(struct kalloc_region *region, unsigned long nr)
+{
+	atomic_long_t *counter = &kalloc_totals.resident[region->backing];
+	unsigned long max = READ_ONCE(kalloc_max_pages);
+	unsigned long total, high;
+
+	atomic_long_add(nr, counter);
+	total = kalloc_resident_total();
+	if (max && total > max) {
+		atomic_long_sub(nr, counter);
+		return false;
+	}
+	high = atomic_long_read(&kalloc_totals.high_water);
+	while (total > high &&
+	       !atomic_long_try_cmpxchg(&kalloc_totals.high_water, &high, total))
+		;
+	return true;
+}
+
+static void kalloc_unclaim(struct kalloc_region *region, unsigned long nr)
+{
+	atomic_long_sub(nr, &kalloc_totals.resident[region->backing]);
+}
+
+/* Count @nr claimed pages, all on @page's node, as the region's. */
+static void kalloc_account(struct kalloc_region *region, struct page *page,
+			   long nr)
+{
+	int nid = page_to_nid(page);
+
+	region->resident += nr;
+	if (nid < KALLOC_MAX_NODES)
+		region->resident_node[nid] += nr;
+	atomic_long_add(nr, &kalloc_totals.node_resident[nid]);
+}
+
+/* Allocate 2^order claimed, accounted, zeroed pages for @region. */
+static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
+				 unsigned int order, gfp_t gfp)
+{
+	struct page *page;
+
+	if (!kalloc_claim(region, 1UL << order))
+		return NULL;
+	if (region->node != KALLOC_NODE_LOCAL)
+		gfp |= __GFP_THISNODE;
+	page = alloc_pages_node(nid, gfp, order);
+	if (!page) {
+		kalloc_unclaim(region, 1UL << order);
+		return NULL;
+	}
+	if (order)
+		split_page(page, order);
+	kalloc_account(region, page, 1L << order);
+	return page;
+}
+
+static void kalloc_free_page(struct kalloc_region *region, struct page *page)
+{
+	kalloc_account(region, page, -1);
+	kalloc_unclaim(region, 1);
+	__free_page(page);
+}
+
+static int kalloc_region_nid(struct kalloc_region *region)
+{
+	return region->node == KALLOC_NODE_LOCAL ? numa_node_id() : region->node;
+}
+
+static int kalloc_vmalloc_fill(struct kalloc_region *region)
+{
+	int nid = kalloc_region_nid(region);
+	unsigned long i;
+
+	region->vpages = kvcalloc(region->nr_pages, sizeof(*region->vpages),
+				  GFP_KERNEL_ACCOUNT);
+	if (!region->vpages)
+		return -ENOMEM;
+	for (i = 0; i < region->nr_pages; i++) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		region->vpages[i] = kalloc_alloc(region, nid, 0, KALLOC_PAGE_GFP);
+		if (!region->vpages[i])
+			return -ENOMEM;
+		cond_resched();
+	}
+	region->vaddr = vmap(region->vpages, region->nr_pages, VM_MAP,
+			     PAGE_KERNEL);
+	return region->vaddr ? 0 : -ENOMEM;
+}
+
+static void kalloc_backing_free(struct kalloc_region *region)
+{
+	struct page *page;
+	unsigned long i;
+
+	if (region->backing == KALLOC_BACKING_VMALLOC) {
+		if (region->vaddr)
+			vunmap(region->vaddr);
+		for (i = 0; region->vpages && i < region->nr_pages; i++)
+			if (region->vpages[i])
+				kalloc_free_page(region, region->vpages[i]);
+		kvfree(region->vpages);
+		return;
+	}
+	xa_for_each(&region->pages, i, page)
+		kalloc_free_page(region, page);
+	xa_destroy(&region->pages);
+}
+
+static struct kalloc_region *kalloc_region_alloc(void)
+{
+	struct kalloc_region *region;
+
+	region = kzalloc(sizeof(*region), GFP_KERNEL_ACCOUNT);
+	if (!region)
+		return NULL;
+	kref_init(&region->ref);
+	mutex_init(&region->lock);
+	xa_init(&region->pages);
+	INIT_LIST_HEAD(&region->link);
+	atomic_long_inc(&kalloc_totals.regions);
+	return region;
+}
+
+/* Show @region in /proc/kalloc, once its id is set. */
+void kalloc_region_publish(struct kalloc_region *region)
+{
+	mutex_lock(&kalloc_regions_lock);
+	list_add_tail(&region->link, &kalloc_regions);
+	mutex_unlock(&kalloc_regions_lock);
+}
+
+static void kalloc_region_free(struct kref *ref)
+{
+	struct kalloc_region *region = container_of(ref, struct kalloc_region, ref);
+
+	mutex_lock(&kalloc_regions_lock);
+	list_del(&region->link);
+	mutex_unlock(&kalloc_regions_lock);
+	kalloc_backing_free(region);
+	atomic_long_dec(&kalloc_totals.regions);
+	mutex_destroy(&region->lock);
+	kfree(region);
+}
+
+void kalloc_region_get(struct kalloc_region *region)
+{
+	kref_get(&region->ref);
+}
+
+void kalloc_region_put(struct kalloc_region *region)
+{
+	kref_put(&region->ref, kalloc_region_free);
+}
+
+static int kalloc_check_create(const struct kalloc_create *args)
+{
+	unsigned long nr_pages;
+
+	if (args->flags || args->id || args->offset)
+		return -EINVAL;
+	if (!args->size || args->size > (1ULL << KALLOC_REGION_WINDOW_SHIFT))
+		return -EINVAL;
+	nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
+	switch (args->backing) {
+	case KALLOC_BACKING_VMALLOC:
+		if (args->order)
+			return -EINVAL;
+		if (nr_pages > totalram_pages())
+			return -ENOMEM;
+		break;
+	case KALLOC_BACKING_PAGES:
+		if (args->order > KALLOC_MAX_PAGE_ORDER)
+			return -EINVAL;
+		if (nr_pages & ((1UL << args->order) - 1))
+			return -EINVAL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (args->node != KALLOC_NODE_LOCAL &&
+	    (args->node < 0 || args->node >= MAX_NUMNODES ||
+	     !node_state(args->node, N_MEMORY)))
+		return -EINVAL;
+	if (kalloc_max_region_pages && nr_pages > kalloc_max_region_pages)
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * A new region for the calling process, described by @args (checked here).
+ * The caller gives it an id and then publishes it.
+ */
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
+					   struct address_space *mapping)
+{
+	struct kalloc_region *region;
+	int err;
+
+	err = kalloc_check_create(args);
+	if (err)
+		return ERR_PTR(err);
+	region = kalloc_region_alloc();
+	if (!region)
+		return ERR_PTR(-ENOMEM);
+	region->backing = args->backing;
+	region->order = args->order;
+	region->node = args->node;
+	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
+	region->mm = current->mm;
+	region->mapping = mapping;
+	region->tgid = task_tgid_nr(current);
+	region->uid = current_euid();
+	get_task_comm(region->comm, current);
+	if (region->backing == KALLOC_BACKING_VMALLOC) {
+		err = kalloc_vmalloc_fill(region);
+		if (err) {
+			kalloc_region_put(region);
+			return ERR_PTR(err);
+		}
+	}
+	return region;
+}
+
+/* Copy @parent's pages into @copy.  Called with parent->lock held. */
+static int kalloc_region_copy(struct kalloc_region *copy,
+			      struct kalloc_region *parent)
+{
+	struct page *page, *new;
+	unsigned long i;
+	int err;
+
+	if (parent->backing == KALLOC_BACKING_VMALLOC) {
+		err = kalloc_vmalloc_fill(copy);
+		if (!err)
+			memcpy(copy->vaddr, parent->vaddr,
+			       parent->nr_pages << PAGE_SHIFT);
+		return err;
+	}
+	xa_for_each(&parent->pages, i, page) {
+		new = kalloc_alloc(copy, page_to_nid(page), 0,
+				   KALLOC_PAGE_GFP & ~__GFP_ZERO);
+		if (!new)
+			return -ENOMEM;
+		copy_highpage(new, page);
+		err = xa_err(xa_store(&copy->pages, i, new, GFP_KERNEL_ACCOUNT));
+		if (err) {
+			kalloc_free_page(copy, new);
+			return err;
+		}
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * The child's own copy of @parent, made while fork duplicates a vma that
+ * maps it: a write in either process never shows in the other.  The copy
+ * is eager (one page allocated and copied per resident page) because ->open
+ * cannot fail; if memory runs out the copy is marked broken and the child's
+ * faults on it get SIGBUS.
+ */
+struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
+					 struct mm_struct *child_mm)
+{
+	struct kalloc_region *copy;
+
+	copy = kalloc_region_alloc();
+	if (!copy)
+		return NULL;
+	copy->id = parent->id;
+	copy->backing = parent->backing;
+	copy->order = parent->order;
+	copy->node = parent->node;
+	copy->nr_pages = parent->nr_pages;
+	copy->pgoff = parent->pgoff;
+	copy->mm = child_mm;
+	copy->mapping = parent->mapping;
+	copy->tgid = kalloc_mm_owner_tgid(child_mm);
+	copy->uid = parent->uid;
+	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
+
+	mutex_lock(&parent->lock);
+	if (parent->broken || kalloc_region_copy(copy, parent)) {
+		kalloc_backing_free(copy);
+		xa_init(&copy->pages);
+		copy->vpages = NULL;
+		copy->vaddr = NULL;
+		copy->broken = true;
+	}
+	mutex_unlock(&parent->lock);
+	kalloc_region_publish(copy);
+	return copy;
+}
+
+/*
+ * Fill the empty slot @index of a PAGES region: with the region's whole
+ * block when all of the block is empty, else (or when the block cannot be
+ * had) with a single page.  Called with region->lock held.
+ */
+static struct page *kalloc_pages_fill(struct kalloc_region *region,
+				      unsigned long index)
+{
+	unsigned int order = region->order;
+	unsigned long first = round_down(index, 1UL << order);
+	unsigned long last = first + (1UL << order) - 1;
+	unsigned long i, probe = first;
+	struct page *page = NULL;
+	int nid = kalloc_region_nid(region);
+
+	if (order && !xa_find(&region->pages, &probe, last, XA_PRESENT))
+		page = kalloc_alloc(region, nid, order, KALLOC_BLOCK_GFP);
+	if (!page) {
+		order = 0;
+		first = index;
+		page = kalloc_alloc(region, nid, 0, KALLOC_PAGE_GFP);
+		if (!page)
+			return NULL;
+	}
+	for (i = 0; i < (1UL << order); i++) {
+		if (xa_err(xa_store(&region->pages, first + i, page + i,
+				    GFP_KERNEL_ACCOUNT))) {
+			while (i--)
+				xa_erase(&region->pages, first + i);
+			for (i = 0; i < (1UL << order); i++)
+				kalloc_free_page(region, page + i);
+			return NULL;
+		}
+	}
+	return page + (index - first);
+}
+
+/*
+ * The page that backs @index of @region, allocated on first touch; NULL
+ * when no memory can be had (the limit, the node, or the machine).
+ * Called with region->lock held.
+ */
+struct page *kalloc_region_page(struct kalloc_region *region,
+				unsigned long index)
+{
+	struct page *page;
+
+	if (region->backing == KALLOC_BACKING_VMALLOC)
+		return vmalloc_to_page(region->vaddr + (index << PAGE_SHIFT));
+	page = xa_load(&region->pages, index);
+	return page ? page : kalloc_pages_fill(region, index);
+}
+
+/*
+ * Take pages [@first, @first + @nr) back: remove them from every mapping,
+ * then free them (PAGES) or zero them (VMALLOC).  The next touch finds
+ * fresh zeroed memory.  The fault handler maps pages under region->lock,
+ * so none can be mapped again between the zap and the free.
+ */
+int kalloc_region_release(struct kalloc_region *region, unsigned long first,
+			  unsigned long nr)
+{
+	unsigned long i, released = 0;
+	struct page *page;
+
+	mutex_lock(&region->lock);
+	unmap_mapping_range(region->mapping,
+			    (loff_t)(region->pgoff + first) << PAGE_SHIFT,
+			    (loff_t)nr << PAGE_SHIFT, 1);
+	if (region->backing == KALLOC_BACKING_VMALLOC) {
+		memset(region->vaddr + (first << PAGE_SHIFT), 0, nr << PAGE_SHIFT);
+		released = nr;
+	} else {
+		xa_for_each_range(&region->pages, i, page, first, first + nr - 1) {
+			xa_erase(&region->pages, i);
+			kalloc_free_page(region, page);
+			released++;
+		}
+	}
+	mutex_unlock(&region->lock);
+	atomic_long_add(released, &region->releases);
+	atomic_long_add(released, &kalloc_totals.releases);
+	return 0;
+}
+
+void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info)
+{
+	int nid;
+
+	mutex_lock(&region->lock);
+	info->size = (u64)region->nr_pages << PAGE_SHIFT;
+	info->backing = region->backing;
+	info->order = region->order;
+	info->node = region->node;
+	info->mappings = atomic_read(&region->mappings);
+	info->resident = region->resident;
+	info->faults = atomic_long_read(&region->faults);
+	info->releases = atomic_long_read(&region->releases);
+	for (nid = 0; nid < KALLOC_MAX_NODES; nid++)
+		info->resident_node[nid] = region->resident_node[nid];
+	mutex_unlock(&region->lock);
+}
+
+/* Call @fn on every region, with the region list held still. */
+void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
+			     void *arg)
+{
+	struct kalloc_region *region;
+
+	mutex_lock(&kalloc_regions_lock);
+	list_for_each_entry(region, &kalloc_regions, link)
+		fn(region, arg);
+	mutex_unlock(&kalloc_regions_lock);
+}
