@@ -99,6 +99,7 @@ struct kalloc_totals {
 	atomic_long_t high_water;
 	atomic_long_t *node_resident;	/* nr_node_ids entries */
 };
+
 extern struct kalloc_totals kalloc_totals;
 
 /* region.c */
