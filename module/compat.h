@@ -8,7 +8,6 @@
 #define _KALLOC_COMPAT_H
 
 #include <linux/mm.h>
-#include <linux/sched.h>
 #include <linux/version.h>
 
 /* vma->vm_flags became read-only in 6.3; vm_flags_set() took its place. */
@@ -30,24 +29,5 @@ static inline void kalloc_vma_set_flags(struct vm_area_struct *vma,
 #else
 #define KALLOC_MAX_PAGE_ORDER	(MAX_ORDER - 1)
 #endif
-
-/*
- * The process a new mm belongs to.  During fork, ->open runs in the
- * parent, but the child's mm already names the child as its owner.
- */
-static inline pid_t kalloc_mm_owner_tgid(struct mm_struct *mm)
-{
-	pid_t tgid = task_tgid_nr(current);
-#ifdef CONFIG_MEMCG
-	struct task_struct *owner;
-
-	rcu_read_lock();
-	owner = rcu_dereference(mm->owner);
-	if (owner)
-		tgid = task_tgid_nr(owner);
-	rcu_read_unlock();
-#endif
-	return tgid;
-}
 
 #endif /* _KALLOC_COMPAT_H */

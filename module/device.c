@@ -121,10 +121,24 @@ struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
 	space = kalloc_space_find(kfile, mm, false);
 	if (space)
 		region = xa_load(&space->regions, id);
-	if (region)
+	if (region) {
 		kalloc_region_get(region);
+		kalloc_region_owner_seen(region);
+	}
 	mutex_unlock(&kfile->lock);
 	return region;
+}
+
+/*
+ * Drop the spaces of processes that have exited.  Called as an exiting
+ * process unmaps its regions, so that a child's copies go with the child
+ * rather than when the file shared with its parent is closed.
+ */
+void kalloc_file_prune(struct kalloc_file *kfile)
+{
+	mutex_lock(&kfile->lock);
+	kalloc_space_find(kfile, NULL, false);
+	mutex_unlock(&kfile->lock);
 }
 
 /*

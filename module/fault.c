@@ -48,6 +48,9 @@ static void kalloc_vm_close(struct vm_area_struct *vma)
 		return;
 	atomic_dec(&region->mappings);
 	kalloc_region_put(region);
+	/* exit_mmap(): the process is gone, and so are the regions it named */
+	if (!atomic_read(&vma->vm_mm->mm_users))
+		kalloc_file_prune(vma->vm_file->private_data);
 }
 
 /*
@@ -92,6 +95,7 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	index = vmf->pgoff - region->pgoff;
 	if (index >= region->nr_pages)
 		return VM_FAULT_SIGBUS;
+	kalloc_region_owner_seen(region);
 	atomic_long_inc(&region->faults);
 	atomic_long_inc(&kalloc_totals.faults);
 

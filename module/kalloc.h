@@ -68,7 +68,7 @@ struct kalloc_region {
 	pgoff_t pgoff;			/* start of its window in the file */
 	struct mm_struct *mm;		/* the one mm that maps it (not a reference) */
 	struct address_space *mapping;	/* the file's, for zapping released ranges */
-	pid_t tgid;
+	pid_t tgid;			/* the owner's, once known */
 	kuid_t uid;
 	char comm[TASK_COMM_LEN];
 
@@ -84,6 +84,16 @@ struct kalloc_region {
 	atomic_long_t releases;		/* resident pages handed back by RELEASE */
 	atomic_t mappings;
 };
+
+/*
+ * A fork copy is made before the child has a pid; the first time the
+ * child itself uses the region (fault or ioctl), it is recorded.
+ */
+static inline void kalloc_region_owner_seen(struct kalloc_region *region)
+{
+	if (unlikely(!READ_ONCE(region->tgid)) && current->mm == region->mm)
+		WRITE_ONCE(region->tgid, task_tgid_nr(current));
+}
 
 /* Module parameters. */
 extern unsigned long kalloc_max_pages;
@@ -127,6 +137,7 @@ struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
 struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 					      struct kalloc_region *parent,
 					      struct mm_struct *child_mm);
+void kalloc_file_prune(struct kalloc_file *kfile);
 
 /* fault.c */
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma);

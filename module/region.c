@@ -332,7 +332,7 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * maps it: a write in either process never shows in the other.  The copy
  * is eager (one page allocated and copied per resident page) because ->open
  * cannot fail; if memory runs out the copy is marked broken and the child's
- * faults on it get SIGBUS.
+ * faults on it get SIGBUS.  The caller publishes it.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
@@ -350,7 +350,8 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->pgoff = parent->pgoff;
 	copy->mm = child_mm;
 	copy->mapping = parent->mapping;
-	copy->tgid = kalloc_mm_owner_tgid(child_mm);
+	/* the child has no pid yet: its first fault or ioctl records it */
+	copy->tgid = 0;
 	copy->uid = parent->uid;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
@@ -363,7 +364,6 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 		copy->broken = true;
 	}
 	mutex_unlock(&parent->lock);
-	kalloc_region_publish(copy);
 	return copy;
 }
 

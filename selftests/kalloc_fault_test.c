@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Faults: every fault is counted, a neighbourhood is mapped per fault,
+ * and the counts in KALLOC_IOC_INFO and /proc/kalloc equal what the test
+ * caused.  Touching a region in order takes at most 1/8 of the faults
+ * anonymous memory takes.
+ */
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(fault) {
+	int fd;
+	unsigned long around;
+};
+
+FIXTURE_VARIANT(fault) {
+	unsigned int backing;
+	unsigned int order;
+};
+
+FIXTURE_VARIANT_ADD(fault, vmalloc) {
+	.backing = KALLOC_BACKING_VMALLOC,
+};
+
+FIXTURE_VARIANT_ADD(fault, pages0) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(fault, pages4) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 4,
+};
+
+FIXTURE_VARIANT_ADD(fault, pages9) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 9,
+};
+
+FIXTURE_SETUP(fault)
+{
+	self->fd = kt_open();
+	ASSERT_LE(0, self->fd);
+	self->around = kt_param("fault_around");
+	ASSERT_LE(1, self->around);
+}
+
+FIXTURE_TEARDOWN(fault)
+{
+	close(self->fd);
+}
+
+static unsigned long round_up_to(unsigned long n, unsigned long to)
+{
+	return (n + to - 1) / to * to;
+}
+
+/* Resident pages after touching the first @touched pages of a fresh region. */
+static unsigned long expect_resident(const FIXTURE_VARIANT(fault) *v,
+				     unsigned long touched, unsigned long around,
+				     unsigned long size_pages)
+{
+	unsigned long mapped = round_up_to(touched, around);
+
+	if (v->backing == KALLOC_BACKING_VMALLOC)
+		return size_pages;
+	return round_up_to(mapped, 1UL << v->order);
+}
+
+TEST_F(fault, counts_equal_what_the_test_caused)
+{
+	unsigned long pages = 1024, touched = 200, i;
+	struct kalloc_create c;
+	struct kalloc_info info;
+	long faults_before, faults_after;
+	volatile unsigned char *p;
+	struct kt_row row;
+
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	faults_before = kt_proc_total("faults");
+	for (i = 0; i < touched; i++)
+		p[i * KT_PAGE] = 1;
+	faults_after = kt_proc_total("faults");
+
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(round_up_to(touched, self->around) / self->around, info.faults);
+	EXPECT_EQ((unsigned long)(faults_after - faults_before), info.faults);
+	EXPECT_EQ(expect_resident(variant, touched, self->around, pages), info.resident);
+	ASSERT_EQ(0, kt_proc_row(c.id, getpid(), &row));
+	EXPECT_EQ(info.faults, row.faults);
+	EXPECT_EQ(info.resident, row.resident_pages);
+
+	/* touching them again costs nothing */
+	for (i = 0; i < touched; i++)
+		p[i * KT_PAGE] = 2;
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(round_up_to(touched, self->around) / self->around, info.faults);
+	munmap((void *)p, pages * KT_PAGE);
+}
+
+TEST_F(fault, release_counts_and_refault)
+{
+	unsigned long pages = 512, i;
+	struct kalloc_create c;
+	struct kalloc_info a, b;
+	long releases_before = kt_proc_total("releases");
+	long resident_before = kt_proc_total("resident_pages");
+	volatile unsigned char *p;
+
+	if (variant->order > 4)
+		pages = 1024;
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < pages; i++)
+		p[i * KT_PAGE] = 1;
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &a));
+	EXPECT_EQ(pages, a.resident);
+	EXPECT_EQ(pages / self->around, a.faults);
+	if (variant->backing == KALLOC_BACKING_PAGES) {
+		EXPECT_EQ(resident_before + (long)pages, kt_proc_total("resident_pages"));
+	}
+
+	ASSERT_EQ(0, kt_release(self->fd, c.id, 0, pages / 2 * KT_PAGE));
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &b));
+	EXPECT_EQ(pages / 2, b.releases);
+	EXPECT_EQ(releases_before + (long)pages / 2, kt_proc_total("releases"));
+	if (variant->backing == KALLOC_BACKING_PAGES) {
+		EXPECT_EQ(pages / 2, b.resident);
+		EXPECT_EQ(resident_before + (long)pages / 2, kt_proc_total("resident_pages"));
+	} else {
+		EXPECT_EQ(pages, b.resident) TH_LOG("a vmalloc region stays whole");
+	}
+	for (i = 0; i < pages / 2; i++)
+		EXPECT_EQ(0, p[i * KT_PAGE]);
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &b));
+	EXPECT_EQ(a.faults + pages / 2 / self->around, b.faults) TH_LOG("one fault per neighbourhood again");
+	EXPECT_EQ(pages, b.resident);
+	munmap((void *)p, pages * KT_PAGE);
+	close(self->fd);
+	self->fd = kt_open();
+	EXPECT_EQ(resident_before, kt_proc_total("resident_pages")) TH_LOG("close gave it all back");
+}
+
+TEST_F(fault, in_order_touch_takes_an_eighth_of_anon_faults)
+{
+	unsigned long pages = 4096, i;
+	struct kalloc_create c;
+	volatile unsigned char *p, *anon;
+	long before, dev_faults, anon_faults;
+
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	anon = mmap(NULL, pages * KT_PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	madvise((void *)anon, pages * KT_PAGE, MADV_NOHUGEPAGE);
+
+	before = kt_minflt();
+	for (i = 0; i < pages; i++)
+		p[i * KT_PAGE] = 1;
+	dev_faults = kt_minflt() - before;
+	before = kt_minflt();
+	for (i = 0; i < pages; i++)
+		anon[i * KT_PAGE] = 1;
+	anon_faults = kt_minflt() - before;
+
+	TH_LOG("%lu pages: kalloc %ld faults, anonymous %ld", pages, dev_faults, anon_faults);
+	EXPECT_LE(dev_faults * 8, anon_faults);
+	munmap((void *)p, pages * KT_PAGE);
+	munmap((void *)anon, pages * KT_PAGE);
+}
+
+TEST_F(fault, fault_around_is_a_live_parameter)
+{
+	struct kalloc_create c;
+	struct kalloc_info info;
+	volatile unsigned char *p;
+	unsigned long i;
+
+	ASSERT_EQ(-EINVAL, kt_set_param("fault_around", 3));
+	ASSERT_EQ(-EINVAL, kt_set_param("fault_around", 0));
+	ASSERT_EQ(-EINVAL, kt_set_param("fault_around", 64));
+	ASSERT_EQ(0, kt_set_param("fault_around", 1));
+	ASSERT_EQ(0, kt_create(self->fd, 1024 * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 64; i++)
+		p[i * KT_PAGE] = 1;
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(0, kt_set_param("fault_around", self->around));
+	EXPECT_EQ(64, info.faults);
+	EXPECT_EQ(expect_resident(variant, 64, 1, 1024), info.resident);
+	munmap((void *)p, 1024 * KT_PAGE);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fork: the child gets its own copy of every kalloc mapping as it was at
+ * the fork.  Writes never cross between parent and child, and region ids
+ * name the caller's own region on both sides.
+ */
+#include <sys/wait.h>
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(fork) {
+	int fd;
+	struct kalloc_create c;
+	size_t size;
+	unsigned char *p;
+};
+
+FIXTURE_VARIANT(fork) {
+	unsigned int backing;
+	unsigned int order;
+};
+
+FIXTURE_VARIANT_ADD(fork, vmalloc) {
+	.backing = KALLOC_BACKING_VMALLOC,
+};
+
+FIXTURE_VARIANT_ADD(fork, pages0) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(fork, pages4) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 4,
+};
+
+FIXTURE_SETUP(fork)
+{
+	self->fd = kt_open();
+	ASSERT_LE(0, self->fd);
+	self->size = 256 * KT_PAGE;
+	ASSERT_EQ(0, kt_create(self->fd, self->size, variant->backing,
+			       variant->order, -1, &self->c));
+	self->p = kt_map(self->fd, &self->c, 0);
+	ASSERT_NE(MAP_FAILED, self->p);
+	/* half of it touched before the fork, half not */
+	memset(self->p, 0x11, self->size / 2);
+}
+
+FIXTURE_TEARDOWN(fork)
+{
+	munmap(self->p, self->size);
+	close(self->fd);
+}
+
+static int byte_is(const unsigned char *p, size_t n, unsigned char v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return 0;
+	return 1;
+}
+
+/* Run @fn in a child; its exit status, 0 for success. */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn(arg));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct ctx {
+	int fd;
+	unsigned int id;
+	unsigned char *p;
+	size_t size;
+};
+
+/* The child sees the parent's data, then writes its own. */
+static int child_reads_then_writes(void *arg)
+{
+	struct ctx *x = arg;
+
+	if (!byte_is(x->p, x->size / 2, 0x11))
+		return 10;
+	if (!byte_is(x->p + x->size / 2, x->size / 2, 0))
+		return 11;
+	memset(x->p, 0x22, x->size);
+	if (!byte_is(x->p, x->size, 0x22))
+		return 12;
+	return 0;
+}
+
+TEST_F(fork, child_sees_a_copy_and_its_writes_stay_its_own)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+
+	EXPECT_EQ(0, in_child(child_reads_then_writes, &x));
+	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11)) TH_LOG("the child's write showed in the parent");
+	EXPECT_TRUE(byte_is(self->p + self->size / 2, self->size / 2, 0));
+}
+
+/* The parent writes after the fork; the child must still see the old data. */
+TEST_F(fork, parent_writes_after_fork_stay_out_of_the_child)
+{
+	int to_child[2], to_parent[2], status;
+	char go;
+	pid_t pid;
+
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (read(to_child[0], &go, 1) != 1)
+			_exit(20);
+		_exit(byte_is(self->p, self->size / 2, 0x11) &&
+		      byte_is(self->p + self->size / 2, self->size / 2, 0) ? 0 : 21);
+	}
+	memset(self->p, 0x33, self->size);
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("the parent's write showed in the child");
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
+/* In the child the same id names the child's copy: INFO, RELEASE, DESTROY. */
+static int child_uses_its_own_ids(void *arg)
+{
+	struct ctx *x = arg;
+	struct kalloc_info info;
+	struct kt_row row;
+
+	if (kt_info(x->fd, x->id, &info))
+		return 30;
+	if (info.mappings != 1)
+		return 31;
+	if (kt_proc_row(x->id, getpid(), &row) || row.mappings != 1)
+		return 32;
+	if (kt_release(x->fd, x->id, 0, x->size))
+		return 33;
+	if (!byte_is(x->p, x->size, 0))
+		return 34;
+	if (kt_destroy(x->fd, x->id))
+		return 35;
+	if (kt_info(x->fd, x->id, &info) != -ENOENT)
+		return 36;
+	return 0;
+}
+
+TEST_F(fork, ids_in_the_child_name_the_childs_copy)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+	struct kalloc_info info;
+
+	EXPECT_EQ(0, in_child(child_uses_its_own_ids, &x));
+	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11)) TH_LOG("the child's RELEASE reached the parent");
+	ASSERT_EQ(0, kt_info(self->fd, self->c.id, &info)) TH_LOG("the child's DESTROY reached the parent");
+	EXPECT_EQ(1, info.mappings);
+}
+
+/* A region the parent created but did not map is not the child's. */
+static int child_cannot_name_unmapped(void *arg)
+{
+	struct ctx *x = arg;
+	struct kalloc_info info;
+	void *p;
+
+	if (kt_info(x->fd, x->id, &info) != -ENOENT)
+		return 40;
+	p = mmap(NULL, KT_PAGE, PROT_READ, MAP_SHARED, x->fd,
+		 (unsigned long long)x->id << KALLOC_REGION_WINDOW_SHIFT);
+	if (p != MAP_FAILED)
+		return 41;
+	return 0;
+}
+
+TEST_F(fork, unmapped_regions_stay_the_parents)
+{
+	struct kalloc_create other;
+	struct ctx x = { self->fd, 0, NULL, 0 };
+
+	ASSERT_EQ(0, kt_create(self->fd, KT_PAGE << variant->order, variant->backing,
+			       variant->order, -1, &other));
+	x.id = other.id;
+	EXPECT_EQ(0, in_child(child_cannot_name_unmapped, &x));
+}
+
+/* Regions and pages of the child go away with it. */
+TEST_F(fork, child_exit_frees_its_copy)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+	long regions = kt_proc_total("regions");
+	long resident = kt_proc_total("resident_pages") + kt_proc_total("resident_vmalloc");
+
+	EXPECT_EQ(0, in_child(child_reads_then_writes, &x));
+	EXPECT_EQ(regions, kt_proc_total("regions"));
+	EXPECT_EQ(resident, kt_proc_total("resident_pages") + kt_proc_total("resident_vmalloc"));
+}
+
+/* The grandchild sees the child's data and writes its own. */
+static int grandchild_sees_44_writes_55(void *arg)
+{
+	struct ctx *x = arg;
+
+	if (!byte_is(x->p, x->size, 0x44))
+		return 52;
+	memset(x->p, 0x55, x->size);
+	return 0;
+}
+
+/* A grandchild copies the child's copy. */
+static int child_forks_again(void *arg)
+{
+	struct ctx *x = arg;
+
+	memset(x->p, 0x44, x->size);
+	if (in_child(grandchild_sees_44_writes_55, x))
+		return 50;
+	return byte_is(x->p, x->size, 0x44) ? 0 : 51;
+}
+
+TEST_F(fork, grandchildren_get_their_own_copies)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+
+	EXPECT_EQ(0, in_child(child_forks_again, &x));
+	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Limits: the module parameters max_region_pages (largest region) and
+ * max_pages (most pages all regions hold at once).  Going past them gives
+ * ENOMEM from CREATE, or SIGBUS to the process whose fault would pass
+ * max_pages; the kernel logs nothing, the counters come back, and memory
+ * under the limit keeps working.
+ *
+ * The parameters are global: every test sets them relative to what is
+ * resident when it starts, and the teardown (in the parent, so that it runs
+ * even when the test process dies) puts them back to 0, "no limit".
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+FIXTURE(limits) {
+	int fd;
+	int kmsg;		/* /dev/kmsg, positioned at the end at setup */
+	long resident;		/* pages resident in all regions at setup */
+};
+
+FIXTURE_VARIANT(limits) {
+	unsigned int backing;
+	unsigned int order;
+};
+
+FIXTURE_VARIANT_ADD(limits, vmalloc) {
+	.backing = KALLOC_BACKING_VMALLOC,
+};
+
+FIXTURE_VARIANT_ADD(limits, pages0) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(limits, pages4) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 4,
+};
+
+static long resident_total(void)
+{
+	return kt_proc_total("resident_vmalloc") + kt_proc_total("resident_pages");
+}
+
+/*
+ * Kernel log records written since @kmsg was opened that look like a
+ * problem (a warning, a bug, an allocation failure report, a kalloc
+ * message); the first is copied to @first.  -1 if /dev/kmsg is unreadable.
+ */
+static int kmsg_problems(int kmsg, char *first, size_t len)
+{
+	static const char *const bad[] = {
+		"WARNING", "BUG", "Oops", "Call Trace", "page allocation failure",
+		"kalloc", "general protection",
+	};
+	char rec[2048];
+	int found = 0;
+	ssize_t n;
+
+	if (kmsg < 0)
+		return -1;
+	for (;;) {
+		n = read(kmsg, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten records */
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			if (strstr(rec, bad[i])) {
+				if (!found++)
+					snprintf(first, len, "%s", rec);
+				break;
+			}
+		}
+	}
+	return found;
+}
+
+FIXTURE_SETUP(limits)
+{
+	self->fd = kt_open();
+	ASSERT_LE(0, self->fd);
+	ASSERT_EQ(0, kt_param("max_pages")) TH_LOG("a limit left set by someone");
+	ASSERT_EQ(0, kt_param("max_region_pages"));
+	self->resident = resident_total();
+	ASSERT_LE(0, self->resident);
+	self->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (self->kmsg >= 0)
+		lseek(self->kmsg, 0, SEEK_END);
+}
+
+FIXTURE_TEARDOWN_PARENT(limits)
+{
+	EXPECT_EQ(0, kt_set_param("max_pages", 0));
+	EXPECT_EQ(0, kt_set_param("max_region_pages", 0));
+}
+
+/* The kernel said nothing about what the test did. */
+static void expect_quiet_kernel(struct __test_metadata *_metadata, int kmsg)
+{
+	char first[2048] = "";
+
+	EXPECT_EQ(0, kmsg_problems(kmsg, first, sizeof(first)))
+		TH_LOG("the kernel logged: %s", first);
+}
+
+TEST_F(limits, create_bigger_than_max_region_pages_is_enomem)
+{
+	unsigned long max = 64 << variant->order;
+	unsigned long step = 1UL << variant->order;
+	long regions = kt_proc_total("regions");
+	struct kalloc_create c;
+	unsigned char *p;
+
+	ASSERT_EQ(0, kt_set_param("max_region_pages", max));
+	EXPECT_EQ((long)max, kt_proc_total("max_region_pages"));
+	EXPECT_EQ(-ENOMEM, kt_create(self->fd, (max + step) * KT_PAGE,
+				     variant->backing, variant->order, -1, &c))
+		TH_LOG("%lu pages with max_region_pages %lu", max + step, max);
+	EXPECT_EQ(-ENOMEM, kt_create(self->fd, 1ULL << 36, variant->backing,
+				     variant->order, -1, &c));
+	EXPECT_EQ(regions, kt_proc_total("regions")) TH_LOG("a refused region stayed");
+	EXPECT_EQ(self->resident, resident_total());
+
+	/* exactly the limit is allowed, and works */
+	ASSERT_EQ(0, kt_create(self->fd, max * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x33, max * KT_PAGE);
+	EXPECT_EQ(0x33, p[max * KT_PAGE - 1]);
+	munmap(p, max * KT_PAGE);
+
+	/* and 0 means no limit again */
+	ASSERT_EQ(0, kt_set_param("max_region_pages", 0));
+	EXPECT_EQ(0, kt_create(self->fd, (max + step) * KT_PAGE,
+			       variant->backing, variant->order, -1, &c));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+TEST_F(limits, vmalloc_create_past_max_pages_is_enomem)
+{
+	struct kalloc_create c, small;
+	long regions = kt_proc_total("regions");
+	unsigned char *p;
+
+	if (variant->backing != KALLOC_BACKING_VMALLOC)
+		SKIP(return, "a PAGES region allocates nothing at create");
+	ASSERT_EQ(0, kt_set_param("max_pages", self->resident + 100));
+	EXPECT_EQ(self->resident + 100, kt_proc_total("max_pages"));
+
+	/* 60 pages fit, and are all claimed at create */
+	ASSERT_EQ(0, kt_create(self->fd, 60 * KT_PAGE, variant->backing, 0, -1, &small));
+	EXPECT_EQ(self->resident + 60, resident_total());
+	/* 60 more would pass the limit: refused, and nothing of it stays */
+	EXPECT_EQ(-ENOMEM, kt_create(self->fd, 60 * KT_PAGE, variant->backing, 0, -1, &c))
+		TH_LOG("120 pages resident with max_pages %ld", self->resident + 100);
+	EXPECT_EQ(self->resident + 60, resident_total())
+		TH_LOG("a refused create kept pages it had claimed");
+	EXPECT_EQ(regions + 1, kt_proc_total("regions"));
+	/* what fits still fits */
+	EXPECT_EQ(0, kt_create(self->fd, 40 * KT_PAGE, variant->backing, 0, -1, &c));
+	EXPECT_EQ(self->resident + 100, resident_total());
+	EXPECT_EQ(-ENOMEM, kt_create(self->fd, KT_PAGE, variant->backing, 0, -1, &c));
+
+	p = kt_map(self->fd, &small, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x44, 60 * KT_PAGE);
+	EXPECT_EQ(0x44, p[60 * KT_PAGE - 1]);
+	munmap(p, 60 * KT_PAGE);
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_EQ(self->resident, resident_total()) TH_LOG("closing gave it all back");
+	EXPECT_EQ(regions, kt_proc_total("regions"));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+static sigjmp_buf jump;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(jump, sig);
+}
+
+/*
+ * In a child: create a region of @pages, write every page in order, and
+ * exit with 0 if all were written; a fault that cannot be served kills it
+ * with SIGBUS.  *@touched (shared) counts the pages written.
+ */
+static void touch_all_in_child(unsigned int backing, unsigned int order,
+			       unsigned long pages, volatile unsigned long *touched)
+{
+	struct kalloc_create c;
+	volatile unsigned char *p;
+	int fd = kt_open();
+
+	if (fd < 0 || kt_create(fd, pages * KT_PAGE, backing, order, -1, &c))
+		_exit(2);
+	p = kt_map(fd, &c, 0);
+	if (p == MAP_FAILED)
+		_exit(3);
+	for (unsigned long i = 0; i < pages; i++) {
+		p[i * KT_PAGE] = 1;
+		*touched = i + 1;
+	}
+	_exit(0);
+}
+
+TEST_F(limits, fault_past_max_pages_is_sigbus_for_the_toucher)
+{
+	unsigned long limit = 64, pages = 256;
+	volatile unsigned long *touched;
+	long faults = kt_proc_total("faults");
+	int status;
+	pid_t pid;
+
+	if (variant->backing != KALLOC_BACKING_PAGES)
+		SKIP(return, "a VMALLOC region is whole from create: no fault allocates");
+	touched = mmap(NULL, sizeof(*touched), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, touched);
+	*touched = 0;
+	ASSERT_EQ(0, kt_set_param("max_pages", self->resident + limit));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		touch_all_in_child(variant->backing, variant->order, pages, touched);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status))
+		TH_LOG("the child was not killed: exit %d after %lu pages",
+		       WIFEXITED(status) ? WEXITSTATUS(status) : -1, *touched);
+	if (WIFSIGNALED(status)) {
+		EXPECT_EQ(SIGBUS, WTERMSIG(status)) TH_LOG("killed by signal %d",
+							   WTERMSIG(status));
+	}
+	EXPECT_EQ(limit, *touched) TH_LOG("pages under the limit must all work");
+	EXPECT_LT(faults, kt_proc_total("faults"));
+	EXPECT_EQ(self->resident, resident_total())
+		TH_LOG("the dead child's pages were not all given back");
+	EXPECT_EQ(self->resident, kt_proc_total("resident_pages") +
+				  kt_proc_total("resident_vmalloc"));
+	EXPECT_LE(self->resident + (long)limit, kt_proc_total("high_water"));
+	expect_quiet_kernel(_metadata, self->kmsg);
+
+	/* the limit lifted, the same touching goes through */
+	ASSERT_EQ(0, kt_set_param("max_pages", 0));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		touch_all_in_child(variant->backing, variant->order, pages, touched);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(pages, *touched);
+	munmap((void *)touched, sizeof(*touched));
+}
+
+TEST_F(limits, pages_under_max_pages_work_and_release_makes_room)
+{
+	unsigned long limit = 64, pages = 128, i;
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	struct kalloc_create c;
+	struct kalloc_info info;
+	volatile unsigned char *p;
+	int sig;
+
+	if (variant->backing != KALLOC_BACKING_PAGES)
+		SKIP(return, "a VMALLOC region is whole from create: no fault allocates");
+	ASSERT_EQ(0, kt_set_param("max_pages", self->resident + limit));
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	sigaction(SIGBUS, &sa, NULL);
+
+	for (i = 0; i < limit; i++)
+		p[i * KT_PAGE] = (unsigned char)(i + 1);
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(limit, info.resident);
+	EXPECT_EQ(self->resident + (long)limit, resident_total());
+
+	/* one page more is SIGBUS, and leaves what is there alone */
+	sig = sigsetjmp(jump, 1);
+	if (!sig)
+		p[limit * KT_PAGE] = 1;
+	EXPECT_EQ(SIGBUS, sig) TH_LOG("page %lu fit under max_pages %lu", limit, limit);
+	for (i = 0; i < limit; i++)
+		ASSERT_EQ((unsigned char)(i + 1), p[i * KT_PAGE]) TH_LOG("page %lu lost", i);
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(limit, info.resident);
+
+	/* giving back a block makes room for exactly that much */
+	ASSERT_EQ(0, kt_release(self->fd, c.id, 0, 16 * KT_PAGE));
+	EXPECT_EQ(self->resident + (long)limit - 16, resident_total());
+	for (i = limit; i < limit + 16; i++) {
+		sig = sigsetjmp(jump, 1);
+		if (!sig)
+			p[i * KT_PAGE] = 2;
+		ASSERT_EQ(0, sig) TH_LOG("page %lu refused after a release", i);
+	}
+	sig = sigsetjmp(jump, 1);
+	if (!sig)
+		(void)p[0];
+	EXPECT_EQ(SIGBUS, sig) TH_LOG("the released page came back past the limit");
+
+	/* raising the limit lets the rest in */
+	ASSERT_EQ(0, kt_set_param("max_pages", self->resident + pages));
+	for (i = 0; i < pages; i++) {
+		sig = sigsetjmp(jump, 1);
+		if (!sig)
+			p[i * KT_PAGE] = 3;
+		ASSERT_EQ(0, sig) TH_LOG("page %lu refused under a raised limit", i);
+	}
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(pages, info.resident);
+	signal(SIGBUS, SIG_DFL);
+	munmap((void *)p, pages * KT_PAGE);
+	close(self->fd);
+	self->fd = -1;
+	EXPECT_EQ(self->resident, resident_total());
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+TEST_F(limits, max_pages_counts_every_region_together)
+{
+	unsigned long limit = 96;
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	struct kalloc_create a, b;
+	volatile unsigned char *pa, *pb;
+	unsigned long i;
+	int sig;
+
+	if (variant->backing != KALLOC_BACKING_PAGES)
+		SKIP(return, "covered for VMALLOC by vmalloc_create_past_max_pages_is_enomem");
+	ASSERT_EQ(0, kt_set_param("max_pages", self->resident + limit));
+	ASSERT_EQ(0, kt_create(self->fd, 64 * KT_PAGE, variant->backing,
+			       variant->order, -1, &a));
+	ASSERT_EQ(0, kt_create(self->fd, 64 * KT_PAGE, variant->backing,
+			       variant->order, -1, &b));
+	pa = kt_map(self->fd, &a, 0);
+	pb = kt_map(self->fd, &b, 0);
+	ASSERT_NE(MAP_FAILED, pa);
+	ASSERT_NE(MAP_FAILED, pb);
+	sigaction(SIGBUS, &sa, NULL);
+	for (i = 0; i < 64; i++)
+		pa[i * KT_PAGE] = 1;
+	for (i = 0; i < 32; i++)
+		pb[i * KT_PAGE] = 1;
+	sig = sigsetjmp(jump, 1);
+	if (!sig)
+		pb[32 * KT_PAGE] = 1;
+	EXPECT_EQ(SIGBUS, sig) TH_LOG("two regions together passed max_pages");
+	/* the VMALLOC create is refused as well while the limit is full */
+	EXPECT_EQ(-ENOMEM, kt_create(self->fd, KT_PAGE, KALLOC_BACKING_VMALLOC, 0,
+				     -1, &a));
+	signal(SIGBUS, SIG_DFL);
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory cgroups: the pages of a region are charged to the memory cgroup
+ * of the process that causes them (the one that faults a PAGES region in,
+ * the one that creates a VMALLOC region), visible in cgroup v2's
+ * memory.current, and uncharged when they are released or the process
+ * exits.  Under memory.max the process that goes past it is OOM-killed or
+ * gets SIGBUS, and the kernel carries on.
+ *
+ * Each test makes a cgroup of its own under /sys/fs/cgroup, moves a forked
+ * child into it and steps the child through the work over two pipes, reading
+ * memory.current in between.  The teardown (in the parent) kills whatever is
+ * left in the cgroup and removes it.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/klog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+#define CGROOT	"/sys/fs/cgroup"
+#define MiB	(1024L * 1024)
+
+FIXTURE(memcg) {
+	char path[128];		/* the test's cgroup, "" if not made */
+	long resident;		/* kalloc's resident pages at setup */
+	pid_t child;
+	int up[2], down[2];	/* child -> parent, parent -> child */
+};
+
+FIXTURE_VARIANT(memcg) {
+	unsigned int backing;
+};
+
+FIXTURE_VARIANT_ADD(memcg, pages) {
+	.backing = KALLOC_BACKING_PAGES,
+};
+
+FIXTURE_VARIANT_ADD(memcg, vmalloc) {
+	.backing = KALLOC_BACKING_VMALLOC,
+};
+
+static int write_file(const char *dir, const char *name, const char *value)
+{
+	char path[256];
+	int fd, ret = 0;
+	ssize_t n = strlen(value);
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, n) != n)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int read_file(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* A number from a cgroup file, or -1. */
+static long cg_long(const char *dir, const char *name)
+{
+	char buf[64];
+
+	if (read_file(dir, name, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/* The value of @key in a flat-keyed cgroup file such as memory.events. */
+static long cg_key(const char *dir, const char *name, const char *key)
+{
+	char buf[4096], *line;
+	size_t klen = strlen(key);
+
+	if (read_file(dir, name, buf, sizeof(buf)))
+		return -1;
+	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (!strncmp(line, key, klen) && line[klen] == ' ')
+			return strtol(line + klen + 1, NULL, 10);
+	return -1;
+}
+
+static long resident_total(void)
+{
+	return kt_proc_total("resident_vmalloc") + kt_proc_total("resident_pages");
+}
+
+FIXTURE_SETUP(memcg)
+{
+	char buf[512];
+
+	self->path[0] = '\0';
+	self->child = 0;
+	if (read_file(CGROOT, "cgroup.controllers", buf, sizeof(buf)))
+		SKIP(return, "no cgroup v2 at " CGROOT);
+	if (!strstr(buf, "memory"))
+		SKIP(return, "cgroup v2 has no memory controller");
+	ASSERT_EQ(0, write_file(CGROOT, "cgroup.subtree_control", "+memory"));
+	snprintf(self->path, sizeof(self->path), CGROOT "/kalloc_memcg_test.%d", getpid());
+	ASSERT_EQ(0, mkdir(self->path, 0755)) TH_LOG("mkdir %s: %s", self->path, strerror(errno));
+	ASSERT_EQ(0, cg_long(self->path, "memory.current"));
+	ASSERT_EQ(0, pipe(self->up));
+	ASSERT_EQ(0, pipe(self->down));
+	self->resident = resident_total();
+}
+
+FIXTURE_TEARDOWN_PARENT(memcg)
+{
+	if (!self->path[0])
+		return;
+	/* anything still in the cgroup goes */
+	write_file(self->path, "cgroup.kill", "1");
+	if (self->child > 0)
+		waitpid(self->child, NULL, 0);
+	for (int i = 0; i < 100 && rmdir(self->path) && errno == EBUSY; i++)
+		usleep(20000);
+	EXPECT_NE(0, access(self->path, F_OK)) TH_LOG("cgroup %s left behind", self->path);
+}
+
+/* The child's side: wait for the parent's word, then say "done" back. */
+static void child_step(FIXTURE_DATA(memcg) *self, char done)
+{
+	char go;
+
+	if (write(self->up[1], &done, 1) != 1 || read(self->down[0], &go, 1) != 1)
+		_exit(10);
+}
+
+/*
+ * The child: join the cgroup, then step by step: create and map a region
+ * of @size, touch all of it (reporting 'T'), release it whole ('R'), exit.
+ */
+static void child_work(FIXTURE_DATA(memcg) *self, unsigned int backing, size_t size)
+{
+	struct kalloc_create c;
+	volatile unsigned char *p;
+	int fd;
+
+	close(self->up[0]);
+	close(self->down[1]);
+	if (write_file(self->path, "cgroup.procs", "0"))
+		_exit(11);
+	child_step(self, 'J');
+	fd = kt_open();
+	if (fd < 0)
+		_exit(12);
+	if (kt_create(fd, size, backing, 0, -1, &c))
+		_exit(13);	/* ENOMEM under memory.max is a clean refusal */
+	p = kt_map(fd, &c, 0);
+	if (p == MAP_FAILED)
+		_exit(14);
+	for (size_t off = 0; off < size; off += KT_PAGE)
+		p[off] = 0xa5;
+	for (size_t off = 0; off < size; off += KT_PAGE)
+		if (p[off] != 0xa5)
+			_exit(15);
+	child_step(self, 'T');
+	if (kt_release(fd, c.id, 0, size))
+		_exit(16);
+	child_step(self, 'R');
+	_exit(0);
+}
+
+/* The parent's side: the child's next word, and the go for the step after. */
+static char parent_step(FIXTURE_DATA(memcg) *self, bool go)
+{
+	char done = 0;
+
+	if (read(self->up[0], &done, 1) != 1)
+		return 0;
+	if (go && write(self->down[1], "g", 1) != 1)
+		return 0;
+	return done;
+}
+
+static void start_child(struct __test_metadata *_metadata,
+			FIXTURE_DATA(memcg) *self, unsigned int backing, size_t size)
+{
+	pid_t pid = fork();	/* self is shared: only the parent sets child */
+
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		child_work(self, backing, size);
+	self->child = pid;
+	close(self->up[1]);
+	close(self->down[0]);
+}
+
+TEST_F(memcg, touching_charges_memory_current_and_exit_uncharges)
+{
+	size_t size = 64 * MiB;
+	long base, touched, released, after;
+	int status;
+
+	start_child(_metadata, self, variant->backing, size);
+	ASSERT_EQ('J', parent_step(self, false)) TH_LOG("the child could not join the cgroup");
+	base = cg_long(self->path, "memory.current");
+	ASSERT_LE(0, base);
+	ASSERT_EQ(1, write(self->down[1], "g", 1));
+
+	ASSERT_EQ('T', parent_step(self, false)) TH_LOG("the child could not touch its region");
+	touched = cg_long(self->path, "memory.current");
+	TH_LOG("memory.current: %ld KiB joined, %ld KiB after 64 MiB touched",
+	       base / 1024, touched / 1024);
+	EXPECT_LE(base + (long)size, touched)
+		TH_LOG("only %ld KiB of 65536 KiB charged", (touched - base) / 1024);
+	EXPECT_EQ(self->resident + (long)(size / KT_PAGE), resident_total());
+	ASSERT_EQ(1, write(self->down[1], "g", 1));
+
+	ASSERT_EQ('R', parent_step(self, false));
+	released = cg_long(self->path, "memory.current");
+	TH_LOG("memory.current: %ld KiB after RELEASE", released / 1024);
+	if (variant->backing == KALLOC_BACKING_PAGES) {
+		EXPECT_GT(base + 4 * MiB, released)
+			TH_LOG("RELEASE left %ld KiB charged", (released - base) / 1024);
+		EXPECT_EQ(self->resident, resident_total());
+	} else {
+		/* a VMALLOC region is zeroed in place: it stays charged */
+		EXPECT_LE(base + (long)size, released);
+	}
+	ASSERT_EQ(1, write(self->down[1], "g", 1));
+
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status %#x", status);
+	after = cg_long(self->path, "memory.current");
+	TH_LOG("memory.current: %ld KiB after exit", after / 1024);
+	EXPECT_GT(2 * MiB, after) TH_LOG("%ld KiB still charged to an empty cgroup", after / 1024);
+	EXPECT_EQ(self->resident, resident_total());
+}
+
+/*
+ * Kernel log lines that the run must not show (as tools/kalloc-vm checks
+ * them) outside of memory cgroup OOM reports, which do show a Call Trace.
+ * Reads the whole log; the first problem goes to @first.
+ */
+static int log_problems_outside_oom(char *first, size_t len)
+{
+	static const char *const bad[] = {
+		"WARNING:", "BUG:", "Oops", "kalloc: leak",
+		"general protection fault", "Call Trace",
+	};
+	int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	char *buf, *line, *next;
+	bool in_oom = false;
+	int found = 0, n;
+
+	if (size <= 0)
+		return -1;
+	buf = malloc(size + 1);
+	if (!buf)
+		return -1;
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, size);
+	if (n < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[n] = '\0';
+	for (line = buf; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		/* an OOM report: from "invoked oom-killer" to the kill or "no killable" */
+		if (strstr(line, "invoked oom-killer"))
+			in_oom = true;
+		if (!in_oom) {
+			for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+				if (strstr(line, bad[i]) && !found++)
+					snprintf(first, len, "%s", line);
+			}
+		}
+		if (strstr(line, "Killed process") || strstr(line, "no killable processes"))
+			in_oom = false;
+	}
+	free(buf);
+	return found;
+}
+
+TEST_F(memcg, past_memory_max_the_toucher_dies_and_the_kernel_lives)
+{
+	size_t size = 64 * MiB;
+	char first[512] = "", step;
+	long after, oom_kills;
+	int status, problems;
+
+	ASSERT_EQ(0, write_file(self->path, "memory.max", "33554432"));
+	start_child(_metadata, self, variant->backing, size);
+	ASSERT_EQ('J', parent_step(self, true));
+
+	step = parent_step(self, true);
+	EXPECT_NE('T', step) TH_LOG("64 MiB were touched in a 32 MiB cgroup");
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	oom_kills = cg_key(self->path, "memory.events", "oom_kill");
+	if (WIFSIGNALED(status)) {
+		TH_LOG("the child died of signal %d (%ld OOM kills)", WTERMSIG(status), oom_kills);
+		EXPECT_TRUE(WTERMSIG(status) == SIGKILL || WTERMSIG(status) == SIGBUS)
+			TH_LOG("signal %d is neither an OOM kill nor SIGBUS", WTERMSIG(status));
+		if (WTERMSIG(status) == SIGKILL) {
+			EXPECT_LE(1, oom_kills) TH_LOG("SIGKILL, but not from the OOM killer");
+		}
+	} else {
+		/* a VMALLOC create may be refused with ENOMEM instead (exit 13) */
+		EXPECT_TRUE(variant->backing == KALLOC_BACKING_VMALLOC &&
+			    WIFEXITED(status) && WEXITSTATUS(status) == 13)
+			TH_LOG("the child was not stopped: status %#x", status);
+	}
+	after = cg_long(self->path, "memory.current");
+	TH_LOG("memory.current: %ld KiB after the child died", after / 1024);
+	EXPECT_GT(2 * MiB, after) TH_LOG("%ld KiB still charged to an empty cgroup", after / 1024);
+	EXPECT_EQ(self->resident, resident_total()) TH_LOG("kalloc kept the dead child's pages");
+	EXPECT_EQ(self->resident, kt_proc_total("resident_pages") +
+				  kt_proc_total("resident_vmalloc"));
+
+	/* the kernel is fine: it can still serve a region */
+	{
+		struct kalloc_create c;
+		unsigned char *p;
+		int fd = kt_open();
+
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, kt_create(fd, MiB, variant->backing, 0, -1, &c));
+		p = kt_map(fd, &c, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		memset(p, 1, MiB);
+		munmap(p, MiB);
+		close(fd);
+	}
+
+	/*
+	 * A memcg OOM kill logs a report with a stack trace, which the VM
+	 * runner would take for a kernel problem.  Check the whole log here
+	 * instead: nothing outside OOM reports may look like a problem; then
+	 * clear it so that the runner's check sees only what comes after.
+	 */
+	problems = log_problems_outside_oom(first, sizeof(first));
+	EXPECT_EQ(0, problems) TH_LOG("the kernel log shows: %s", first);
+	if (problems == 0 && oom_kills > 0)
+		klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
+}
+
+TEST_HARNESS_MAIN

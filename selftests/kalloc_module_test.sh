@@ -1,0 +1,202 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Loading and unloading kalloc: rmmod is refused while a process holds a
+# mapping or only an open fd, and succeeds once it is gone; an invalid
+# parameter makes insmod fail cleanly; 100 load/unload cycles, each with
+# some use in between, start with no regions and end with no leak.
+#
+# Runs in the guest as root from selftests/ with the module loaded (see
+# run.sh), prints TAP, exits non-zero if anything failed, and leaves the
+# module loaded for the runner's own rmmod.
+cd "$(dirname "$0")" || exit 2
+
+KO=../build/$(uname -r)/kalloc.ko
+HOLDER=./build/kalloc_holder
+CYCLES=${KALLOC_CYCLES:-100}
+TMP=$(mktemp -d)
+n=0
+failed=0
+holder=
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+
+not_ok() {
+	n=$((n + 1))
+	echo "not ok $n - $*"
+	failed=1
+}
+
+# check DESCRIPTION COMMAND...: one TAP line for whether COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+diag() {
+	echo "# $*"
+}
+
+loaded() {
+	grep -q '^kalloc ' /proc/modules
+}
+
+unloaded() {
+	! loaded && [ ! -e /dev/kalloc ] && [ ! -e /proc/kalloc ]
+}
+
+proc_total() { # KEY: a "key value" total from /proc/kalloc
+	awk -v k="$1" '$1 == k { print $2; exit }' /proc/kalloc 2>/dev/null
+}
+
+# How many kernel log lines match ERE $1.
+log_count() {
+	dmesg | grep -cE "$1"
+}
+
+PROBLEMS='kalloc: leak|WARNING:|BUG:|Oops|general protection fault|Call Trace'
+
+cleanup() {
+	if [ -n "$holder" ]; then
+		kill -TERM "$holder" 2>/dev/null
+		wait "$holder" 2>/dev/null
+	fi
+	rm -rf "$TMP"
+	# the runner removes the module itself: leave it loaded
+	loaded || insmod "$KO" 2>/dev/null
+}
+trap cleanup EXIT
+
+# start_holder MODE: run the holder in the background until it is ready.
+start_holder() {
+	"$HOLDER" "$1" >"$TMP/holder.out" 2>"$TMP/holder.err" &
+	holder=$!
+	for _ in $(seq 200); do
+		grep -q '^ready' "$TMP/holder.out" && return 0
+		kill -0 "$holder" 2>/dev/null || break
+		sleep 0.05
+	done
+	diag "holder $1 did not get ready: $(cat "$TMP/holder.err")"
+	return 1
+}
+
+# stop_holder SIGNAL: signal the holder, wait, succeed if it exited 0.
+stop_holder() {
+	local status
+	kill -"$1" "$holder"
+	wait "$holder"
+	status=$?
+	holder=
+	[ "$status" = 0 ] || diag "holder exited $status: $(cat "$TMP/holder.err")"
+	[ "$status" = 0 ]
+}
+
+# rmmod must fail and leave everything in place.
+rmmod_refused() {
+	if rmmod kalloc 2>"$TMP/rmmod.err"; then
+		diag "rmmod succeeded while the module was in use"
+		return 1
+	fi
+	diag "rmmod said: $(cat "$TMP/rmmod.err")"
+	loaded && [ -e /dev/kalloc ] && [ -e /proc/kalloc ]
+}
+
+rmmod_ok() {
+	rmmod kalloc 2>"$TMP/rmmod.err" || { diag "rmmod: $(cat "$TMP/rmmod.err")"; return 1; }
+	unloaded
+}
+
+insmod_ok() {
+	insmod "$KO" "$@" 2>"$TMP/insmod.err" || { diag "insmod: $(cat "$TMP/insmod.err")"; return 1; }
+	loaded && [ -e /dev/kalloc ] && [ "$(proc_total regions)" = 0 ]
+}
+
+if ! [ -f "$KO" ] || ! [ -x "$HOLDER" ]; then
+	not_ok "$KO and $HOLDER exist (make modules-all selftests)"
+	echo "1..$n"
+	exit 1
+fi
+check "kalloc is loaded to begin with" loaded
+problems=$(log_count "$PROBLEMS")
+
+# --- a mapping alone holds the module
+if start_holder map; then
+	ok "a holder maps a region and closes its fd"
+	check "/proc/kalloc counts the held region" \
+		test "$(proc_total regions)" -ge 1
+	check "rmmod is refused while a process holds a mapping" rmmod_refused
+	check "the held mapping kept its data through the refused rmmod" stop_holder USR1
+else
+	not_ok "a holder maps a region and closes its fd"
+fi
+check "rmmod succeeds once the mapping's process has exited" rmmod_ok
+
+# --- an open fd alone holds the module
+check "insmod loads it again, with no regions" insmod_ok
+if start_holder fd; then
+	ok "a holder keeps only an fd open"
+	check "rmmod is refused while only an fd is open" rmmod_refused
+	check "the fd holder exits cleanly" stop_holder TERM
+else
+	not_ok "a holder keeps only an fd open"
+fi
+check "rmmod succeeds once the fd is closed" rmmod_ok
+
+# --- an invalid parameter is refused cleanly
+if insmod "$KO" fault_around=3 2>"$TMP/insmod.err"; then
+	not_ok "insmod with fault_around=3 is refused"
+	rmmod kalloc
+else
+	diag "insmod said: $(cat "$TMP/insmod.err")"
+	ok "insmod with fault_around=3 is refused"
+fi
+check "a refused insmod leaves nothing behind" unloaded
+check "insmod with fault_around=32 is accepted" insmod_ok fault_around=32
+check "and the parameter is what was asked" \
+	test "$(cat /sys/module/kalloc/parameters/fault_around)" = 32
+check "rmmod after it" rmmod_ok
+
+# --- load/unload cycles
+bad_cycles=0
+leaks_before=$(log_count 'kalloc: leak')
+for i in $(seq "$CYCLES"); do
+	if ! insmod_ok; then
+		diag "cycle $i: insmod failed or regions were not 0 ($(proc_total regions))"
+		bad_cycles=$((bad_cycles + 1))
+		loaded || continue
+	fi
+	if ! "$HOLDER" once 2>"$TMP/once.err"; then
+		diag "cycle $i: using the module failed: $(cat "$TMP/once.err")"
+		bad_cycles=$((bad_cycles + 1))
+	fi
+	for key in regions resident_vmalloc resident_pages; do
+		v=$(proc_total $key)
+		if [ "$v" != 0 ]; then
+			diag "cycle $i: $key is $v after every user exited"
+			bad_cycles=$((bad_cycles + 1))
+		fi
+	done
+	if ! rmmod_ok; then
+		diag "cycle $i: rmmod failed"
+		bad_cycles=$((bad_cycles + 1))
+	fi
+	if [ "$(log_count 'kalloc: leak')" != "$leaks_before" ]; then
+		diag "cycle $i: $(dmesg | grep 'kalloc: leak' | tail -n 1)"
+		bad_cycles=$((bad_cycles + 1))
+		leaks_before=$(log_count 'kalloc: leak')
+	fi
+done
+check "$CYCLES load/unload cycles, each with regions 0 after load and no 'kalloc: leak' after unload" \
+	test "$bad_cycles" = 0
+check "no warning, bug or leak in the kernel log during the test" \
+	test "$(log_count "$PROBLEMS")" = "$problems"
+
+# --- leave it loaded for the runner
+check "the module is loaded again at the end" insmod_ok
+
+echo "1..$n"
+exit $failed
