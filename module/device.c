@@ -72,8 +72,10 @@ static void kalloc_space_free(struct kalloc_space *space)
 	struct kalloc_region *region;
 	unsigned long id;
 
-	xa_for_each(&space->regions, id, region)
+	xa_for_each(&space->regions, id, region) {
+		region->named = false;
 		kalloc_region_put(region);
+	}
 	xa_destroy(&space->regions);
 	list_del(&space->link);
 	mmdrop(space->mm);
@@ -143,8 +145,11 @@ void kalloc_file_prune(struct kalloc_file *kfile)
 
 /*
  * The child's copy of @parent, made when fork duplicates the first vma
- * that maps @parent and found again for the others.  Returns a reference
- * for the child's vma, or NULL if not even a broken copy could be made.
+ * that maps @parent and found again for the others.  The copy takes the
+ * parent's id in the child's space if the id still names @parent: a
+ * region the parent has destroyed stays unnamed in the child too (each
+ * of its vmas then gets a copy of its own).  Returns a reference for the
+ * child's vma, or NULL if not even a broken copy could be made.
  */
 struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 					      struct kalloc_region *parent,
@@ -158,19 +163,19 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 	if (!space)
 		goto out;
 	copy = xa_load(&space->regions, parent->id);
-	if (copy) {
+	if (copy && copy->origin == parent) {
 		kalloc_region_get(copy);
 		goto out;
 	}
 	copy = kalloc_region_fork(parent, child_mm);
 	if (!copy)
 		goto out;
-	if (xa_insert(&space->regions, parent->id, copy, GFP_KERNEL_ACCOUNT)) {
-		/* Unnamed, but still the vma's own memory. */
-		kalloc_region_publish(copy);
-		goto out;
+	copy->origin = parent;
+	if (parent->named &&
+	    !xa_insert(&space->regions, parent->id, copy, GFP_KERNEL_ACCOUNT)) {
+		copy->named = true;
+		kalloc_region_get(copy);
 	}
-	kalloc_region_get(copy);
 	kalloc_region_publish(copy);
 out:
 	mutex_unlock(&kfile->lock);
@@ -269,15 +274,21 @@ static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
 
 	mutex_lock(&kfile->lock);
 	space = kalloc_space_find(kfile, current->mm, true);
-	err = space ? xa_alloc(&space->regions, &id, region,
-			       XA_LIMIT(1, KALLOC_MAX_ID), GFP_KERNEL_ACCOUNT)
+	/*
+	 * Cyclic ids: a destroyed region may still be mapped, and its window
+	 * of the file's offsets should not soon belong to a new region too.
+	 */
+	err = space ? xa_alloc_cyclic(&space->regions, &id, region,
+				      XA_LIMIT(1, KALLOC_MAX_ID),
+				      &space->next_id, GFP_KERNEL_ACCOUNT)
 		    : -ENOMEM;
-	if (err) {
+	if (err < 0) {
 		mutex_unlock(&kfile->lock);
 		kalloc_region_put(region);
 		return err == -EBUSY ? -ENOSPC : err;
 	}
 	region->id = id;
+	region->named = true;
 	region->pgoff = (pgoff_t)id << (KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT);
 	kalloc_region_publish(region);
 	mutex_unlock(&kfile->lock);
@@ -344,6 +355,8 @@ static long kalloc_ioc_destroy(struct kalloc_file *kfile, void __user *uargs)
 	space = kalloc_space_find(kfile, current->mm, false);
 	if (space)
 		region = xa_erase(&space->regions, args.id);
+	if (region)
+		region->named = false;
 	mutex_unlock(&kfile->lock);
 	if (!region)
 		return -ENOENT;

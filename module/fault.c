@@ -144,7 +144,8 @@ int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 	unsigned long start = vma->vm_pgoff & (KALLOC_WINDOW_PAGES - 1);
 	struct kalloc_region *region;
 
-	if (!(vma->vm_flags & VM_SHARED))
+	/* VM_MAYSHARE: MAP_SHARED, writable or (on a read-only fd) not */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	region = kalloc_file_region(file->private_data, current->mm,
 				    vma->vm_pgoff >> window);

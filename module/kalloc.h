@@ -55,6 +55,7 @@ struct kalloc_space {
 	struct list_head link;		/* in kalloc_file.spaces */
 	struct mm_struct *mm;		/* mmgrab()ed: the address stays unique */
 	struct xarray regions;		/* id -> region, holds a reference */
+	u32 next_id;			/* ids are not reused soon: see CREATE */
 };
 
 struct kalloc_region {
@@ -67,6 +68,8 @@ struct kalloc_region {
 	unsigned long nr_pages;
 	pgoff_t pgoff;			/* start of its window in the file */
 	struct mm_struct *mm;		/* the one mm that maps it (not a reference) */
+	bool named;			/* its id names it (until DESTROY); kfile->lock */
+	struct kalloc_region *origin;	/* fork copy: the region copied (compare only) */
 	struct address_space *mapping;	/* the file's, for zapping released ranges */
 	pid_t tgid;			/* the owner's, once known */
 	kuid_t uid;

@@ -6,7 +6,7 @@
  *
  *   backing  when            what                          gfp
  *   -------  --------------  ----------------------------  --------------------------
- *   VMALLOC  at create       order-0 pages, vmap()ed into  KALLOC_PAGE_GFP
+ *   VMALLOC  at create       order-0 pages, vmap()ed into  KALLOC_FILL_GFP
  *                            one vmalloc-space area
  *   PAGES    on first touch  the region's order-N block    KALLOC_BLOCK_GFP
  *                            when the whole block is empty
@@ -21,9 +21,13 @@
  * dma-buf system heap does: on a fragmented machine a fault must not stall
  * compacting memory for a large block when single pages serve as well.  A
  * single page may reclaim and, under a memcg limit, OOM-kill: that is what
- * anonymous memory does too.  Blocks are split at once so that each page
- * carries its own reference: a partial RELEASE then frees exactly the
- * released pages, and vm_insert_pages() accepts every one of them.
+ * anonymous memory does too.  A VMALLOC region is filled at create, where
+ * failing with ENOMEM is better than OOM-killing: it may reclaim but gives
+ * up rather than invoke the OOM killer (__GFP_RETRY_MAYFAIL).
+ *
+ * Blocks are split at once so that each page carries its own reference:
+ * a partial RELEASE then frees exactly the released pages, and
+ * vm_insert_pages() accepts every one of them.
  *
  * VMALLOC builds its area from its own pages with vmap() rather than with
  * vmalloc: the exported vmalloc_node() neither charges a memcg nor binds a
@@ -41,6 +45,7 @@
 
 #define KALLOC_PAGE_GFP		(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)
 #define KALLOC_BLOCK_GFP	(KALLOC_PAGE_GFP | __GFP_NORETRY)
+#define KALLOC_FILL_GFP		(KALLOC_PAGE_GFP | __GFP_RETRY_MAYFAIL)
 
 struct kalloc_totals kalloc_totals;
 
@@ -152,7 +157,7 @@ static int kalloc_vmalloc_fill(struct kalloc_region *region)
 	for (i = 0; i < region->nr_pages; i++) {
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		region->vpages[i] = kalloc_alloc(region, nid, 0, KALLOC_PAGE_GFP);
+		region->vpages[i] = kalloc_alloc(region, nid, 0, KALLOC_FILL_GFP);
 		if (!region->vpages[i])
 			return -ENOMEM;
 		cond_resched();

@@ -195,6 +195,29 @@ TEST_F(fork, unmapped_regions_stay_the_parents)
 	EXPECT_EQ(0, in_child(child_cannot_name_unmapped, &x));
 }
 
+/* Destroyed but still mapped: the child gets the data, not the id. */
+static int child_of_destroyed(void *arg)
+{
+	struct ctx *x = arg;
+	struct kalloc_info info;
+
+	if (kt_info(x->fd, x->id, &info) != -ENOENT)
+		return 60;
+	if (!byte_is(x->p, x->size / 2, 0x11))
+		return 61;
+	memset(x->p, 0x66, x->size);
+	return 0;
+}
+
+TEST_F(fork, destroyed_regions_stay_unnamed_in_the_child)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+
+	ASSERT_EQ(0, kt_destroy(self->fd, self->c.id));
+	EXPECT_EQ(0, in_child(child_of_destroyed, &x));
+	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11));
+}
+
 /* Regions and pages of the child go away with it. */
 TEST_F(fork, child_exit_frees_its_copy)
 {

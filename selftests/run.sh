@@ -15,6 +15,11 @@ if [ ${#tests[@]} -eq 0 ]; then
 fi
 for t in "${tests[@]}"; do
 	echo "# selftest $t"
+	if [ ! -e "./build/$t" ] && [ ! -e "./$t" ]; then
+		echo "not ok - $t: no such selftest (make selftests)"
+		status=1
+		continue
+	fi
 	case $t in
 	*.sh) bash "./$t" ;;
 	*) "./build/$t" ;;
