@@ -5,6 +5,8 @@
 #   make check       deps, build, host lane, a VM lane per target kernel
 #   make demo        boot a VM, load the module, show /proc/kalloc
 #   make deps        install what the project needs (root)
+#   make install     module, liballoc, headers, tools, man pages (PREFIX, DESTDIR)
+#   make install-dkms  the module's sources to /usr/src/kalloc-VERSION for dkms
 
 SHELL := /bin/bash
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -27,8 +29,8 @@ USER_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 	-I$(TOP)/module/uapi
 HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
-.PHONY: all module modules-all userspace selftests check check-host demo deps \
-	clean load unload checkpatch sparse lib
+.PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps \
+	clean load unload checkpatch sparse lib tools install install-dkms
 
 all: module userspace
 
@@ -46,6 +48,12 @@ endef
 module:
 	$(call build_module,$(KDIR),$(KFLAGS))
 
+# The fixture that proves kalloc-vm catches a WARN: build/KVER/vm-selftest/.
+vm-selftest-module:
+	@kv=$(call kver,$(KDIR)); b=$(TOP)/build/$$kv/vm-selftest; mkdir -p $$b; \
+	ln -sf $(TOP)/tools/vm-selftest/Kbuild $(TOP)/tools/vm-selftest/warn_on_load.c $$b/; \
+	$(MAKE) --no-print-directory -C $(KDIR) M=$$b modules
+
 modules-all:
 	@for k in $(KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k || exit 1; done
 
@@ -62,10 +70,55 @@ checkpatch:
 	@$(CHECKPATCH) $(filter-out %/compat.h,$(wildcard $(TOP)/module/*.[ch])) \
 		$(TOP)/module/uapi/linux/*.h
 
-userspace: selftests
+userspace: selftests lib tools
+
+lib:
+	@$(MAKE) --no-print-directory -C lib all
 
 selftests:
 	@$(MAKE) --no-print-directory -C selftests HARNESS=$(HARNESS)
+
+# kallocstat, kallocctl, and the demo program (linked with liballoc.a).
+tools: lib
+	@$(MAKE) --no-print-directory -C tools
+
+# make install: what a machine that loads the module needs.  The module for
+# KVER (default: KDIR's) goes to /lib/modules/KVER/extra, followed by depmod
+# unless DESTDIR is set (a staging tree's depmod is the packager's).
+PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/.*KALLOC_VERSION_STRING[[:space:]]*"\(.*\)"/\1/p' $(TOP)/module/kalloc.h)
+KVER ?= $(call kver,$(KDIR))
+INSTALL ?= install
+
+install: module lib tools
+	$(INSTALL) -D -m 644 build/$(KVER)/kalloc.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kalloc.ko
+	$(if $(DESTDIR),,depmod -a $(KVER))
+	$(INSTALL) -D -m 755 lib/liballoc.so $(DESTDIR)$(PREFIX)/lib/liballoc.so
+	$(INSTALL) -D -m 644 lib/liballoc.a $(DESTDIR)$(PREFIX)/lib/liballoc.a
+	$(INSTALL) -D -m 644 lib/alloc.h $(DESTDIR)$(PREFIX)/include/kalloc/alloc.h
+	$(INSTALL) -D -m 644 module/uapi/linux/kalloc.h $(DESTDIR)$(PREFIX)/include/linux/kalloc.h
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+		'includedir=$${prefix}/include' '' 'Name: liballoc' \
+		'Description: malloc over /dev/kalloc regions' 'Version: $(VERSION)' \
+		'Libs: -L$${libdir} -lalloc' 'Libs.private: -lnuma -pthread' \
+		'Cflags: -I$${includedir}/kalloc -I$${includedir}' \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/liballoc.pc
+	$(INSTALL) -D -m 755 tools/kallocstat $(DESTDIR)$(PREFIX)/bin/kallocstat
+	$(INSTALL) -D -m 755 tools/kallocctl $(DESTDIR)$(PREFIX)/sbin/kallocctl
+	$(INSTALL) -D -m 644 Documentation/man/kallocstat.8 $(DESTDIR)$(PREFIX)/share/man/man8/kallocstat.8
+	$(INSTALL) -D -m 644 Documentation/man/kallocctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/kallocctl.8
+	$(INSTALL) -D -m 644 Documentation/man/liballoc.3 $(DESTDIR)$(PREFIX)/share/man/man3/liballoc.3
+	$(if $(DESTDIR),,ldconfig)
+
+# What dkms builds from: dkms.conf, Kbuild and the module's sources, in
+# /usr/src/kalloc-VERSION.  Then: dkms install kalloc/VERSION.
+DKMS_SRC = $(DESTDIR)/usr/src/kalloc-$(VERSION)
+install-dkms:
+	$(INSTALL) -D -m 644 dkms.conf $(DKMS_SRC)/dkms.conf
+	$(INSTALL) -D -m 644 Kbuild $(DKMS_SRC)/Kbuild
+	$(INSTALL) -D -m 644 -t $(DKMS_SRC)/module module/*.c module/*.h
+	$(INSTALL) -D -m 644 -t $(DKMS_SRC)/module/uapi/linux module/uapi/linux/kalloc.h
 
 deps:
 	@$(TOP)/tools/deps.sh
@@ -73,11 +126,12 @@ deps:
 check: deps
 	@$(TOP)/tools/check
 
+# The demo loads the module itself, with kallocctl.
 demo: all
 ifeq ($(VM),0)
 	@$(TOP)/tools/demo
 else
-	@$(TOP)/tools/kalloc-vm --kernel 6.12 -- tools/demo
+	@$(TOP)/tools/kalloc-vm --kernel 6.12 --no-module -- tools/demo
 endif
 
 load: module
@@ -89,3 +143,4 @@ unload:
 clean:
 	rm -rf $(TOP)/build
 	@$(MAKE) --no-print-directory -C selftests clean
+	@$(MAKE) --no-print-directory -C tools clean

@@ -9,7 +9,7 @@ set -eu
 CACHE=${KALLOC_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 
 base_pkgs="qemu-system-x86 busybox-static cpio kmod libkmod-dev libnuma-dev \
-sparse gnuplot-nox xz-utils python3 sqlite3 gcc make pkg-config \
+sparse gnuplot-nox xz-utils python3 sqlite3 gcc make pkg-config dkms \
 linux-image-amd64 linux-headers-amd64 linux-source-6.12"
 
 installed() {
