@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Allocation entry points.  The fast path: one TLS load, one table load,
+ * pop the page's free list.  Everything else is ka_malloc_generic().
+ */
+#include "internal.h"
+
+static inline void *ka_page_pop(ka_page_t *page, ka_block_t *b)
+{
+	page->free = b->next;
+	page->used++;
+	b->key = 0;
+	return b;
+}
+
+void *ka_malloc(size_t size)
+{
+	ka_heap_t *heap = ka_tls_heap;
+
+	if (KA_LIKELY(size <= KA_DIRECT_MAX)) {
+		ka_page_t *page = heap->direct[(size + 7) >> 3];
+		ka_block_t *b = page->free;
+		if (KA_LIKELY(b))
+			return ka_page_pop(page, b);
+	}
+	return ka_malloc_generic(heap, size);
+}
+
+KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
+{
+	if (KA_LIKELY(size <= KA_LARGE_MAX)) {
+		/* Sizes past direct[]: the class queue's first page. */
+		ka_page_t *page = heap->queues[ka_size_class(size)].first;
+		if (page && page->free)
+			return ka_page_pop(page, page->free);
+	}
+	if (KA_UNLIKELY(heap == &ka_heap_empty)) {
+		heap = ka_heap_thread_init();
+		if (!heap) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	ka_heap_drain_delayed(heap);
+	ka_heap_maybe_purge(heap);
+	if (size > KA_LARGE_MAX)
+		return ka_huge_alloc(size, 0);
+
+	unsigned cls = ka_size_class(size);
+	ka_page_t *page = heap->queues[cls].first;
+	if (!page || !page->free)
+		page = ka_page_find(heap, cls);
+	if (!page) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ka_page_pop(page, page->free);
+}
+
+void *ka_calloc(size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p = ka_malloc(total);
+	if (p && total <= KA_LARGE_MAX)		/* huge blocks are fresh: zero */
+		memset(p, 0, total);
+	return p;
+}
+
+size_t ka_malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	ka_segment_t *seg = ka_segment_lookup(p);
+	if (!seg)
+		ka_fatal("malloc_usable_size(): invalid pointer", p);
+	ka_page_t *page = ka_page_of(seg, p);
+	unsigned flags = atomic_load_explicit(&page->flags, KA_RELAXED);
+	if (flags & KA_PAGE_HUGE) {
+		if (p != seg->huge_block)
+			ka_fatal("malloc_usable_size(): invalid pointer", p);
+		return seg->huge_usable;
+	}
+	if (flags || !ka_page_divides(page, p))
+		ka_fatal("malloc_usable_size(): invalid pointer", p);
+	return page->block_size;
+}
+
+void *ka_realloc(void *p, size_t size)
+{
+	if (!p)
+		return ka_malloc(size);
+	if (size == 0) {		/* glibc: free and return NULL */
+		ka_free(p);
+		return NULL;
+	}
+	size_t old = ka_malloc_usable_size(p);
+	if (size <= old && size >= old / 2)
+		return p;
+	void *q = ka_malloc(size);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < size ? old : size);
+	ka_free(p);
+	return q;
+}
+
+void *ka_reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ka_realloc(p, total);
+}
+
+/* align: a power of two.  See size_class.c for why rounding suffices. */
+static void *ka_malloc_aligned(size_t align, size_t size)
+{
+	if (align <= 8)
+		return ka_malloc(size);
+	if (align <= KA_SLICE_SIZE) {
+		if (size > PTRDIFF_MAX) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		size_t s = (size + align - 1) & ~(align - 1);
+		if (s == 0)
+			s = align;
+		if (s <= KA_LARGE_MAX)
+			return ka_malloc(s);
+		align = 0;
+	}
+	if (KA_UNLIKELY(ka_tls_heap == &ka_heap_empty) && !ka_heap_thread_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (align > ((size_t)1 << 40)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ka_huge_alloc(size, align);
+}
+
+static bool ka_pow2(size_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+void *ka_aligned_alloc(size_t align, size_t size)
+{
+	if (!ka_pow2(align)) {		/* glibc >= 2.38 */
+		errno = EINVAL;
+		return NULL;
+	}
+	return ka_malloc_aligned(align, size);
+}
+
+int ka_posix_memalign(void **out, size_t align, size_t size)
+{
+	if (align < sizeof(void *) || !ka_pow2(align))
+		return EINVAL;
+	int saved = errno;
+	void *p = ka_malloc_aligned(align, size);
+	errno = saved;
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+void *ka_memalign(size_t align, size_t size)
+{
+	if (align > ((size_t)1 << 62)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!ka_pow2(align))		/* glibc rounds up to a power of two */
+		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
+	return ka_malloc_aligned(align, size);
+}
+
+void *ka_valloc(size_t size)
+{
+	return ka_malloc_aligned(KA_PAGE_SIZE, size);
+}
+
+void *ka_pvalloc(size_t size)
+{
+	if (size > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = (size + KA_PAGE_SIZE - 1) & ~(KA_PAGE_SIZE - 1);
+	return ka_malloc_aligned(KA_PAGE_SIZE, size ? size : KA_PAGE_SIZE);
+}

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The unprefixed malloc family with glibc's semantics: what makes
+ * liballoc.so a drop-in under LD_PRELOAD and liballoc.a a replacement when
+ * linked with -lalloc.  Built without this file (the test builds under
+ * sanitizers), liballoc only answers to its ka_ names.
+ *
+ * mallopt: KA_M_DECAY_MS (-101) sets the purge delay; glibc's own
+ * parameters are accepted (return 1) and have no effect.
+ */
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define KA_EXPORT __attribute__((visibility("default")))
+
+KA_EXPORT void *malloc(size_t size) { return ka_malloc(size); }
+KA_EXPORT void free(void *p) { ka_free(p); }
+KA_EXPORT void *calloc(size_t n, size_t size) { return ka_calloc(n, size); }
+KA_EXPORT void *realloc(void *p, size_t size) { return ka_realloc(p, size); }
+KA_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return ka_reallocarray(p, n, size); }
+KA_EXPORT void *aligned_alloc(size_t align, size_t size) { return ka_aligned_alloc(align, size); }
+KA_EXPORT int posix_memalign(void **out, size_t align, size_t size) { return ka_posix_memalign(out, align, size); }
+KA_EXPORT void *memalign(size_t align, size_t size) { return ka_memalign(align, size); }
+KA_EXPORT void *valloc(size_t size) { return ka_valloc(size); }
+KA_EXPORT void *pvalloc(size_t size) { return ka_pvalloc(size); }
+KA_EXPORT size_t malloc_usable_size(void *p) { return ka_malloc_usable_size(p); }
+KA_EXPORT int malloc_trim(size_t pad) { return ka_malloc_trim(pad); }
+KA_EXPORT int mallopt(int param, int value) { return ka_mallopt(param, value); }
+
+/* glibc's internal names, which some programs and libraries call. */
+KA_EXPORT void *__libc_malloc(size_t size) { return ka_malloc(size); }
+KA_EXPORT void __libc_free(void *p) { ka_free(p); }
+KA_EXPORT void *__libc_calloc(size_t n, size_t size) { return ka_calloc(n, size); }
+KA_EXPORT void *__libc_realloc(void *p, size_t size) { return ka_realloc(p, size); }
+KA_EXPORT void *__libc_memalign(size_t align, size_t size) { return ka_memalign(align, size); }
+KA_EXPORT void *__libc_valloc(size_t size) { return ka_valloc(size); }
+KA_EXPORT void *__libc_pvalloc(size_t size) { return ka_pvalloc(size); }
+
+KA_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct ka_stats st;
+	struct mallinfo2 mi;
+
+	ka_stats(&st);
+	memset(&mi, 0, sizeof mi);
+	mi.arena = st.active + st.dirty;		/* spans, not counting huge */
+	mi.ordblks = st.segments;
+	mi.hblks = st.huge_count;
+	mi.hblkhd = st.huge_allocated;
+	mi.uordblks = st.allocated - st.huge_allocated;
+	mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
+	mi.keepcost = st.dirty;
+	return mi;
+}
+
+KA_EXPORT void malloc_stats(void)
+{
+	struct ka_stats st;
+
+	ka_stats(&st);
+	fprintf(stderr, "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n",
+		st.active + st.dirty, st.allocated - st.huge_allocated);
+	fprintf(stderr, "Total (incl. mmap):\nsystem bytes     = %10zu\n"
+		"in use bytes     = %10zu\nmax mmap regions = %10zu\nmax mmap bytes   = %10zu\n",
+		st.active + st.dirty + st.huge_allocated, st.allocated, st.huge_count,
+		st.huge_allocated);
+}
+
+KA_EXPORT int malloc_info(int options, FILE *f)
+{
+	struct ka_stats st;
+
+	if (options != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	ka_stats(&st);
+	fprintf(f, "<malloc version=\"liballoc-1\">\n"
+		"<total type=\"allocated\" size=\"%zu\"/>\n"
+		"<total type=\"active\" size=\"%zu\"/>\n"
+		"<total type=\"dirty\" size=\"%zu\"/>\n"
+		"<total type=\"huge\" count=\"%zu\" size=\"%zu\"/>\n</malloc>\n",
+		st.allocated, st.active, st.dirty, st.huge_count, st.huge_allocated);
+	return 0;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Heaps: one per thread, found through initial-exec TLS, so the fast path
+ * takes no lock and no call.  A thread starts on ka_heap_empty, whose
+ * direct[] pages are all empty: its first malloc falls to the slow path,
+ * which gives it a heap (the static one first, so the first allocation
+ * needs no allocation) and registers a pthread key whose destructor hands
+ * the heap back at thread exit.  Heaps are never freed, only reused, so a
+ * pointer to one stays valid for the remote frees that hold it.
+ *
+ * fork: pthread_atfork takes every allocator lock around fork(), so the
+ * child starts with consistent tables; its regions are private copies.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+ka_page_t ka_page_empty = { .flags = KA_PAGE_UNUSED };
+ka_heap_t ka_heap_empty = {
+	.direct = { [0 ... KA_DIRECT_WORDS] = &ka_page_empty },
+	.purge_next = UINT64_MAX,
+};
+__thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec"))) = &ka_heap_empty;
+uintptr_t ka_secret;
+
+static ka_heap_t ka_heap_main;		/* the bootstrap heap */
+static ka_heap_t *ka_heaps;		/* every heap ever made */
+static size_t ka_heap_count;
+static ka_lock_t ka_heaps_lock;
+
+static atomic_int ka_init_state;	/* 0 none, 1 running, 2 done */
+static atomic_int ka_late_state;
+static pthread_key_t ka_key;
+
+void ka_lock_slow(ka_lock_t *l)
+{
+	do {
+		while (atomic_load_explicit(&l->v, KA_RELAXED))
+			sched_yield();
+	} while (atomic_exchange_explicit(&l->v, 1, memory_order_acquire));
+}
+
+/* Environment, secret and backend: nothing here may allocate. */
+void ka_process_init(void)
+{
+	int expected = 0;
+
+	if (KA_LIKELY(atomic_load_explicit(&ka_init_state, memory_order_acquire) == 2))
+		return;
+	if (atomic_compare_exchange_strong(&ka_init_state, &expected, 1)) {
+		ka_secret = ka_os_random();
+		ka_os_init();
+		ka_purge_init();
+		atomic_store_explicit(&ka_init_state, 2, memory_order_release);
+		return;
+	}
+	while (atomic_load_explicit(&ka_init_state, memory_order_acquire) != 2)
+		sched_yield();
+}
+
+static ka_heap_t *ka_heap_acquire(void)
+{
+	ka_heap_t *heap;
+
+	ka_lock(&ka_heaps_lock);
+	for (heap = ka_heaps; heap; heap = heap->next_heap)
+		if (!heap->in_use)
+			break;
+	if (!heap) {
+		heap = ka_heap_count == 0 ? &ka_heap_main : ka_os_meta_alloc(sizeof *heap);
+		if (!heap) {
+			ka_unlock(&ka_heaps_lock);
+			return NULL;
+		}
+		heap->next_heap = ka_heaps;
+		ka_heaps = heap;
+		ka_heap_count++;
+	}
+	heap->in_use = true;
+	ka_unlock(&ka_heaps_lock);
+
+	for (size_t w = 0; w <= KA_DIRECT_WORDS; w++)
+		heap->direct[w] = &ka_page_empty;
+	memset(heap->queues, 0, sizeof heap->queues);
+	heap->full.first = heap->full.last = NULL;
+	heap->segs_avail = heap->segs_full = NULL;
+	heap->kept_medium = NULL;
+	heap->purge_next = UINT64_MAX;
+	heap->purge_epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
+	heap->node = -1;
+	return heap;
+}
+
+/* Give a heap's memory back for others: its segments become abandoned. */
+static void ka_heap_done(ka_heap_t *heap)
+{
+	ka_heap_drain_delayed(heap);
+	ka_heap_release_pages(heap);	/* clears the full tags */
+	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
+	ka_segments_abandon(heap);
+	heap->purge_next = UINT64_MAX;
+	ka_lock(&ka_heaps_lock);
+	heap->in_use = false;
+	ka_unlock(&ka_heaps_lock);
+}
+
+static void ka_thread_done(void *arg)
+{
+	ka_heap_t *heap = arg;
+
+	ka_heap_done(heap);
+	if (heap == ka_tls_heap)
+		ka_tls_heap = &ka_heap_empty;
+}
+
+static void ka_fork_prepare(void)
+{
+	ka_lock(&ka_heaps_lock);
+	ka_segment_fork_lock(true);
+}
+
+static void ka_fork_parent(void)
+{
+	ka_segment_fork_lock(false);
+	ka_unlock(&ka_heaps_lock);
+}
+
+/* Runs once a heap exists: both calls may allocate. */
+static void ka_late_init(void)
+{
+	int expected = 0;
+
+	if (atomic_load_explicit(&ka_late_state, memory_order_acquire) == 2)
+		return;
+	if (atomic_compare_exchange_strong(&ka_late_state, &expected, 1)) {
+		pthread_key_create(&ka_key, ka_thread_done);
+		pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_parent);
+		atomic_store_explicit(&ka_late_state, 2, memory_order_release);
+		return;
+	}
+	while (atomic_load_explicit(&ka_late_state, memory_order_acquire) != 2)
+		sched_yield();
+}
+
+ka_heap_t *ka_heap_thread_init(void)
+{
+	ka_process_init();
+	ka_heap_t *heap = ka_heap_acquire();
+	if (!heap)
+		return NULL;
+	ka_tls_heap = heap;
+	ka_late_init();
+	pthread_setspecific(ka_key, heap);
+	ka_heap_drain_delayed(heap);
+	return heap;
+}
+
+/* Remote frees that hit full pages: free them again, now as the owner. */
+void ka_heap_drain_delayed(ka_heap_t *heap)
+{
+	if (!atomic_load_explicit(&heap->delayed, KA_RELAXED))
+		return;
+	ka_block_t *b = atomic_exchange_explicit(&heap->delayed, NULL, memory_order_acquire);
+	while (b) {
+		ka_block_t *next = b->next;
+		b->key = 0;
+		ka_free(b);
+		b = next;
+	}
+}
+
+/* Remote frees that raced with their heap's thread exiting. */
+void ka_heaps_drain_idle(void)
+{
+	ka_lock(&ka_heaps_lock);
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		if (!h->in_use && atomic_load_explicit(&h->delayed, KA_RELAXED)) {
+			ka_block_t *b = atomic_exchange(&h->delayed, NULL);
+			while (b) {
+				ka_block_t *next = b->next;
+				b->key = 0;
+				ka_free(b);
+				b = next;
+			}
+		}
+	ka_unlock(&ka_heaps_lock);
+}
+
+void ka_heaps_stats(struct ka_stats *st)
+{
+	ka_lock(&ka_heaps_lock);
+	st->heaps = ka_heap_count;
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		st->heaps_in_use += h->in_use;
+	ka_unlock(&ka_heaps_lock);
+}
+
+static int ka_stats_fd = -1;
+
+static void ka_print_stats_at_exit(void)
+{
+	FILE *f = fdopen(ka_stats_fd, "w");
+
+	if (f) {
+		ka_stats_print(f, KA_STATS_JSON);
+		fclose(f);
+	}
+}
+
+/*
+ * KALLOC_STATS=1: statistics as JSON on stderr at exit -- on a copy of
+ * stderr taken now, since programs close theirs on the way out (coreutils'
+ * close_stdout runs before this handler).
+ */
+__attribute__((constructor)) static void ka_constructor(void)
+{
+	const char *stats = getenv("KALLOC_STATS");
+
+	ka_process_init();
+	ka_numa_init();
+	if (stats && strcmp(stats, "1") == 0) {
+		ka_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+		if (ka_stats_fd >= 0)
+			atexit(ka_print_stats_at_exit);
+	}
+}

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * liballoc internals: the path of one byte.
+ *
+ *   malloc -> size class (size_class.c) -> the thread's heap (heap.c)
+ *          -> a page of that class (page.c), a span of 64 KiB slices
+ *          -> a 4 MiB segment (segment.c) carved from a 64 MiB region
+ *          -> the kernel (os.c: /dev/kalloc or anonymous memory)
+ *   free   -> mask the pointer to its segment, index the page (free.c)
+ *          -> back on the page's free list, the span back to the segment
+ *          -> after the decay, KALLOC_IOC_RELEASE (purge.c).
+ *
+ * Metadata never sits in front of a block: a segment's first slice holds
+ * the segment header and one page descriptor per slice.
+ */
+#ifndef KA_INTERNAL_H
+#define KA_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#define KA_LIKELY(x)	__builtin_expect(!!(x), 1)
+#define KA_UNLIKELY(x)	__builtin_expect(!!(x), 0)
+#define KA_HIDDEN	__attribute__((visibility("hidden")))
+#define KA_NOINLINE	__attribute__((noinline))
+#define KA_RELAXED	memory_order_relaxed
+
+/* Geometry. */
+#define KA_PAGE_SIZE		4096UL
+#define KA_SLICE_SHIFT		16
+#define KA_SLICE_SIZE		(1UL << KA_SLICE_SHIFT)		/* 64 KiB */
+#define KA_SEGMENT_SHIFT	22
+#define KA_SEGMENT_SIZE		(1UL << KA_SEGMENT_SHIFT)	/* 4 MiB */
+#define KA_SEGMENT_MASK		(KA_SEGMENT_SIZE - 1)
+#define KA_SLICES		(KA_SEGMENT_SIZE / KA_SLICE_SIZE)	/* 64 */
+#define KA_REGION_SEGMENTS	16
+#define KA_REGION_SIZE		(KA_REGION_SEGMENTS * KA_SEGMENT_SIZE)	/* 64 MiB */
+#define KA_MAX_REGIONS		8192				/* 512 GiB */
+
+/* Size tiers (see size_class.c). */
+#define KA_SMALL_MAX		8192UL		/* pages of one slice */
+#define KA_MEDIUM_MAX		65536UL		/* pages of 8 slices */
+#define KA_MEDIUM_SLICES	8
+#define KA_LARGE_MAX		(2UL << 20)	/* one block per span */
+#define KA_DIRECT_MAX		1024UL		/* heap->direct[] covers these */
+#define KA_DIRECT_WORDS		(KA_DIRECT_MAX / 8)
+#define KA_CLASSES		127
+#define KA_MIN_BLOCK		16
+
+/* 47-bit user address space at segment granularity. */
+#define KA_SEGMAP_BITS		(47 - KA_SEGMENT_SHIFT)
+#define KA_SEGMAP_SIZE		(1UL << KA_SEGMAP_BITS)
+
+/* ---- size_class.c ---- */
+extern const uint32_t ka_class_size[KA_CLASSES];
+
+static inline unsigned ka_size_class(size_t size)
+{
+	if (size <= 64)
+		return size <= 16 ? 0 : (unsigned)((size - 1) >> 3) - 1;
+	unsigned k = 63 - (unsigned)__builtin_clzl(size - 1);	/* size in (2^k, 2^k+1] */
+	return 7 + (k - 6) * 8 + (unsigned)(((size - 1) - (1UL << k)) >> (k - 3));
+}
+
+KA_HIDDEN unsigned ka_class_slices(unsigned cls);
+
+/* ---- locks: tiny, no allocation, resettable after fork ---- */
+typedef struct { atomic_int v; } ka_lock_t;
+KA_HIDDEN void ka_lock_slow(ka_lock_t *l);
+static inline void ka_lock(ka_lock_t *l)
+{
+	if (KA_UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+		ka_lock_slow(l);
+}
+static inline void ka_unlock(ka_lock_t *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- blocks, pages, segments, heaps ---- */
+
+/* A free block: the link and a key that marks it free (double-free check). */
+typedef struct ka_block {
+	struct ka_block *next;
+	uintptr_t key;
+} ka_block_t;
+
+/* page->flags: anything set sends free() down the generic path. */
+#define KA_PAGE_UNUSED	1	/* no span starts here */
+#define KA_PAGE_HUGE	2	/* the block of a huge segment */
+
+/* page->xthread low bit: the page is full; remote frees go to the heap. */
+#define KA_XT_DELAYED	1UL
+
+struct ka_heap;
+
+/* One per slice; only the first slice of a span describes the page. */
+typedef struct ka_page {
+	ka_block_t *free;		/* malloc pops here */
+	ka_block_t *local_free;		/* the owner's frees */
+	_Atomic uintptr_t xthread;	/* other threads' frees | KA_XT_DELAYED */
+	uint64_t div_magic;		/* p - start divisible by block_size? */
+	uint8_t *start;
+	uint32_t used;			/* blocks out (remote frees count until collected) */
+	uint32_t capacity;		/* blocks ever put on free */
+	uint32_t reserved;		/* blocks that fit */
+	uint32_t block_size;
+	uint8_t slice_count;		/* span length, first slice only */
+	uint8_t slice_offset;		/* slices back to the first one */
+	uint8_t cls;
+	uint8_t in_full;
+	_Atomic uint8_t flags;
+	struct ka_page *next, *prev;	/* heap queue */
+} ka_page_t;
+
+#define KA_SEG_NORMAL	1
+#define KA_SEG_HUGE	2
+
+typedef struct ka_segment {
+	uintptr_t cookie;		/* ka_secret ^ address: a real header */
+	struct ka_heap *_Atomic heap;	/* owner; NULL when abandoned or huge */
+	struct ka_segment *next, *prev;	/* heap's lists, abandoned list */
+	uint32_t kind;
+	uint32_t region;		/* index in the region table (NORMAL) */
+	size_t region_offset;		/* from the region start (NORMAL) */
+	uint64_t used;			/* slices in spans; bit 0 is this header */
+	uint64_t dirty;			/* free slices still resident */
+	uint64_t purge_at;		/* ms: when dirty slices go back */
+	uint8_t in_full_list;
+	/* HUGE only: the region is the block's own. */
+	void *huge_block;
+	size_t huge_usable;
+	size_t huge_map_size;
+	uint32_t huge_id;
+	ka_page_t pages[KA_SLICES];
+} ka_segment_t;
+
+typedef struct ka_page_queue {
+	ka_page_t *first, *last;
+} ka_page_queue_t;
+
+typedef struct ka_heap {
+	ka_page_t *direct[KA_DIRECT_WORDS + 1];	/* by (size+7)/8: the page to pop */
+	ka_page_queue_t queues[KA_CLASSES];	/* pages with (maybe) free blocks */
+	ka_page_queue_t full;			/* pages with none */
+	ka_segment_t *segs_avail;		/* segments with free slices */
+	ka_segment_t *segs_full;
+	ka_block_t *_Atomic delayed;		/* remote frees into full pages */
+	ka_page_t *kept_medium;			/* empty medium page kept (page.c) */
+	uint64_t purge_next;			/* ms; UINT64_MAX: nothing dirty */
+	unsigned purge_epoch;
+	int node;
+	bool in_use;
+	struct ka_heap *next_heap;		/* registry: heaps are never freed */
+} ka_heap_t;
+
+extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
+extern ka_heap_t ka_heap_empty;
+extern ka_page_t ka_page_empty;
+extern uintptr_t ka_secret;
+extern _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+
+static inline uintptr_t ka_block_key(const void *b)
+{
+	return (uintptr_t)b ^ ka_secret;
+}
+
+static inline uintptr_t ka_segment_cookie(const ka_segment_t *s)
+{
+	return (uintptr_t)s ^ ka_secret ^ 0x6b616c6c6f63UL;
+}
+
+static inline ka_page_t *ka_page_of(ka_segment_t *seg, const void *p)
+{
+	ka_page_t *page = &seg->pages[((uintptr_t)p & KA_SEGMENT_MASK) >> KA_SLICE_SHIFT];
+	return page - page->slice_offset;
+}
+
+static inline bool ka_page_divides(const ka_page_t *page, const void *p)
+{
+	uint64_t diff = (uint64_t)((uintptr_t)p - (uintptr_t)page->start);
+	return diff * page->div_magic <= page->div_magic - 1;
+}
+
+/* ---- os.c: the only file that talks to the kernel ---- */
+struct ka_os_region {
+	void *base;
+	size_t size;
+	uint32_t id;
+	int node;
+};
+KA_HIDDEN void ka_os_init(void);
+KA_HIDDEN bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_region *r);
+KA_HIDDEN void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len);
+KA_HIDDEN void ka_os_region_destroy(const struct ka_os_region *r);
+KA_HIDDEN size_t ka_os_region_resident(const struct ka_os_region *r);
+KA_HIDDEN void *ka_os_meta_alloc(size_t size);
+KA_HIDDEN uint64_t ka_os_now_ms(void);
+KA_HIDDEN const char *ka_os_backend(void);
+KA_HIDDEN uintptr_t ka_os_random(void);
+KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
+KA_HIDDEN void ka_fatal(const char *fmt, const void *p) __attribute__((noreturn));
+KA_HIDDEN void ka_message(const char *msg);
+extern _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
+
+/* ---- numa.c ---- */
+KA_HIDDEN void ka_numa_init(void);
+KA_HIDDEN int ka_numa_node(void);	/* the caller's node, or -1 */
+KA_HIDDEN int ka_numa_nodes(void);	/* 0 when off */
+
+/* ---- segment.c ---- */
+KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices);
+KA_HIDDEN void ka_span_free(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN ka_segment_t *ka_segment_lookup(const void *p);
+KA_HIDDEN void ka_segment_map(ka_segment_t *seg, size_t size);
+KA_HIDDEN void ka_segment_unmap(ka_segment_t *seg, size_t size);
+KA_HIDDEN void ka_segment_release_dirty(ka_segment_t *seg);
+KA_HIDDEN void ka_segment_to_pool(ka_segment_t *seg);
+KA_HIDDEN void ka_segments_abandon(ka_heap_t *heap);
+KA_HIDDEN bool ka_segment_reclaim(ka_heap_t *heap);
+KA_HIDDEN bool ka_segments_trim_abandoned(void);
+KA_HIDDEN void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg);
+KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
+KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
+KA_HIDDEN void ka_segments_stats(struct ka_stats *st);
+KA_HIDDEN int ka_block_region_node(const void *p);
+KA_HIDDEN void ka_segment_fork_lock(bool lock);
+
+/* ---- huge.c ---- */
+KA_HIDDEN void *ka_huge_alloc(size_t size, size_t align);
+KA_HIDDEN void ka_huge_free(ka_segment_t *seg);
+extern _Atomic size_t ka_huge_bytes, ka_huge_count;
+
+/* ---- page.c ---- */
+KA_HIDDEN ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls);
+KA_HIDDEN void ka_page_collect(ka_page_t *page);
+KA_HIDDEN void ka_page_after_free(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_page_queue_remove(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page);
+KA_HIDDEN void ka_page_queue_push_back(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page);
+KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_page_set_full(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_page_free_empty(ka_heap_t *heap, ka_page_t *page);
+
+/* ---- heap.c ---- */
+KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
+KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
+KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
+KA_HIDDEN void ka_heaps_drain_idle(void);
+KA_HIDDEN void ka_heaps_stats(struct ka_stats *st);
+KA_HIDDEN void ka_process_init(void);
+
+/* ---- alloc.c / free.c ---- */
+KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
+KA_HIDDEN void ka_free_generic(void *p);
+
+/* ---- purge.c ---- */
+extern _Atomic uint64_t ka_decay_ms;
+extern _Atomic unsigned ka_purge_epoch;
+KA_HIDDEN void ka_purge_init(void);
+KA_HIDDEN void ka_heap_purge(ka_heap_t *heap, bool force);
+KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg);
+static inline void ka_heap_maybe_purge(ka_heap_t *heap)
+{
+	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||
+			heap->purge_epoch != atomic_load_explicit(&ka_purge_epoch, KA_RELAXED)))
+		ka_heap_purge(heap, false);
+}
+
+#endif /* KA_INTERNAL_H */

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The OS layer: the only file that talks to the kernel.
+ *
+ * Memory comes in regions.  With the device, a region is a kalloc PAGES
+ * region: KALLOC_IOC_CREATE, then mmap(MAP_SHARED) at the offset it returns,
+ * placed on an aligned address inside a PROT_NONE reservation (segments are
+ * found by masking pointers).  Purging is KALLOC_IOC_RELEASE; a region dies
+ * with KALLOC_IOC_DESTROY and munmap.  Without the device the same three
+ * verbs are anonymous mmap, madvise(MADV_DONTNEED) and munmap.
+ *
+ * KALLOC_BACKEND=device|anon|auto (auto: the device when it opens, else
+ * anonymous memory with one line on stderr unless KALLOC_QUIET=1).
+ * KALLOC_ORDER=n: PAGES block order (default 0).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kalloc.h>
+
+#include "internal.h"
+
+enum { KA_BACKEND_DEVICE = 1, KA_BACKEND_ANON = 2 };
+
+static int ka_backend;
+static int ka_dev_fd = -1;
+static unsigned ka_order;
+_Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
+
+void ka_message(const char *msg)
+{
+	ssize_t r = write(STDERR_FILENO, msg, strlen(msg));
+	(void)r;
+}
+
+void ka_fatal(const char *what, const void *p)
+{
+	char buf[160];
+
+	snprintf(buf, sizeof buf, "%s %p\n", what, p);
+	ka_message(buf);
+	abort();
+}
+
+static bool ka_env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+	return v && strcmp(v, value) == 0;
+}
+
+void ka_os_init(void)
+{
+	const char *mode = getenv("KALLOC_BACKEND");
+	const char *order = getenv("KALLOC_ORDER");
+	char buf[256];
+
+	if (order)
+		ka_order = (unsigned)atoi(order);
+	if (mode && strcmp(mode, "anon") == 0) {
+		ka_backend = KA_BACKEND_ANON;
+		return;
+	}
+	if (mode && strcmp(mode, "device") != 0 && strcmp(mode, "auto") != 0) {
+		snprintf(buf, sizeof buf,
+			 "liballoc: KALLOC_BACKEND=%s: expected device, anon or auto\n", mode);
+		ka_message(buf);
+		_exit(1);
+	}
+	ka_dev_fd = open(KALLOC_DEVICE, O_RDWR | O_CLOEXEC);
+	if (ka_dev_fd >= 0 && ka_dev_fd < 100) {
+		/* Out of the way of programs that dup2() onto low numbers. */
+		int high = fcntl(ka_dev_fd, F_DUPFD_CLOEXEC, 100);
+		if (high >= 0) {
+			close(ka_dev_fd);
+			ka_dev_fd = high;
+		}
+	}
+	if (ka_dev_fd >= 0) {
+		struct kalloc_version v = { .argsz = sizeof v };
+
+		if (ioctl(ka_dev_fd, KALLOC_IOC_VERSION, &v) == 0 &&
+		    v.abi == KALLOC_ABI_VERSION) {
+			if (ka_order > v.max_order)
+				ka_order = v.max_order;
+			ka_backend = KA_BACKEND_DEVICE;
+			return;
+		}
+		close(ka_dev_fd);
+		ka_dev_fd = -1;
+		errno = EPROTO;
+	}
+	if (mode && strcmp(mode, "device") == 0) {
+		snprintf(buf, sizeof buf,
+			 "liballoc: KALLOC_BACKEND=device but %s is not usable: %s\n",
+			 KALLOC_DEVICE, strerror(errno));
+		ka_message(buf);
+		_exit(1);
+	}
+	ka_backend = KA_BACKEND_ANON;
+	if (!ka_env_is("KALLOC_QUIET", "1")) {
+		snprintf(buf, sizeof buf,
+			 "liballoc: %s unavailable (%s); using anonymous memory\n",
+			 KALLOC_DEVICE, strerror(errno));
+		ka_message(buf);
+	}
+}
+
+const char *ka_os_backend(void)
+{
+	return ka_backend == KA_BACKEND_DEVICE ? "device" : "anon";
+}
+
+size_t ka_os_granule(void)
+{
+	return ka_backend == KA_BACKEND_DEVICE ? KA_PAGE_SIZE << ka_order : KA_PAGE_SIZE;
+}
+
+/* Map size bytes at an address aligned to align, from fd or anonymous. */
+static void *ka_os_map_aligned(size_t size, size_t align, int fd, uint64_t offset)
+{
+	size_t span = size + align;
+	uint8_t *res = mmap(NULL, span, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return NULL;
+	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
+	void *m;
+	if (fd >= 0)
+		m = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+	else
+		m = mmap(p, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (m == MAP_FAILED) {
+		munmap(res, span);
+		return NULL;
+	}
+	if (p > res)
+		munmap(res, (size_t)(p - res));
+	if (res + span > p + size)
+		munmap(p + size, (size_t)(res + span - (p + size)));
+	return p;
+}
+
+bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_region *r)
+{
+	void *p;
+
+	r->size = size;
+	r->node = node;
+	r->id = 0;
+	if (ka_backend == KA_BACKEND_DEVICE) {
+		struct kalloc_create c = {
+			.argsz = sizeof c, .size = size, .backing = KALLOC_BACKING_PAGES,
+			.order = ka_order, .node = node < 0 ? KALLOC_NODE_LOCAL : node,
+		};
+		if (ioctl(ka_dev_fd, KALLOC_IOC_CREATE, &c) != 0)
+			return false;
+		p = ka_os_map_aligned(size, align, ka_dev_fd, c.offset);
+		if (!p) {
+			struct kalloc_destroy d = { .argsz = sizeof d, .id = c.id };
+			ioctl(ka_dev_fd, KALLOC_IOC_DESTROY, &d);
+			return false;
+		}
+		r->id = c.id;
+	} else {
+		p = ka_os_map_aligned(size, align, -1, 0);
+		if (!p)
+			return false;
+		if (node >= 0 && node < 64) {
+			unsigned long mask = 1UL << node;
+			/* MPOL_PREFERRED: a hint, not a failure point. */
+			syscall(SYS_mbind, p, size, 1, &mask, 64UL, 0U);
+		}
+	}
+	r->base = p;
+	atomic_fetch_add_explicit(&ka_os_regions, 1, KA_RELAXED);
+	return true;
+}
+
+/* The range reads zero next time; the memory goes back to the kernel. */
+void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len)
+{
+	if (ka_backend == KA_BACKEND_DEVICE) {
+		struct kalloc_release rel = {
+			.argsz = sizeof rel, .id = r->id, .offset = offset, .length = len,
+		};
+		if (ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) != 0)
+			return;
+	} else {
+		madvise((uint8_t *)r->base + offset, len, MADV_DONTNEED);
+	}
+	atomic_fetch_add_explicit(&ka_os_releases, 1, KA_RELAXED);
+	atomic_fetch_add_explicit(&ka_os_released_bytes, len, KA_RELAXED);
+}
+
+void ka_os_region_destroy(const struct ka_os_region *r)
+{
+	if (ka_backend == KA_BACKEND_DEVICE) {
+		struct kalloc_destroy d = { .argsz = sizeof d, .id = r->id };
+		ioctl(ka_dev_fd, KALLOC_IOC_DESTROY, &d);
+	}
+	munmap(r->base, r->size);
+	atomic_fetch_sub_explicit(&ka_os_regions, 1, KA_RELAXED);
+}
+
+/* Bytes of the region backed by memory now (for statistics). */
+size_t ka_os_region_resident(const struct ka_os_region *r)
+{
+	if (ka_backend == KA_BACKEND_DEVICE) {
+		struct kalloc_info info = { .argsz = sizeof info, .id = r->id };
+		if (ioctl(ka_dev_fd, KALLOC_IOC_INFO, &info) != 0)
+			return 0;
+		return (size_t)info.resident * KA_PAGE_SIZE;
+	}
+	unsigned char vec[4096];
+	size_t pages = 0;
+	for (size_t off = 0; off < r->size; off += sizeof vec * KA_PAGE_SIZE) {
+		size_t len = r->size - off;
+		if (len > sizeof vec * KA_PAGE_SIZE)
+			len = sizeof vec * KA_PAGE_SIZE;
+		if (mincore((uint8_t *)r->base + off, len, vec) != 0)
+			return 0;
+		for (size_t i = 0; i < len / KA_PAGE_SIZE; i++)
+			pages += vec[i] & 1;
+	}
+	return pages * KA_PAGE_SIZE;
+}
+
+/* Zeroed memory for allocator metadata (heaps). */
+void *ka_os_meta_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+uint64_t ka_os_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uintptr_t ka_os_random(void)
+{
+	uintptr_t x = (uintptr_t)&x;
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	uintptr_t a = 0;
+
+	if (r)
+		memcpy(&a, r, sizeof a);
+	x ^= a ^ (uintptr_t)__builtin_ia32_rdtsc();
+	x ^= x >> 31;
+	x *= 0x9e3779b97f4a7c15UL;
+	return x ^ (x >> 29);
+}

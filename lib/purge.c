@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Purging with decay: a freed span stays resident for ka_decay_ms (1 s by
+ * default, KALLOC_DECAY_MS, or mallopt(KA_M_DECAY_MS)) in case it is
+ * wanted again, then its slices go back to the kernel (KALLOC_IOC_RELEASE
+ * or MADV_DONTNEED, os.c); a segment left empty goes back to the region
+ * pool.  The owning thread does this from its slow path, so no thread
+ * touches another's segments.  malloc_trim(0) purges the caller's heap and
+ * the abandoned segments at once and bumps an epoch that makes every other
+ * heap purge everything on its next slow path.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+_Atomic uint64_t ka_decay_ms = 1000;
+_Atomic unsigned ka_purge_epoch;
+
+void ka_purge_init(void)
+{
+	const char *env = getenv("KALLOC_DECAY_MS");
+
+	if (env && *env)
+		atomic_store_explicit(&ka_decay_ms, strtoull(env, NULL, 10), KA_RELAXED);
+}
+
+void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg)
+{
+	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
+
+	if (decay == 0) {
+		ka_segment_release_dirty(seg);
+		if (seg->used == 1)
+			heap->purge_next = 0;	/* return it from the slow path */
+		return;
+	}
+	if (seg->purge_at == 0) {
+		seg->purge_at = ka_os_now_ms() + decay;
+		if (seg->purge_at < heap->purge_next)
+			heap->purge_next = seg->purge_at;
+	}
+}
+
+/*
+ * Empty pages still in the class queues go back as spans: with all, every
+ * page (malloc_trim); otherwise the head of each queue, where
+ * ka_page_after_free() keeps a class's last page empty for the next malloc.
+ * Without this, each class a thread ever used pinned a page for good (up to
+ * 63 one-slice pages and 24 eight-slice ones, ~16 MiB a thread).
+ */
+static void ka_heap_free_empty_pages(ka_heap_t *heap, bool all)
+{
+	for (unsigned c = 0; c < KA_CLASSES; c++) {
+		ka_page_t *page, *next;
+		for (page = heap->queues[c].first; page; page = next) {
+			next = all ? page->next : NULL;
+			ka_page_collect(page);
+			if (page->used == 0)
+				ka_page_free_empty(heap, page);
+		}
+	}
+}
+
+void ka_heap_purge(ka_heap_t *heap, bool force)
+{
+	unsigned epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
+
+	if (heap->purge_epoch != epoch) {
+		heap->purge_epoch = epoch;
+		force = true;
+	}
+	uint64_t now = ka_os_now_ms();
+	if (!force && now < heap->purge_next)
+		return;
+
+	ka_heap_free_empty_pages(heap, false);
+
+	uint64_t next = UINT64_MAX;
+	ka_segment_t *seg, *n;
+	for (seg = heap->segs_avail; seg; seg = n) {
+		n = seg->next;
+		if (seg->dirty & ~seg->used) {
+			if (!force && seg->purge_at > now) {
+				if (seg->purge_at < next)
+					next = seg->purge_at;
+				continue;
+			}
+			ka_segment_release_dirty(seg);
+		}
+		seg->purge_at = 0;
+		if (seg->used == 1) {
+			ka_seg_list_remove(&heap->segs_avail, seg);
+			atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+			ka_segment_to_pool(seg);
+		}
+	}
+	heap->purge_next = next;
+}
+
+int ka_malloc_trim(size_t pad)
+{
+	ka_heap_t *heap = ka_tls_heap;
+	uint64_t before = atomic_load(&ka_os_released_bytes);
+
+	(void)pad;
+	ka_process_init();
+	if (heap != &ka_heap_empty) {
+		ka_heap_drain_delayed(heap);
+		ka_heap_free_empty_pages(heap, true);
+		ka_heap_purge(heap, true);
+	}
+	ka_heaps_drain_idle();
+	ka_segments_trim_abandoned();
+	unsigned epoch = atomic_fetch_add(&ka_purge_epoch, 1) + 1;
+	if (heap != &ka_heap_empty)
+		heap->purge_epoch = epoch;
+	return atomic_load(&ka_os_released_bytes) > before;
+}
+
+int ka_mallopt(int param, int value)
+{
+	if (param == KA_M_DECAY_MS) {
+		if (value < 0)
+			return 0;
+		atomic_store_explicit(&ka_decay_ms, (uint64_t)value, KA_RELAXED);
+		return 1;
+	}
+	/* glibc's parameters (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX,
+	 * ...) tune a different design: accepted and ignored. */
+	return param >= -8 && param <= 1;
+}

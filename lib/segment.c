@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Segments and spans.
+ *
+ * A region (64 MiB, os.c) is cut into 4 MiB segments aligned to their size,
+ * so free() finds a segment by masking a pointer.  A segment belongs to one
+ * heap; its first 64 KiB slice holds this header and a page descriptor per
+ * slice, the other 63 slices are handed out as spans of contiguous slices
+ * (one span = one page of one size class, or one large block).  Only the
+ * owning thread carves spans, so nothing here takes a lock except the
+ * region table and the list of abandoned segments (threads that exited).
+ *
+ * ka_segmap has a byte per 4 MiB of address space: 1 marks a segment start,
+ * v > 1 the inside of a huge segment v-1 granules (at most 254) further on.
+ * It lets free() reject pointers that are not ours before touching them.
+ */
+#include "internal.h"
+
+struct ka_region {
+	struct ka_os_region os;
+	uint32_t seg_used;		/* segments handed out */
+};
+
+static struct ka_region ka_regions[KA_MAX_REGIONS];
+static unsigned ka_region_count;
+static ka_lock_t ka_region_lock;
+
+static ka_segment_t *ka_abandoned;
+static _Atomic size_t ka_abandoned_count;	/* peeked without the lock */
+static ka_lock_t ka_abandoned_lock;
+
+_Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+
+/* ---- the segment map ---- */
+
+void ka_segment_map(ka_segment_t *seg, size_t size)
+{
+	uintptr_t g = (uintptr_t)seg >> KA_SEGMENT_SHIFT;
+	size_t n = (size + KA_SEGMENT_SIZE - 1) >> KA_SEGMENT_SHIFT;
+
+	for (size_t i = n; i-- > 1;)
+		atomic_store_explicit(&ka_segmap[g + i], (uint8_t)((i < 254 ? i : 254) + 1), KA_RELAXED);
+	atomic_store_explicit(&ka_segmap[g], 1, memory_order_release);
+}
+
+void ka_segment_unmap(ka_segment_t *seg, size_t size)
+{
+	uintptr_t g = (uintptr_t)seg >> KA_SEGMENT_SHIFT;
+	size_t n = (size + KA_SEGMENT_SIZE - 1) >> KA_SEGMENT_SHIFT;
+
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&ka_segmap[g + i], 0, KA_RELAXED);
+}
+
+/* The segment holding p, checked, or NULL. */
+ka_segment_t *ka_segment_lookup(const void *p)
+{
+	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
+
+	if (g >= KA_SEGMAP_SIZE)
+		return NULL;
+	unsigned v = atomic_load_explicit(&ka_segmap[g], memory_order_acquire);
+	if (v == 0)
+		return NULL;
+	while (v > 1) {
+		g -= v - 1;
+		v = atomic_load_explicit(&ka_segmap[g], memory_order_acquire);
+	}
+	ka_segment_t *seg = (ka_segment_t *)(g << KA_SEGMENT_SHIFT);
+	if (v != 1 || seg->cookie != ka_segment_cookie(seg))
+		return NULL;
+	return seg;
+}
+
+/* ---- segment lists (owner only) ---- */
+
+void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg)
+{
+	seg->prev = NULL;
+	seg->next = *list;
+	if (*list)
+		(*list)->prev = seg;
+	*list = seg;
+}
+
+void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg)
+{
+	if (seg->prev)
+		seg->prev->next = seg->next;
+	else
+		*list = seg->next;
+	if (seg->next)
+		seg->next->prev = seg->prev;
+	seg->next = seg->prev = NULL;
+}
+
+static void ka_seg_set_full(ka_heap_t *heap, ka_segment_t *seg, bool full)
+{
+	if (!heap || seg->in_full_list == full)
+		return;
+	ka_seg_list_remove(full ? &heap->segs_avail : &heap->segs_full, seg);
+	ka_seg_list_push(full ? &heap->segs_full : &heap->segs_avail, seg);
+	seg->in_full_list = full;
+}
+
+/* ---- the region table: a pool of segments ---- */
+
+static ka_segment_t *ka_segment_new(int node)
+{
+	struct ka_region *r = NULL;
+	unsigned ri, si;
+
+	ka_lock(&ka_region_lock);
+	for (ri = 0; ri < ka_region_count; ri++) {
+		if (ka_regions[ri].os.node == node &&
+		    ka_regions[ri].seg_used != (1u << KA_REGION_SEGMENTS) - 1) {
+			r = &ka_regions[ri];
+			break;
+		}
+	}
+	if (!r) {
+		if (ka_region_count == KA_MAX_REGIONS ||
+		    !ka_os_region_create(KA_REGION_SIZE, KA_SEGMENT_SIZE, node,
+					 &ka_regions[ka_region_count].os)) {
+			ka_unlock(&ka_region_lock);
+			return NULL;
+		}
+		ri = ka_region_count++;
+		r = &ka_regions[ri];
+		r->seg_used = 0;
+	}
+	si = (unsigned)__builtin_ctz(~r->seg_used);
+	r->seg_used |= 1u << si;
+	ka_unlock(&ka_region_lock);
+
+	ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base + (size_t)si * KA_SEGMENT_SIZE);
+	memset(seg, 0, sizeof *seg);
+	seg->cookie = ka_segment_cookie(seg);
+	seg->kind = KA_SEG_NORMAL;
+	seg->region = ri;
+	seg->region_offset = (size_t)si * KA_SEGMENT_SIZE;
+	seg->used = 1;
+	for (unsigned i = 0; i < KA_SLICES; i++)
+		atomic_store_explicit(&seg->pages[i].flags, KA_PAGE_UNUSED, KA_RELAXED);
+	ka_segment_map(seg, KA_SEGMENT_SIZE);
+	return seg;
+}
+
+/* An empty segment goes back, all of it given back to the kernel. */
+void ka_segment_to_pool(ka_segment_t *seg)
+{
+	struct ka_region *r = &ka_regions[seg->region];
+	unsigned si = (unsigned)(seg->region_offset >> KA_SEGMENT_SHIFT);
+
+	ka_segment_unmap(seg, KA_SEGMENT_SIZE);
+	seg->cookie = 0;
+	ka_os_region_release(&r->os, seg->region_offset, KA_SEGMENT_SIZE);
+	ka_lock(&ka_region_lock);
+	r->seg_used &= ~(1u << si);
+	ka_unlock(&ka_region_lock);
+}
+
+/* Give back the free slices that are still resident. */
+void ka_segment_release_dirty(ka_segment_t *seg)
+{
+	const struct ka_os_region *os = &ka_regions[seg->region].os;
+	uint64_t d = seg->dirty & ~seg->used;
+
+	while (d) {
+		unsigned lo = (unsigned)__builtin_ctzl(d);
+		uint64_t run = d >> lo;
+		unsigned n = ~run ? (unsigned)__builtin_ctzl(~run) : 64 - lo;
+		ka_os_region_release(os, seg->region_offset + ((size_t)lo << KA_SLICE_SHIFT),
+				     (size_t)n << KA_SLICE_SHIFT);
+		d &= ~(n == 64 ? ~0UL : (((1UL << n) - 1) << lo));
+	}
+	seg->dirty = 0;
+}
+
+/* ---- spans ---- */
+
+/* Lowest start of n contiguous set bits in free, or -1. */
+static int ka_find_run(uint64_t free, unsigned n)
+{
+	uint64_t m = free;
+
+	for (unsigned i = 1; i < n && m; i++)
+		m &= free >> i;
+	return m ? __builtin_ctzl(m) : -1;
+}
+
+static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx, unsigned n)
+{
+	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
+
+	seg->used |= mask;
+	seg->dirty &= ~mask;
+	if (seg->used == ~0UL)
+		ka_seg_set_full(heap, seg, true);
+	for (unsigned i = 0; i < n; i++)
+		seg->pages[idx + i].slice_offset = (uint8_t)i;
+	ka_page_t *page = &seg->pages[idx];
+	page->slice_count = (uint8_t)n;
+	page->start = (uint8_t *)seg + ((size_t)idx << KA_SLICE_SHIFT);
+	return page;
+}
+
+ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
+{
+	for (;;) {
+		for (ka_segment_t *seg = heap->segs_avail; seg; seg = seg->next) {
+			int idx = ka_find_run(~seg->used, n);
+			if (idx >= 0)
+				return ka_span_take(heap, seg, (unsigned)idx, n);
+		}
+		if (!ka_segment_reclaim(heap))
+			break;
+	}
+	ka_segment_t *seg = ka_segment_new(ka_numa_node());
+	if (!seg)
+		return NULL;
+	atomic_store_explicit(&seg->heap, heap, memory_order_release);
+	ka_seg_list_push(&heap->segs_avail, seg);
+	return ka_span_take(heap, seg, 1, n);
+}
+
+/* The span of page goes back to its segment; heap is NULL for abandoned ones. */
+void ka_span_free(ka_heap_t *heap, ka_page_t *page)
+{
+	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)page & ~KA_SEGMENT_MASK);
+	unsigned idx = (unsigned)(page - seg->pages);
+	unsigned n = page->slice_count;
+	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
+
+	if (heap && heap->kept_medium == page)
+		heap->kept_medium = NULL;
+	memset(page, 0, sizeof *page);
+	for (unsigned i = 0; i < n; i++) {
+		seg->pages[idx + i].slice_offset = 0;
+		atomic_store_explicit(&seg->pages[idx + i].flags, KA_PAGE_UNUSED, KA_RELAXED);
+	}
+	ka_seg_set_full(heap, seg, false);
+	seg->used &= ~mask;
+	seg->dirty |= mask;
+	if (heap)
+		ka_span_became_dirty(heap, seg);
+}
+
+/* ---- abandoned segments: their thread exited ---- */
+
+void ka_segments_abandon(ka_heap_t *heap)
+{
+	ka_segment_t *lists[2] = { heap->segs_avail, heap->segs_full };
+
+	heap->segs_avail = heap->segs_full = NULL;
+	for (int l = 0; l < 2; l++) {
+		ka_segment_t *next;
+		for (ka_segment_t *seg = lists[l]; seg; seg = next) {
+			next = seg->next;
+			ka_segment_release_dirty(seg);
+			if (seg->used == 1) {
+				atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+				ka_segment_to_pool(seg);
+				continue;
+			}
+			seg->in_full_list = 0;
+			atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+			ka_lock(&ka_abandoned_lock);
+			seg->prev = NULL;
+			seg->next = ka_abandoned;
+			if (ka_abandoned)
+				ka_abandoned->prev = seg;
+			ka_abandoned = seg;
+			ka_abandoned_count++;
+			ka_unlock(&ka_abandoned_lock);
+		}
+	}
+}
+
+/* Walk the span heads of a segment's used slices. */
+#define ka_for_each_span(seg, page)						\
+	for (unsigned _i = 1; _i < KA_SLICES;					\
+	     _i += (seg)->pages[_i].slice_count ? (seg)->pages[_i].slice_count : 1) \
+		if (((seg)->used >> _i & 1) &&					\
+		    !(atomic_load_explicit(&(seg)->pages[_i].flags, KA_RELAXED) & KA_PAGE_UNUSED) && \
+		    ((page) = &(seg)->pages[_i]))
+
+void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg)
+{
+	ka_page_t *page;
+
+	ka_for_each_span(seg, page)
+		ka_page_adopt(heap, page);
+}
+
+/* Take over one abandoned segment on our node; its pages join our queues. */
+bool ka_segment_reclaim(ka_heap_t *heap)
+{
+	int node = ka_numa_node();
+	ka_segment_t *seg;
+
+	if (!atomic_load_explicit(&ka_abandoned_count, KA_RELAXED))
+		return false;
+	ka_lock(&ka_abandoned_lock);
+	for (seg = ka_abandoned; seg; seg = seg->next)
+		if (ka_regions[seg->region].os.node == node)
+			break;
+	if (seg) {
+		if (seg->prev)
+			seg->prev->next = seg->next;
+		else
+			ka_abandoned = seg->next;
+		if (seg->next)
+			seg->next->prev = seg->prev;
+		ka_abandoned_count--;
+	}
+	ka_unlock(&ka_abandoned_lock);
+	if (!seg)
+		return false;
+	atomic_store_explicit(&seg->heap, heap, memory_order_release);
+	seg->in_full_list = seg->used == ~0UL;
+	ka_seg_list_push(seg->in_full_list ? &heap->segs_full : &heap->segs_avail, seg);
+	ka_segment_adopt_pages(heap, seg);
+	return true;
+}
+
+/* malloc_trim: free what the remote frees emptied in abandoned segments. */
+bool ka_segments_trim_abandoned(void)
+{
+	bool any = false;
+	ka_segment_t *seg, *next;
+	ka_page_t *page;
+
+	ka_lock(&ka_abandoned_lock);
+	for (seg = ka_abandoned; seg; seg = next) {
+		next = seg->next;
+		ka_for_each_span(seg, page) {
+			ka_page_collect(page);
+			if (page->used == 0)
+				ka_span_free(NULL, page);
+		}
+		if (seg->dirty & ~seg->used) {
+			any = true;
+			ka_segment_release_dirty(seg);
+		}
+		if (seg->used == 1) {
+			if (seg->prev)
+				seg->prev->next = seg->next;
+			else
+				ka_abandoned = seg->next;
+			if (seg->next)
+				seg->next->prev = seg->prev;
+			ka_abandoned_count--;
+			ka_segment_to_pool(seg);
+			any = true;
+		}
+	}
+	ka_unlock(&ka_abandoned_lock);
+	return any;
+}
+
+/* The node the region of p was created for (-1: local); for tests. */
+int ka_block_region_node(const void *p)
+{
+	ka_segment_t *seg = ka_segment_lookup(p);
+
+	if (!seg)
+		return -2;
+	return seg->kind == KA_SEG_HUGE ? (int)seg->region : ka_regions[seg->region].os.node;
+}
+
+void ka_segments_stats(struct ka_stats *st)
+{
+	ka_page_t *page;
+
+	ka_lock(&ka_region_lock);
+	for (unsigned ri = 0; ri < ka_region_count; ri++) {
+		struct ka_region *r = &ka_regions[ri];
+		st->reserved += r->os.size;
+		st->resident += ka_os_region_resident(&r->os);
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			if (!(r->seg_used >> si & 1))
+				continue;
+			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
+							     (size_t)si * KA_SEGMENT_SIZE);
+			if (seg->cookie != ka_segment_cookie(seg) || !(seg->used & 1))
+				continue;	/* being handed back right now */
+			st->segments++;
+			st->active += (size_t)(__builtin_popcountl(seg->used) - 1) << KA_SLICE_SHIFT;
+			st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) << KA_SLICE_SHIFT;
+			ka_for_each_span(seg, page)
+				st->allocated += (size_t)page->used * page->block_size;
+		}
+	}
+	st->regions = ka_region_count;
+	ka_unlock(&ka_region_lock);
+	ka_lock(&ka_abandoned_lock);
+	st->abandoned = ka_abandoned_count;
+	ka_unlock(&ka_abandoned_lock);
+}
+
+/* Lock order: heaps (heap.c), then abandoned, then regions. */
+void ka_segment_fork_lock(bool lock)
+{
+	if (lock) {
+		ka_lock(&ka_abandoned_lock);
+		ka_lock(&ka_region_lock);
+	} else {
+		ka_unlock(&ka_region_lock);
+		ka_unlock(&ka_abandoned_lock);
+	}
+}

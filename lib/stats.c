@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* Statistics: summed from the segment headers and heap registry on demand,
+ * so the fast paths count nothing. */
+#include <inttypes.h>
+
+#include "internal.h"
+
+void ka_stats(struct ka_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	ka_process_init();
+	ka_segments_stats(st);
+	ka_heaps_stats(st);
+	st->huge_allocated = atomic_load_explicit(&ka_huge_bytes, KA_RELAXED);
+	st->huge_count = atomic_load_explicit(&ka_huge_count, KA_RELAXED);
+	st->allocated += st->huge_allocated;
+	st->regions = (size_t)atomic_load_explicit(&ka_os_regions, KA_RELAXED);
+	st->releases = atomic_load_explicit(&ka_os_releases, KA_RELAXED);
+	st->released_bytes = atomic_load_explicit(&ka_os_released_bytes, KA_RELAXED);
+	st->decay_ms = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
+	st->numa_nodes = ka_numa_nodes();
+	st->backend = ka_os_backend();
+}
+
+#define KA_STATS_FIELDS(X)						\
+	X(allocated, "%zu") X(active, "%zu") X(dirty, "%zu")		\
+	X(reserved, "%zu") X(resident, "%zu") X(huge_allocated, "%zu") X(huge_count, "%zu") \
+	X(regions, "%zu") X(segments, "%zu") X(abandoned, "%zu")	\
+	X(heaps, "%zu") X(heaps_in_use, "%zu") X(releases, "%" PRIu64)	\
+	X(released_bytes, "%" PRIu64) X(decay_ms, "%" PRIu64)		\
+	X(numa_nodes, "%d")
+
+void ka_stats_print(FILE *f, int flags)
+{
+	struct ka_stats st;
+
+	ka_stats(&st);
+	if (flags & KA_STATS_JSON) {
+		fprintf(f, "{\"backend\": \"%s\"", st.backend);
+#define X(name, fmt) fprintf(f, ", \"" #name "\": " fmt, st.name);
+		KA_STATS_FIELDS(X)
+#undef X
+		fprintf(f, "}\n");
+	} else {
+		fprintf(f, "liballoc (%s backend)\n", st.backend);
+#define X(name, fmt) fprintf(f, "  %-15s " fmt "\n", #name, st.name);
+		KA_STATS_FIELDS(X)
+#undef X
+	}
+}

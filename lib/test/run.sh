@@ -1,0 +1,128 @@
+#!/bin/sh
+# Runs liballoc's tests and prints TAP.  From lib/: sh test/run.sh [vm]
+# KALLOC_TEST_BACKEND (anon by default) is the backend every test runs on.
+#
+# vm (or KALLOC_TEST_VM=1): what proves the device path, for the QEMU guest
+# (tools/kalloc-vm -- sh lib/test/run.sh vm): the plain unit tests, the
+# stress test (shorter), the linking and LD_PRELOAD tests and the real
+# programs, over the device by default; the ASan/UBSan/TSan builds run on
+# the host only.  Each test's time follows it as a "# time" comment.
+set -u
+cd "$(dirname "$0")/.."
+B=build
+LIB=$PWD/liballoc.so
+vm=0
+if [ "${1:-}" = vm ] || [ "${KALLOC_TEST_VM:-0}" = 1 ]; then
+	vm=1
+fi
+if [ $vm = 1 ]; then
+	export KALLOC_BACKEND=${KALLOC_TEST_BACKEND:-device}
+else
+	export KALLOC_BACKEND=${KALLOC_TEST_BACKEND:-anon}
+fi
+export KALLOC_QUIET=1
+export TLS_LIB=$PWD/$B/tls_lib.so
+n=0
+failed=0
+
+# t DESCRIPTION COMMAND...: one TAP line; the output of a failure as comments.
+t() {
+	desc=$1
+	shift
+	n=$((n + 1))
+	t0=$(date +%s%N)
+	"$@" 3>"$B/note.$n" >"$B/out.$n" 2>&1
+	rc=$?
+	t1=$(date +%s%N)
+	if [ $rc = 0 ]; then
+		echo "ok $n - $desc"
+	elif [ $rc = 77 ]; then
+		echo "ok $n - $desc # SKIP $(sed -n 's/^# //p' "$B/out.$n" | head -n 1)"
+	else
+		echo "not ok $n - $desc"
+		sed -e 's/^/# /' "$B/out.$n" | tail -n 15
+		failed=$((failed + 1))
+	fi
+	[ $vm = 0 ] || awk -v d=$((t1 - t0)) 'BEGIN { printf "# time %.2f s\n", d / 1e9 }'
+	cat "$B/note.$n"
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+start=$(date +%s)
+echo "# backend: $KALLOC_BACKEND$( [ $vm = 1 ] && echo ', vm mode: no sanitizer builds')"
+if [ "$KALLOC_BACKEND" = device ] && ! [ -e /dev/kalloc ]; then
+	echo "Bail out! KALLOC_BACKEND=device but there is no /dev/kalloc"
+	exit 1
+fi
+variants="test_api test_api_asan test_api_ubsan"
+[ $vm = 1 ] && variants=test_api
+for variant in $variants; do
+	$B/$variant list | while IFS='	' read -r name what; do
+		echo "$name	$what"
+	done >"$B/$variant.list"
+	while IFS='	' read -r name what; do
+		t "$variant: $what" timeout 120 "$B/$variant" "$name"
+	done <"$B/$variant.list"
+done
+
+if [ $vm = 1 ]; then
+	t "stress: 8 threads, random malloc/free/realloc, cross-thread frees, contents checked" \
+		timeout 60 $B/test_stress 2
+else
+	t "stress: 8 threads, random malloc/free/realloc, cross-thread frees, contents checked" \
+		timeout 60 $B/test_stress 4
+	t "stress under ASan" timeout 60 $B/test_stress_asan 2
+	# TSan wants a fixed layout on kernels with many mmap random bits.
+	norandom=
+	setarch -R true 2>/dev/null && norandom="setarch -R"
+	t "stress under TSan: no data races" env TSAN_OPTIONS=halt_on_error=1 timeout 60 $norandom $B/test_stress_tsan 2
+fi
+
+for b in test_link test_link_static test_link_so; do
+	$B/$b list >"$B/$b.list"
+	while IFS='	' read -r name what; do
+		t "$b: $what" timeout 60 "$B/$b" "$name"
+	done <"$B/$b.list"
+done
+
+$B/test_preload list >"$B/test_preload.list"
+while IFS='	' read -r name what; do
+	t "LD_PRELOAD: $what" env LD_PRELOAD="$LIB" timeout 60 "$B/test_preload" "$name"
+done <"$B/test_preload.list"
+
+# The backend switch, seen from outside.
+bad_backend() {
+	out=$(LD_PRELOAD="$LIB" KALLOC_BACKEND=bogus /bin/true 2>&1)
+	[ $? = 1 ] && echo "$out" | grep -q 'KALLOC_BACKEND=bogus'
+}
+t "KALLOC_BACKEND=bogus stops at start with a message" bad_backend
+if [ -e /dev/kalloc ]; then
+	skip "KALLOC_BACKEND=device without the device exits 1" "/dev/kalloc exists"
+	skip "auto without the device warns once" "/dev/kalloc exists"
+else
+	no_device() {
+		out=$(LD_PRELOAD="$LIB" KALLOC_BACKEND=device /bin/true 2>&1)
+		[ $? = 1 ] && echo "$out" | grep -q 'KALLOC_BACKEND=device but /dev/kalloc'
+	}
+	t "KALLOC_BACKEND=device without the device exits 1 with a message" no_device
+	warn_once() {
+		[ "$(LD_PRELOAD="$LIB" KALLOC_QUIET=0 KALLOC_BACKEND=auto /bin/ls / 2>&1 >/dev/null |
+			grep -c 'using anonymous memory')" = 1 ] &&
+		[ -z "$(LD_PRELOAD="$LIB" KALLOC_QUIET=1 KALLOC_BACKEND=auto /bin/ls / 2>&1 >/dev/null)" ]
+	}
+	t "auto without the device: one line on stderr per process, none with KALLOC_QUIET=1" warn_once
+fi
+
+. test/programs.sh
+
+echo "1..$n"
+echo "# $(($(date +%s) - start)) s"
+if [ $failed -gt 0 ]; then
+	echo "# $failed of $n failed"
+	exit 1
+fi
+echo "# all $n passed"

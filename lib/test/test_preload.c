@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runs under LD_PRELOAD=liballoc.so and knows nothing of liballoc: the
+ * glibc names behave as glibc documents them, libc's own allocations,
+ * dlopen/dlsym and dynamic TLS work, and so do threads and fork.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test/check.h"
+
+static void preloaded(void)
+{
+	void *p = malloc(10);
+	CHECK(dlsym(RTLD_DEFAULT, "ka_malloc") != NULL, "liballoc is loaded");
+	void *(*kam)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "ka_malloc");
+	size_t (*kus)(void *) = (size_t (*)(void *))dlsym(RTLD_DEFAULT, "ka_malloc_usable_size");
+	CHECK(kus(p) == 16 && malloc_usable_size(p) == 16, "malloc is liballoc's");
+	free(p);
+	p = kam(100);
+	free(p);
+}
+
+static volatile size_t huge_size = SIZE_MAX;	/* hidden from the compiler */
+
+static void glibc_semantics(void)
+{
+	errno = 0;
+	CHECK(malloc(huge_size) == NULL && errno == ENOMEM, "malloc ENOMEM");
+	void *p = malloc(0);
+	CHECK(p, "malloc(0) is unique and non-NULL");
+	CHECK(realloc(p, 0) == NULL, "realloc(p, 0) frees");
+	p = calloc(100, 100);
+	for (int i = 0; i < 10000; i++)
+		CHECK(((char *)p)[i] == 0, "calloc");
+	p = realloc(p, 100000);
+	CHECK(p && ((char *)p)[9999] == 0, "realloc keeps");
+	free(p);
+	errno = 0;
+	CHECK(reallocarray(NULL, huge_size, 2) == NULL && errno == ENOMEM, "reallocarray");
+	CHECK((uintptr_t)(p = memalign(256, 10)) % 256 == 0, "memalign");
+	free(p);
+	CHECK(posix_memalign(&p, 3, 10) == EINVAL, "posix_memalign EINVAL");
+	CHECK(posix_memalign(&p, 1 << 20, 10) == 0 && (uintptr_t)p % (1 << 20) == 0, "1 MiB aligned");
+	free(p);
+	CHECK((uintptr_t)(p = aligned_alloc(64, 640)) % 64 == 0, "aligned_alloc");
+	free(p);
+	CHECK((uintptr_t)(p = valloc(1)) % 4096 == 0, "valloc");
+	free(p);
+	CHECK((uintptr_t)(p = pvalloc(1)) % 4096 == 0 && malloc_usable_size(p) >= 4096, "pvalloc");
+	free(p);
+	CHECK(malloc_usable_size(NULL) == 0, "usable NULL");
+	free(NULL);
+	CHECK(mallopt(M_ARENA_MAX, 2) == 1, "mallopt accepts glibc's parameters");
+	p = malloc(5000);
+	struct mallinfo2 mi = mallinfo2();
+	CHECK(mi.uordblks >= 5000, "mallinfo2 in use %zu", mi.uordblks);
+	free(p);
+	malloc_trim(0);
+	malloc_stats();
+}
+
+static void *use_libc(void *arg)
+{
+	char *(*touch)(int) = arg;
+	char *s = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&s, &n);
+	for (int i = 0; i < 10000; i++)
+		fprintf(f, "%d %s\n", i, "abcdefghijklmnopqrstuvwxyz");
+	fclose(f);
+	if (n < 10000 * 20)
+		return NULL;
+	free(s);
+	if (touch && touch(7)[99999] != 7)
+		return NULL;
+	return (void *)1;
+}
+
+static void libc_dlopen_tls_threads(void)
+{
+	void *h = dlopen(getenv("TLS_LIB"), RTLD_NOW);
+	CHECK(h, "dlopen: %s", dlerror());
+	char *(*touch)(int) = (char *(*)(int))dlsym(h, "tls_lib_touch");
+	CHECK(touch, "dlsym");
+	CHECK(use_libc(touch), "main thread");
+	pthread_t t[6];
+	for (int i = 0; i < 6; i++)
+		CHECK(pthread_create(&t[i], NULL, use_libc, touch) == 0, "thread");
+	for (int i = 0; i < 6; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		CHECK(r, "thread %d", i);
+	}
+	dlclose(h);
+}
+
+static void fork_and_exec(void)
+{
+	char *p = strdup("from the parent");
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (strcmp(p, "from the parent") != 0)
+			_exit(1);
+		free(p);
+		execl("/bin/sh", "sh", "-c", "exit 0", (char *)NULL);
+		_exit(2);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %x", st);
+	free(p);
+}
+
+static const struct check_case cases[] = {
+	{ "preloaded", "LD_PRELOAD puts liballoc under malloc", preloaded },
+	{ "glibc_semantics", "the unprefixed family follows glibc", glibc_semantics },
+	{ "libc_dlopen_tls_threads", "stdio, dlopen, dynamic TLS and threads allocate from liballoc", libc_dlopen_tls_threads },
+	{ "fork_and_exec", "fork then exec under the preload", fork_and_exec },
+	{ NULL, NULL, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	return check_main(cases, argc, argv);
+}
