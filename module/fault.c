@@ -27,7 +27,13 @@ static void kalloc_vm_open(struct vm_area_struct *vma)
 	if (!region)
 		return;
 	if (vma->vm_mm != region->mm) {
-		/* fork: the child's mm is write-locked, the parent's too */
+		/*
+		 * fork: the child's mm is write-locked, the parent's too.  The
+		 * parent's vma may have lost VM_WIPEONFORK to MADV_KEEPONFORK;
+		 * setting it on the child's keeps dup_mmap() from copying the
+		 * parent's page-table entries after this.
+		 */
+		kalloc_vma_set_flags(vma, VM_WIPEONFORK);
 		region = kalloc_file_fork_region(vma->vm_file->private_data,
 						 region, vma->vm_mm);
 		vma->vm_private_data = region;

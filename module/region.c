@@ -437,6 +437,9 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 	unsigned long i, released = 0;
 	struct page *page;
 
+	/* a fork copy that could not be made has nothing to release */
+	if (region->broken)
+		return -EIO;
 	mutex_lock(&region->lock);
 	unmap_mapping_range(region->mapping,
 			    (loff_t)(region->pgoff + first) << PAGE_SHIFT,

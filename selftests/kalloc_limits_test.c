@@ -364,4 +364,51 @@ TEST_F(limits, max_pages_counts_every_region_together)
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
 
+/*
+ * A fork copy that max_pages forbids: the child's region holds no memory,
+ * RELEASE on it says EIO (it once dereferenced the missing area), and a
+ * touch raises SIGBUS.  The parent's memory is untouched.
+ */
+TEST_F(limits, fork_copy_past_max_pages_is_broken_not_a_crash)
+{
+	unsigned long pages = 64, i;
+	struct kalloc_create c;
+	unsigned char *p;
+	int fd, status;
+	pid_t pid;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_create(fd, pages * KT_PAGE, variant->backing, variant->order, -1, &c));
+	p = kt_map(fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x7b, pages * KT_PAGE);
+	ASSERT_EQ(0, kt_set_param("max_pages", resident_total() + 1));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_sigbus };
+
+		if (kt_release(fd, c.id, 0, pages * KT_PAGE) != -EIO)
+			_exit(1);
+		sigaction(SIGBUS, &sa, NULL);
+		if (!sigsetjmp(jump, 1)) {
+			(void)*(volatile unsigned char *)p;
+			_exit(2);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, kt_set_param("max_pages", 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status %#x: 1 = RELEASE was not EIO, 2 = no SIGBUS", status);
+	for (i = 0; i < pages * KT_PAGE; i++)
+		if (p[i] != 0x7b)
+			break;
+	EXPECT_EQ(pages * KT_PAGE, i) TH_LOG("the parent's data changed at byte %lu", i);
+	munmap(p, pages * KT_PAGE);
+	close(fd);
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
 TEST_HARNESS_MAIN

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Hostile users: an unprivileged user (uid 1000) shares the machine with
+ * root.  It must not see root's rows in /proc/kalloc (its own it sees),
+ * must not reach another process's regions by guessing ids or offsets
+ * (INFO, RELEASE, DESTROY: ENOENT; mmap: EINVAL), not even through a file
+ * it inherited, must not pass max_pages or max_region_pages nor change
+ * them, and every page it first sees is zero: fresh, after RELEASE, and
+ * after root filled pages with a pattern and freed them.
+ *
+ * The tests start as root (the harness runs each in a child of its own)
+ * and drop to uid 1000 with setresuid; what root must do first or keep
+ * doing meanwhile happens before the drop or in a root "holder" child.
+ */
+#define _GNU_SOURCE
+#include <grp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+#define USER_ID		1000
+#define HOLD_PAGES	64UL
+
+static unsigned char pattern(unsigned long i)
+{
+	return (unsigned char)(0xa5 ^ (i * 7) ^ (i >> 12));
+}
+
+/* Become uid/gid 1000 for good; 0 or -errno. */
+static int drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setresgid(USER_ID, USER_ID, USER_ID) ||
+	    setresuid(USER_ID, USER_ID, USER_ID))
+		return -errno;
+	return geteuid() == USER_ID && getegid() == USER_ID ? 0 : -EPERM;
+}
+
+/*
+ * A root process that holds regions: it creates @n regions of HOLD_PAGES
+ * (VMALLOC and PAGES in turn), maps them, fills them with the pattern,
+ * writes its region ids to the pipe and waits for a byte.  Then it checks
+ * that its data, resident counts and release counts are unchanged and
+ * exits 0 if so.
+ */
+struct holder {
+	pid_t pid;
+	int go;			/* write a byte here to let it check and exit */
+	int n;
+	unsigned int ids[8];
+};
+
+static int holder_body(int n, int ready, int go)
+{
+	struct kalloc_create c[8];
+	struct kalloc_info info;
+	unsigned char *p[8];
+	char byte;
+	int fd = kt_open();
+
+	if (fd < 0)
+		return 2;
+	for (int i = 0; i < n; i++) {
+		if (kt_create(fd, HOLD_PAGES * KT_PAGE,
+			      i & 1 ? KALLOC_BACKING_PAGES : KALLOC_BACKING_VMALLOC,
+			      0, -1, &c[i]))
+			return 3;
+		p[i] = kt_map(fd, &c[i], 0);
+		if (p[i] == MAP_FAILED)
+			return 4;
+		for (unsigned long j = 0; j < HOLD_PAGES * KT_PAGE; j++)
+			p[i][j] = pattern(j);
+		if (write(ready, &c[i].id, sizeof(c[i].id)) != sizeof(c[i].id))
+			return 5;
+	}
+	if (read(go, &byte, 1) != 1)
+		return 6;
+	for (int i = 0; i < n; i++) {
+		for (unsigned long j = 0; j < HOLD_PAGES * KT_PAGE; j++)
+			if (p[i][j] != pattern(j))
+				return 10 + i;	/* data changed */
+		if (kt_info(fd, c[i].id, &info) || info.resident != HOLD_PAGES ||
+		    info.releases != 0)
+			return 20 + i;		/* released or gone */
+	}
+	return 0;
+}
+
+static int holder_start(struct holder *h, int n)
+{
+	int ready[2], go[2];
+
+	if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
+		return -errno;
+	h->n = n;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -errno;
+	if (h->pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		_exit(holder_body(n, ready[1], go[0]));
+	}
+	close(ready[1]);
+	close(go[0]);
+	h->go = go[1];
+	for (int i = 0; i < n; i++)
+		if (read(ready[0], &h->ids[i], sizeof(h->ids[i])) != sizeof(h->ids[i]))
+			return -EIO;
+	close(ready[0]);
+	return 0;
+}
+
+/* Let the holder check its regions: its exit status, 0 if all intact. */
+static int holder_finish(struct holder *h)
+{
+	int status;
+
+	if (write(h->go, "x", 1) != 1)
+		return -1;
+	close(h->go);
+	if (waitpid(h->pid, &status, 0) != h->pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Does /proc/kalloc show any row of process @pid? */
+static int proc_has_pid(int pid)
+{
+	char line[512];
+	int in_rows = 0, found = 0, rpid;
+	unsigned int id;
+	FILE *f = fopen(KALLOC_PROC, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!in_rows) {
+			in_rows = !strncmp(line, "id pid comm", 11);
+			continue;
+		}
+		if (sscanf(line, "%u %d", &id, &rpid) == 2 && rpid == pid)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static int all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+FIXTURE(hostile) {
+	int dummy;
+};
+
+FIXTURE_SETUP(hostile)
+{
+	if (getuid() != 0)
+		SKIP(return, "must start as root to drop to uid %d", USER_ID);
+	ASSERT_EQ(0, kt_param("max_pages")) TH_LOG("a limit left set by someone");
+	ASSERT_EQ(0, kt_param("max_region_pages"));
+}
+
+FIXTURE_TEARDOWN_PARENT(hostile)
+{
+	EXPECT_EQ(0, kt_set_param("max_pages", 0));
+	EXPECT_EQ(0, kt_set_param("max_region_pages", 0));
+}
+
+TEST_F(hostile, device_node_is_root_0666)
+{
+	struct stat st;
+
+	ASSERT_EQ(0, stat(KALLOC_DEVICE, &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	EXPECT_EQ(0, (int)st.st_uid);
+	EXPECT_EQ(0666, (int)(st.st_mode & 07777));
+	ASSERT_EQ(0, stat(KALLOC_PROC, &st));
+	EXPECT_EQ(0444, (int)(st.st_mode & 07777));
+	ASSERT_EQ(0, drop_privileges());
+	EXPECT_LE(0, kt_open()) TH_LOG("uid %d cannot open " KALLOC_DEVICE, USER_ID);
+	EXPECT_EQ(-1, open(KALLOC_PROC, O_WRONLY));
+	EXPECT_EQ(EACCES, errno);
+}
+
+TEST_F(hostile, proc_shows_own_rows_only)
+{
+	struct kalloc_create c;
+	struct holder h;
+	struct kt_row row;
+	int fd;
+
+	ASSERT_EQ(0, holder_start(&h, 1));
+	/* root sees the holder's row */
+	EXPECT_EQ(1, proc_has_pid(h.pid));
+	ASSERT_EQ(0, drop_privileges());
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_create(fd, 4 * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c));
+	EXPECT_EQ(0, kt_proc_row(c.id, getpid(), &row)) TH_LOG("own row invisible");
+	EXPECT_EQ(0, proc_has_pid(h.pid)) TH_LOG("root's row visible to uid %d", USER_ID);
+	/* the totals are everyone's: they count root's region too */
+	EXPECT_LE(2, kt_proc_total("regions"));
+	EXPECT_EQ(0, holder_finish(&h));
+}
+
+TEST_F(hostile, guessed_ids_and_offsets_reach_nothing)
+{
+	static const unsigned int edge_ids[] = {
+		0, 1, 2, 3, 4, 5, 100, 1000, 0x7fffff, 0x800000, 0xffffff,
+		0x7fffffff, 0x80000000, 0xffffffff,
+	};
+	struct kalloc_create own;
+	struct kalloc_info info;
+	struct holder h;
+	int fd;
+
+	ASSERT_EQ(0, holder_start(&h, 4));
+	ASSERT_EQ(0, drop_privileges());
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	/* before it has regions of its own, every id and offset is nothing */
+	for (unsigned int id = 0; id < 64; id++) {
+		EXPECT_EQ(-ENOENT, kt_info(fd, id, &info)) TH_LOG("INFO id %u", id);
+		EXPECT_EQ(-ENOENT, kt_release(fd, id, 0, KT_PAGE)) TH_LOG("RELEASE id %u", id);
+		EXPECT_EQ(-ENOENT, kt_destroy(fd, id)) TH_LOG("DESTROY id %u", id);
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, KT_PAGE, PROT_READ | PROT_WRITE,
+					   MAP_SHARED, fd,
+					   (off_t)id << KALLOC_REGION_WINDOW_SHIFT));
+		EXPECT_EQ(EINVAL, errno) TH_LOG("mmap of id %u", id);
+	}
+	for (size_t i = 0; i < sizeof(edge_ids) / sizeof(edge_ids[0]); i++) {
+		EXPECT_EQ(-ENOENT, kt_info(fd, edge_ids[i], &info));
+		EXPECT_EQ(-ENOENT, kt_release(fd, edge_ids[i], 0, KT_PAGE));
+		EXPECT_EQ(-ENOENT, kt_destroy(fd, edge_ids[i]));
+	}
+	/* with one region: its id works, the holder's ids (1..4) do not */
+	ASSERT_EQ(0, kt_create(fd, HOLD_PAGES * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &own));
+	EXPECT_EQ(1U, own.id);
+	EXPECT_EQ(0, kt_info(fd, own.id, &info));
+	EXPECT_EQ(0U, info.resident);
+	for (int i = 0; i < h.n; i++) {
+		unsigned int id = h.ids[i];
+
+		if (id == own.id)
+			continue;
+		EXPECT_EQ(-ENOENT, kt_info(fd, id, &info)) TH_LOG("holder's id %u", id);
+		EXPECT_EQ(-ENOENT, kt_release(fd, id, 0, HOLD_PAGES * KT_PAGE));
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, KT_PAGE, PROT_READ, MAP_SHARED, fd,
+					   (off_t)id << KALLOC_REGION_WINDOW_SHIFT));
+	}
+	/* offsets past its own region's end, in its window and beyond */
+	for (unsigned long pg = HOLD_PAGES; pg < HOLD_PAGES + 8; pg++) {
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, KT_PAGE, PROT_READ, MAP_SHARED, fd,
+					   own.offset + pg * KT_PAGE));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, KT_PAGE, PROT_READ, MAP_SHARED, fd,
+				   own.offset + (1ULL << KALLOC_REGION_WINDOW_SHIFT) - KT_PAGE));
+	/* its own region, mapped, reads zero */
+	{
+		unsigned char *p = kt_map(fd, &own, 0);
+
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_TRUE(all_zero(p, HOLD_PAGES * KT_PAGE));
+		munmap(p, HOLD_PAGES * KT_PAGE);
+	}
+	/* nor through the holder's process: its fds, memory, address space */
+	{
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/3", h.pid);
+		EXPECT_EQ(-1, open(path, O_RDWR));
+		snprintf(path, sizeof(path), "/proc/%d/mem", h.pid);
+		EXPECT_EQ(-1, open(path, O_RDONLY));
+	}
+	EXPECT_EQ(0, holder_finish(&h)) TH_LOG("the holder's regions were touched");
+}
+
+/* A file inherited from root: the ids still name the caller's regions. */
+TEST_F(hostile, inherited_file_does_not_reach_parent_regions)
+{
+	struct kalloc_create mapped, unmapped;
+	struct kalloc_info info;
+	unsigned char *p;
+	int fd, status;
+	pid_t pid;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_create(fd, HOLD_PAGES * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &mapped));
+	ASSERT_EQ(0, kt_create(fd, HOLD_PAGES * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &unmapped));
+	p = kt_map(fd, &mapped, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x5a, HOLD_PAGES * KT_PAGE);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		void *q;
+
+		if (drop_privileges())
+			_exit(1);
+		/* not mapped at the fork: still root's, so not the child's */
+		if (kt_info(fd, unmapped.id, &info) != -ENOENT ||
+		    kt_release(fd, unmapped.id, 0, KT_PAGE) != -ENOENT ||
+		    kt_destroy(fd, unmapped.id) != -ENOENT)
+			_exit(2);
+		q = mmap(NULL, KT_PAGE, PROT_READ, MAP_SHARED, fd, unmapped.offset);
+		if (q != MAP_FAILED || errno != EINVAL)
+			_exit(3);
+		/* mapped at the fork: its own copy, which it may release */
+		if (kt_release(fd, mapped.id, 0, HOLD_PAGES * KT_PAGE) ||
+		    !all_zero(p, HOLD_PAGES * KT_PAGE))
+			_exit(4);
+		memset(p, 0x77, HOLD_PAGES * KT_PAGE);
+		if (kt_destroy(fd, mapped.id))
+			_exit(5);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("child as uid %d: step %d", USER_ID, WEXITSTATUS(status));
+	for (unsigned long i = 0; i < HOLD_PAGES * KT_PAGE; i++)
+		if (p[i] != 0x5a) {
+			EXPECT_EQ(0x5a, p[i]) TH_LOG("byte %lu", i);
+			break;
+		}
+	EXPECT_EQ(0, kt_info(fd, mapped.id, &info));
+	EXPECT_EQ(HOLD_PAGES, info.resident);
+	EXPECT_EQ(0U, info.releases);
+	EXPECT_EQ(0, kt_info(fd, unmapped.id, &info));
+	EXPECT_EQ(0U, info.releases);
+}
+
+/*
+ * A root parent that cleared VM_WIPEONFORK with MADV_KEEPONFORK forks a
+ * child that drops to uid 1000: the child's writes must still stay in the
+ * child (the ABI: each side's copy is private).
+ */
+TEST_F(hostile, child_cannot_write_parent_after_keeponfork)
+{
+	struct kalloc_create c;
+	unsigned char *p;
+	int fd, status, keep;
+	pid_t pid;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	for (keep = 0; keep < 2; keep++) {
+		ASSERT_EQ(0, kt_create(fd, HOLD_PAGES * KT_PAGE, KALLOC_BACKING_PAGES,
+				       0, -1, &c));
+		p = kt_map(fd, &c, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		memset(p, 0x11, HOLD_PAGES * KT_PAGE);
+		if (keep)
+			ASSERT_EQ(0, madvise(p, HOLD_PAGES * KT_PAGE, MADV_KEEPONFORK));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			if (drop_privileges())
+				_exit(1);
+			memset(p, 0x66, HOLD_PAGES * KT_PAGE);
+			_exit(0);
+		}
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		EXPECT_EQ(0, status);
+		EXPECT_EQ(0x11, p[0]) TH_LOG("%s: the uid %d child wrote into root's memory",
+					     keep ? "MADV_KEEPONFORK" : "plain fork", USER_ID);
+		EXPECT_EQ(0x11, p[HOLD_PAGES * KT_PAGE - 1]);
+		munmap(p, HOLD_PAGES * KT_PAGE);
+		kt_destroy(fd, c.id);
+	}
+}
+
+static sigjmp_buf bus_jb;
+
+static void on_bus(int sig)
+{
+	siglongjmp(bus_jb, sig);
+}
+
+TEST_F(hostile, limits_hold_and_cannot_be_changed)
+{
+	long resident = kt_proc_total("resident_vmalloc") + kt_proc_total("resident_pages");
+	struct kalloc_create c;
+	volatile unsigned long touched = 0;
+	unsigned char *p;
+	int fd;
+
+	ASSERT_EQ(0, kt_set_param("max_region_pages", 256));
+	ASSERT_EQ(0, kt_set_param("max_pages", resident + 128));
+	ASSERT_EQ(0, drop_privileges());
+	/* the parameters are root's */
+	EXPECT_EQ(-EACCES, kt_set_param("max_pages", 0));
+	EXPECT_EQ(-EACCES, kt_set_param("max_region_pages", 0));
+	EXPECT_EQ(-EACCES, kt_set_param("fault_around", 1));
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	/* a region past max_region_pages: ENOMEM, whatever the backing */
+	EXPECT_EQ(-ENOMEM, kt_create(fd, 257 * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c));
+	EXPECT_EQ(-ENOMEM, kt_create(fd, 257 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c));
+	EXPECT_EQ(-ENOMEM, kt_create(fd, 1ULL << 40, KALLOC_BACKING_PAGES, 0, -1, &c));
+	/* a VMALLOC region past max_pages: ENOMEM at create */
+	EXPECT_EQ(-ENOMEM, kt_create(fd, 200 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c));
+	/* a PAGES region touched past max_pages: SIGBUS at the limit */
+	ASSERT_EQ(0, kt_create(fd, 256 * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c));
+	p = kt_map(fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	signal(SIGBUS, on_bus);
+	if (!sigsetjmp(bus_jb, 1)) {
+		for (touched = 0; touched < 256; touched++)
+			p[touched * KT_PAGE] = 1;
+	}
+	signal(SIGBUS, SIG_DFL);
+	EXPECT_GE(128UL, touched) TH_LOG("touched %lu pages past max_pages", touched);
+	EXPECT_LE(64UL, touched);
+	EXPECT_GE(resident + 128, kt_proc_total("resident_vmalloc") +
+				  kt_proc_total("resident_pages"));
+	munmap(p, 256 * KT_PAGE);
+}
+
+/*
+ * Root fills many pages with a pattern and frees them; then uid 1000
+ * allocates as many and finds every byte zero, also after RELEASE.
+ */
+TEST_F(hostile, pages_first_seen_are_zero)
+{
+	static const struct { unsigned int backing, order; } kinds[] = {
+		{ KALLOC_BACKING_PAGES, 0 }, { KALLOC_BACKING_PAGES, 4 },
+		{ KALLOC_BACKING_PAGES, 9 }, { KALLOC_BACKING_VMALLOC, 0 },
+	};
+	const size_t size = 16UL << 20;
+	struct kalloc_create c;
+	unsigned char *p;
+	int fd, status;
+	pid_t pid;
+
+	/* root, in a child of its own so that its exit frees everything */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		fd = kt_open();
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (fd < 0 || kt_create(fd, size, kinds[k].backing,
+						kinds[k].order, -1, &c))
+				_exit(1);
+			p = kt_map(fd, &c, 0);
+			if (p == MAP_FAILED)
+				_exit(2);
+			memset(p, 0xa5, size);
+			if (kt_release(fd, c.id, 0, size / 2))	/* half freed here */
+				_exit(3);
+		}
+		_exit(0);				/* and the rest at exit */
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, status);
+
+	ASSERT_EQ(0, drop_privileges());
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		size_t bad = size;
+
+		ASSERT_EQ(0, kt_create(fd, size, kinds[k].backing, kinds[k].order, -1, &c));
+		p = kt_map(fd, &c, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		for (size_t i = 0; i < size; i++)
+			if (p[i]) {
+				bad = i;
+				break;
+			}
+		EXPECT_EQ(size, bad) TH_LOG("backing %u order %u: byte %zu is %#x",
+					    kinds[k].backing, kinds[k].order, bad, p[bad]);
+		/* its own data, released: zero again */
+		memset(p, 0x3c, size);
+		ASSERT_EQ(0, kt_release(fd, c.id, KT_PAGE, size - 2 * KT_PAGE));
+		EXPECT_EQ(0x3c, p[0]);
+		EXPECT_EQ(0x3c, p[size - 1]);
+		EXPECT_TRUE(all_zero(p + KT_PAGE, size - 2 * KT_PAGE))
+			TH_LOG("backing %u order %u: released pages not zero",
+			       kinds[k].backing, kinds[k].order);
+		munmap(p, size);
+		EXPECT_EQ(0, kt_destroy(fd, c.id));
+	}
+}
+
+TEST_HARNESS_MAIN
