@@ -4,6 +4,7 @@
 #   make modules-all the module for every installed Debian target kernel
 #   make check       deps, build, host lane, a VM lane per target kernel
 #   make demo        boot a VM, load the module, show /proc/kalloc
+#   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only)
 #   make deps        install what the project needs (root)
 #   make install     module, liballoc, headers, tools, man pages (PREFIX, DESTDIR)
 #   make install-dkms  the module's sources to /usr/src/kalloc-VERSION for dkms
@@ -29,8 +30,8 @@ USER_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 	-I$(TOP)/module/uapi
 HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
-.PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps \
-	clean load unload checkpatch sparse lib tools install install-dkms
+.PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps soak \
+	clean load unload checkpatch sparse lib tools install install-dkms bench
 
 all: module userspace
 
@@ -126,6 +127,14 @@ deps:
 check: deps
 	@$(TOP)/tools/check
 
+# make soak: selftests/kalloc_fuzz_test.sh with SOAK_OPS (default a million)
+# operations and no time cap, in a VM per kernel; not part of make check.
+SOAK_OPS ?= 1000000
+soak: modules-all selftests
+	@s=0; for k in 6.1 6.12; do $(TOP)/tools/kalloc-vm --kernel $$k --timeout 7200 -- \
+		env KALLOC_FUZZ_OPS=$(SOAK_OPS) KALLOC_FUZZ_TIME=0 selftests/run.sh kalloc_fuzz_test.sh || s=1; \
+	done; exit $$s
+
 # The demo loads the module itself, with kallocctl.
 demo: all
 ifeq ($(VM),0)
@@ -133,6 +142,22 @@ ifeq ($(VM),0)
 else
 	@$(TOP)/tools/kalloc-vm --kernel 6.12 --no-module -- tools/demo
 endif
+
+# make bench [QUICK=1] [VM=0]: the workloads under glibc, jemalloc, tcmalloc,
+# mimalloc and liballoc on this machine, then (unless VM=0) the fault-path
+# benchmarks and liballoc over the device and over anon in a 6.12 guest
+# booted without the debug options (they would be measured too), then the
+# results section of Documentation/benchmarks.md.  See bench/run --help.
+bench: lib
+	@$(MAKE) --no-print-directory -C bench
+	@$(TOP)/bench/run $(if $(filter-out 0,$(QUICK)),--quick)
+ifneq ($(VM),0)
+	@$(MAKE) --no-print-directory module KDIR=$(shell ls -d /usr/src/linux-headers-6.12.*-amd64 | sort -V | tail -n 1)
+	@$(TOP)/tools/kalloc-vm --kernel 6.12 --mem 2G --no-debug \
+		--timeout $(if $(filter-out 0,$(QUICK)),1800,7200) -- \
+		bench/run --vm $(if $(filter-out 0,$(QUICK)),--quick)
+endif
+	@$(TOP)/bench/run --doc
 
 load: module
 	insmod $(TOP)/build/$$(uname -r)/kalloc.ko
