@@ -10,7 +10,8 @@ CACHE=${KALLOC_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 
 base_pkgs="qemu-system-x86 busybox-static cpio kmod libkmod-dev libnuma-dev \
 sparse gnuplot-nox xz-utils python3 sqlite3 gcc make pkg-config dkms \
-linux-image-amd64 linux-headers-amd64 linux-source-6.12"
+linux-image-amd64 linux-headers-amd64 linux-source-6.12 \
+libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
