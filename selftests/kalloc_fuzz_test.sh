@@ -18,7 +18,7 @@
 # 'make soak' runs the same checks with a million operations or more.
 cd "$(dirname "$0")" || exit 2
 
-KO=../build/$(uname -r)/kalloc.ko
+. ./kalloc_tap.sh
 FUZZ=./build/kalloc_fuzz
 SEED=${KALLOC_FUZZ_SEED:-42}
 OPS=${KALLOC_FUZZ_OPS:-100000}
@@ -26,45 +26,7 @@ PROCS=${KALLOC_FUZZ_PROCS:-4}
 THREADS=${KALLOC_FUZZ_THREADS:-2}
 TIME=${KALLOC_FUZZ_TIME:-90}
 TMP=$(mktemp -d)
-n=0
-failed=0
 broken=
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $*"
-	failed=1
-}
-
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-diag() {
-	echo "# $*"
-}
-
-loaded() {
-	grep -q '^kalloc ' /proc/modules
-}
-
-proc_total() {
-	awk -v k="$1" '$1 == k { print $2; exit } /^$/ { exit }' /proc/kalloc 2>/dev/null
-}
-
-# The totals that must be 0 with no user: "" if they are, else what is not.
-proc_nonzero() {
-	awk '/^$/ { exit }
-	     $1 ~ /^(regions|resident_vmalloc|resident_pages|node[0-9]+_resident)$/ &&
-	     $2 != 0 { printf " %s=%s", $1, $2 }' /proc/kalloc
-}
 
 # Counters reach 0 once every process has gone: allow a moment.
 counters_zero() {
@@ -77,11 +39,6 @@ counters_zero() {
 	diag "still:$left"
 	cat /proc/kalloc | sed 's/^/#   /' | head -n 40
 	return 1
-}
-
-PROBLEMS='kalloc: leak|WARNING:|BUG:|Oops|general protection fault|Call Trace'
-log_count() {
-	dmesg | grep -cE "$PROBLEMS"
 }
 
 memfree_kb() {

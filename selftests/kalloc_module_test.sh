@@ -11,76 +11,16 @@
 # module loaded for the runner's own rmmod.
 cd "$(dirname "$0")" || exit 2
 
-KO=../build/$(uname -r)/kalloc.ko
+. ./kalloc_tap.sh
 HOLDER=./build/kalloc_holder
 CYCLES=${KALLOC_CYCLES:-100}
 TMP=$(mktemp -d)
-n=0
-failed=0
 holder=
 broken=
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $*"
-	failed=1
-}
-
-# check DESCRIPTION COMMAND...: one TAP line for whether COMMAND succeeds.
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
-diag() {
-	echo "# $*"
-}
-
-# Builtins only where the cycles call them: a fork costs much in the guest.
-loaded() {
-	local name rest
-	while read -r name rest; do
-		[ "$name" = kalloc ] && return 0
-	done </proc/modules
-	return 1
-}
 
 unloaded() {
 	! loaded && [ ! -e /dev/kalloc ] && [ ! -e /proc/kalloc ]
 }
-
-proc_total() { # KEY: a "key value" total from /proc/kalloc
-	local key value
-	while read -r key value; do
-		[ "$key" = "$1" ] && { echo "$value"; return; }
-	done </proc/kalloc 2>/dev/null
-}
-
-# The totals that must be 0 with no user: "" if they are, else what is not.
-proc_nonzero() {
-	local key value out=
-	while read -r key value; do
-		[ -z "$key" ] && break
-		case $key in
-		regions|resident_vmalloc|resident_pages|node*_resident)
-			[ "$value" = 0 ] || out="$out $key=$value" ;;
-		esac
-	done </proc/kalloc
-	echo "$out"
-}
-
-# How many kernel log lines match ERE $1.
-log_count() {
-	dmesg | grep -cE "$1"
-}
-
-PROBLEMS='kalloc: leak|WARNING:|BUG:|Oops|general protection fault|Call Trace'
 
 cleanup() {
 	if [ -n "$holder" ]; then
@@ -143,7 +83,7 @@ if ! [ -f "$KO" ] || ! [ -x "$HOLDER" ]; then
 	exit 1
 fi
 check "kalloc is loaded to begin with" loaded
-problems_at_start=$(log_count "$PROBLEMS")
+problems_at_start=$(log_count)
 
 # --- a mapping alone holds the module
 if start_holder map; then
@@ -199,7 +139,7 @@ if dmesg | grep -qE 'BUG:|Oops|general protection fault'; then
 	exit 1
 fi
 check "no warning, bug or leak in the kernel log during the test" \
-	test "$(log_count "$PROBLEMS")" = "$problems_at_start"
+	test "$(log_count)" = "$problems_at_start"
 
 # --- leave it loaded for the runner
 check "the module is loaded again at the end" insmod_ok
