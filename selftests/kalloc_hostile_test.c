@@ -130,23 +130,11 @@ static int holder_finish(struct holder *h)
 /* Does /proc/kalloc show any row of process @pid? */
 static int proc_has_pid(int pid)
 {
-	char line[512];
-	int in_rows = 0, found = 0, rpid;
-	unsigned int id;
-	FILE *f = fopen(KALLOC_PROC, "r");
+	struct kt_row row;
 
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!in_rows) {
-			in_rows = !strncmp(line, "id pid comm", 11);
-			continue;
-		}
-		if (sscanf(line, "%u %d", &id, &rpid) == 2 && rpid == pid)
-			found = 1;
-	}
-	fclose(f);
-	return found;
+	if (access(KALLOC_PROC, R_OK))
+		return -1;	/* unreadable must not pass for "not shown" */
+	return kt_proc_row(0, pid, &row) == 0;
 }
 
 static int all_zero(const unsigned char *p, size_t n)

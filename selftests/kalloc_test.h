@@ -105,7 +105,10 @@ struct kt_row {
 	int mappings;
 };
 
-/* The /proc/kalloc row of region @id of process @pid; 0, or -1 if none. */
+/*
+ * The /proc/kalloc row of region @id of process @pid (@id 0: its first
+ * row, as ids start at 1); 0, or -1 if none.
+ */
 static inline int kt_proc_row(unsigned int id, int pid, struct kt_row *row)
 {
 	char line[512];
@@ -124,7 +127,7 @@ static inline int kt_proc_row(unsigned int id, int pid, struct kt_row *row)
 			   &row->order, &row->node, &row->size_pages,
 			   &row->resident_pages, &row->faults,
 			   &row->mappings) == 10 &&
-		    row->id == id && row->pid == pid) {
+		    (!id || row->id == id) && row->pid == pid) {
 			ret = 0;
 			break;
 		}
