@@ -22,6 +22,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,34 @@ static inline double bench_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Start @fn(@arg) in a new thread, or stop the benchmark saying why. */
+static inline void bench_spawn(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	if (pthread_create(th, NULL, fn, arg) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		exit(1);
+	}
+}
+
+/* Run @worker in @t threads, each given its index; the wall time taken. */
+static inline double bench_run_threads(size_t t, void *(*worker)(void *))
+{
+	pthread_t *th = malloc(t * sizeof(*th));
+	double t0 = bench_now();
+
+	if (!th) {
+		fprintf(stderr, "out of memory\n");
+		exit(1);
+	}
+	for (size_t i = 0; i < t; i++)
+		bench_spawn(&th[i], worker, (void *)(uintptr_t)i);
+	for (size_t i = 0; i < t; i++)
+		pthread_join(th[i], NULL);
+	t0 = bench_now() - t0;
+	free(th);
+	return t0;
 }
 
 /* Resident set now, in KiB, from /proc/self/statm. */

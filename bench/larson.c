@@ -61,10 +61,7 @@ int main(int argc, char **argv)
 	double t0 = bench_now();
 	for (long g = 0; g < o.e; g++) {
 		for (size_t i = 0; i < t; i++)
-			if (pthread_create(&th[i], NULL, worker, &arrs[i]) != 0) {
-				fprintf(stderr, "pthread_create failed\n");
-				return 1;
-			}
+			bench_spawn(&th[i], worker, &arrs[i]);
 		for (size_t i = 0; i < t; i++)
 			pthread_join(th[i], NULL);
 	}

@@ -64,17 +64,7 @@ int main(int argc, char **argv)
 	bench_parse(argc, argv, &O, help);
 
 	size_t t = (size_t)O.t;
-	pthread_t *th = bench_xmalloc(t * sizeof *th);
-	double t0 = bench_now();
-	for (size_t i = 0; i < t; i++)
-		if (pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i) != 0) {
-			fprintf(stderr, "pthread_create failed\n");
-			return 1;
-		}
-	for (size_t i = 0; i < t; i++)
-		pthread_join(th[i], NULL);
-	double wall = bench_now() - t0;
+	double wall = bench_run_threads(t, worker);
 	bench_report("realloc", &O, wall, (double)O.n * (double)t, "");
-	free(th);
 	return 0;
 }

@@ -52,10 +52,7 @@ int main(int argc, char **argv)
 
 	double t0 = bench_now();
 	for (size_t i = 0; i < t; i++)
-		if (pthread_create(&th[i], NULL, worker, &args[i]) != 0) {
-			fprintf(stderr, "pthread_create failed\n");
-			return 1;
-		}
+		bench_spawn(&th[i], worker, &args[i]);
 	for (size_t i = 0; i < t; i++)
 		pthread_join(th[i], NULL);
 	double wall = bench_now() - t0;

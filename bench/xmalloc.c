@@ -117,11 +117,7 @@ int main(int argc, char **argv)
 
 	double t0 = bench_now();
 	for (long i = 0; i < np + nc; i++)
-		if (pthread_create(&th[i], NULL, i < np ? producer : consumer,
-				   (void *)(uintptr_t)i) != 0) {
-			fprintf(stderr, "pthread_create failed\n");
-			return 1;
-		}
+		bench_spawn(&th[i], i < np ? producer : consumer, (void *)(uintptr_t)i);
 	for (long i = 0; i < np + nc; i++)
 		pthread_join(th[i], NULL);
 	double wall = bench_now() - t0;
