@@ -293,6 +293,18 @@ void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg)
 		ka_page_adopt(heap, page);
 }
 
+/* Take @seg off the abandoned list.  Called with ka_abandoned_lock held. */
+static void ka_abandoned_unlink(ka_segment_t *seg)
+{
+	if (seg->prev)
+		seg->prev->next = seg->next;
+	else
+		ka_abandoned = seg->next;
+	if (seg->next)
+		seg->next->prev = seg->prev;
+	ka_abandoned_count--;
+}
+
 /* Take over one abandoned segment on our node; its pages join our queues. */
 bool ka_segment_reclaim(ka_heap_t *heap)
 {
@@ -305,15 +317,8 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 	for (seg = ka_abandoned; seg; seg = seg->next)
 		if (ka_regions[seg->region].os.node == node)
 			break;
-	if (seg) {
-		if (seg->prev)
-			seg->prev->next = seg->next;
-		else
-			ka_abandoned = seg->next;
-		if (seg->next)
-			seg->next->prev = seg->prev;
-		ka_abandoned_count--;
-	}
+	if (seg)
+		ka_abandoned_unlink(seg);
 	ka_unlock(&ka_abandoned_lock);
 	if (!seg)
 		return false;
@@ -344,13 +349,7 @@ bool ka_segments_trim_abandoned(void)
 			ka_segment_release_dirty(seg);
 		}
 		if (seg->used == 1) {
-			if (seg->prev)
-				seg->prev->next = seg->next;
-			else
-				ka_abandoned = seg->next;
-			if (seg->next)
-				seg->next->prev = seg->prev;
-			ka_abandoned_count--;
+			ka_abandoned_unlink(seg);
 			ka_segment_to_pool(seg);
 			any = true;
 		}
