@@ -17,6 +17,7 @@
  * skips that copy, and ->open gives the child its own copy of the region
  * instead (see kalloc_region_fork()).
  */
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include "kalloc.h"
 
@@ -94,6 +95,7 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	struct page *pages[KALLOC_FAULT_AROUND_MAX];
 	unsigned long around = READ_ONCE(kalloc_fault_around);
 	unsigned long index, first, last, vma_first, i, n = 0;
+	unsigned int window_order;
 	int err = 0;
 
 	if (!region || region->broken)
@@ -111,9 +113,12 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	last = min3(round_down(index, around) + around,
 		    vma_first + vma_pages(vma), region->nr_pages);
 
+	/* a window mapped whole may be allocated as one block */
+	window_order = last - first == around ? ilog2(around) : 0;
+
 	mutex_lock(&region->lock);
 	for (i = first; i < last; i++) {
-		pages[n] = kalloc_region_page(region, i);
+		pages[n] = kalloc_region_page(region, i, window_order);
 		if (pages[n]) {
 			n++;
 		} else if (i < index) {

@@ -130,7 +130,7 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
 void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
-				unsigned long index);
+				unsigned long index, unsigned int window_order);
 void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
 			     void *arg);
 

@@ -8,6 +8,9 @@
  *   -------  --------------  ----------------------------  --------------------------
  *   VMALLOC  at create       order-0 pages, vmap()ed into  KALLOC_FILL_GFP
  *                            one vmalloc-space area
+ *   PAGES    on first touch  the fault-around window as    KALLOC_BLOCK_GFP
+ *                            one block, when it is larger
+ *                            than order N and all empty
  *   PAGES    on first touch  the region's order-N block    KALLOC_BLOCK_GFP
  *                            when the whole block is empty
  *   PAGES    on first touch  else (or if the block fails)  KALLOC_PAGE_GFP
@@ -373,29 +376,26 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 }
 
 /*
- * Fill the empty slot @index of a PAGES region: with the region's whole
- * block when all of the block is empty, else (or when the block cannot be
- * had) with a single page.  Called with region->lock held.
+ * Fill the empty slot @index of a PAGES region with the aligned block of
+ * order @order around it, when all of the block is empty and inside the
+ * region (order 0: the single page).  NULL when the block cannot be had.
+ * Called with region->lock held.
  */
 static struct page *kalloc_pages_fill(struct kalloc_region *region,
-				      unsigned long index)
+				      unsigned long index, unsigned int order)
 {
-	unsigned int order = region->order;
 	unsigned long first = round_down(index, 1UL << order);
 	unsigned long last = first + (1UL << order) - 1;
 	unsigned long i, probe = first;
-	struct page *page = NULL;
-	int nid = kalloc_region_nid(region);
+	struct page *page;
 
-	if (order && !xa_find(&region->pages, &probe, last, XA_PRESENT))
-		page = kalloc_alloc(region, nid, order, KALLOC_BLOCK_GFP);
-	if (!page) {
-		order = 0;
-		first = index;
-		page = kalloc_alloc(region, nid, 0, KALLOC_PAGE_GFP);
-		if (!page)
-			return NULL;
-	}
+	if (last >= region->nr_pages ||
+	    (order && xa_find(&region->pages, &probe, last, XA_PRESENT)))
+		return NULL;
+	page = kalloc_alloc(region, kalloc_region_nid(region), order,
+			    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP);
+	if (!page)
+		return NULL;
 	for (i = 0; i < (1UL << order); i++) {
 		if (xa_err(xa_store(&region->pages, first + i, page + i,
 				    GFP_KERNEL_ACCOUNT))) {
@@ -412,17 +412,32 @@ static struct page *kalloc_pages_fill(struct kalloc_region *region,
 /*
  * The page that backs @index of @region, allocated on first touch; NULL
  * when no memory can be had (the limit, the node, or the machine).
- * Called with region->lock held.
+ *
+ * A PAGES region fills an empty slot with the region's order-N block when
+ * all of it is empty, else with a single page.  @window_order is the order
+ * of the fault-around window the caller maps whole; when it is larger than
+ * the region's order, the window is first tried as one block, then split
+ * like any block: one allocation and one memcg charge instead of one per
+ * page, which is most of an order-0 region's first-touch cost.  The pages
+ * stay single pages for RELEASE and fork, and the region's order still
+ * bounds what a touch demands of the allocator (the larger block is never
+ * compacted for).  Called with region->lock held.
  */
 struct page *kalloc_region_page(struct kalloc_region *region,
-				unsigned long index)
+				unsigned long index, unsigned int window_order)
 {
 	struct page *page;
 
 	if (region->backing == KALLOC_BACKING_VMALLOC)
 		return vmalloc_to_page(region->vaddr + (index << PAGE_SHIFT));
 	page = xa_load(&region->pages, index);
-	return page ? page : kalloc_pages_fill(region, index);
+	if (!page && window_order > region->order)
+		page = kalloc_pages_fill(region, index, window_order);
+	if (!page && region->order)
+		page = kalloc_pages_fill(region, index, region->order);
+	if (!page)
+		page = kalloc_pages_fill(region, index, 0);
+	return page;
 }
 
 /*

@@ -201,4 +201,63 @@ TEST_F(fault, fault_around_is_a_live_parameter)
 	munmap((void *)p, 1024 * KT_PAGE);
 }
 
+/* The page frame behind @addr, from /proc/self/pagemap (needs root); 0 if none. */
+static unsigned long long pfn_of(volatile void *addr)
+{
+	unsigned long long entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &entry, sizeof(entry),
+		  (unsigned long)addr / KT_PAGE * sizeof(entry)) != sizeof(entry))
+		entry = 0;
+	close(fd);
+	return entry & (1ULL << 63) ? entry & ((1ULL << 55) - 1) : 0;
+}
+
+/*
+ * A touch takes the larger of the region's block and the fault-around
+ * window as one block when the buddy allocator has one ready, as it has
+ * in a freshly booted guest: the pages are consecutive frames, aligned.
+ * An order-0 region mapped in a vma narrower than the window takes single
+ * pages, and only those the vma maps.
+ */
+TEST_F(fault, a_touch_takes_one_block_of_the_window_or_the_order)
+{
+	unsigned long pages = 1024, block, i;
+	unsigned long long first;
+	struct kalloc_create c;
+	struct kalloc_info info;
+	volatile unsigned char *p;
+
+	if (variant->backing != KALLOC_BACKING_PAGES)
+		SKIP(return, "a VMALLOC region is filled at create");
+	block = self->around > (1UL << variant->order) ? self->around :
+							  1UL << variant->order;
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	first = pfn_of(p);
+	ASSERT_NE(0, first) TH_LOG("no frame number in /proc/self/pagemap");
+	EXPECT_EQ(0, first % block) TH_LOG("block of %lu pages at frame %llu", block, first);
+	for (i = 1; i < self->around; i++)
+		EXPECT_EQ(first + i, pfn_of(p + i * KT_PAGE)) TH_LOG("page %lu", i);
+	munmap((void *)p, pages * KT_PAGE);
+
+	if (variant->order || self->around < 4)
+		return;
+	/* a vma of half a window: the window is clipped, so single pages */
+	ASSERT_EQ(0, kt_create(self->fd, pages * KT_PAGE, variant->backing, 0, -1, &c));
+	p = mmap(NULL, self->around / 2 * KT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 self->fd, c.offset);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	EXPECT_EQ(self->around / 2, info.resident);
+	munmap((void *)p, self->around / 2 * KT_PAGE);
+}
+
 TEST_HARNESS_MAIN
