@@ -180,6 +180,7 @@ struct thr {
 
 static __thread sigjmp_buf tl_jb;
 static __thread volatile sig_atomic_t tl_in_touch;
+static __thread volatile int tl_kind = -1;	/* the op running, for a post-mortem */
 
 /* --- the generator */
 
@@ -285,13 +286,25 @@ static int kio(int fd, unsigned long cmd, void *arg)
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
-	(void)si;
 	(void)uc;
 	if (tl_in_touch) {
 		tl_in_touch = 0;
 		siglongjmp(tl_jb, sig);
 	}
-	/* a fault outside a touch is the fuzzer's own bug: die loudly */
+	/*
+	 * A fault outside a touch is the fuzzer's own bug, or the kernel's:
+	 * say where and in which op, then die of it.
+	 */
+	{
+		char msg[256];
+		int n = snprintf(msg, sizeof(msg),
+				 "kalloc_fuzz: signal %d (code %d) at %p outside a touch, in op %s\n",
+				 sig, si ? si->si_code : 0, si ? si->si_addr : NULL,
+				 tl_kind >= 0 && tl_kind < NKINDS ? kind_name[tl_kind] : "none");
+
+		if (n > 0 && write(2, msg, (size_t)n) < 0)
+			n = 0;
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1679,6 +1692,7 @@ static void *worker_thread(void *arg)
 		ADD(S->drawn, 1);
 		if (O.params && t->index == 0 && P.index == 0 && chance(t, 1))
 			k = K_PARAM;
+		tl_kind = (int)k;
 		switch (k) {
 		case K_VERSION: op_version(t); break;
 		case K_CREATE: op_create(t); break;
