@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Allocation entry points.  The fast path: one TLS load, one table load,
- * pop the page's free list.  Everything else is ka_malloc_generic().
+ * pop the page's free list.  Everything else is ka_malloc_generic(), which
+ * is also where KALLOC_DEBUG checks a block before handing it out
+ * (debug.c): with it on, the fast path always misses.
  */
 #include "internal.h"
 
@@ -11,6 +13,30 @@ static inline void *ka_page_pop(ka_page_t *page, ka_block_t *b)
 	page->used++;
 	b->key = 0;
 	return b;
+}
+
+/* The generic path's pop, where KALLOC_DEBUG checks the block first. */
+static inline void *ka_page_pop_generic(ka_page_t *page)
+{
+	ka_block_t *b = page->free;
+
+	if (KA_UNLIKELY(ka_debug)) {
+		ka_debug_check_block(page, b);
+		ka_page_pop(page, b);
+		memset(b, KA_DEBUG_FRESH, page->block_size);
+		return b;
+	}
+	return ka_page_pop(page, b);
+}
+
+/* Huge blocks need the process initialised: the thread gets its heap. */
+static void *ka_huge_malloc(size_t size, size_t align, bool zero)
+{
+	if (KA_UNLIKELY(ka_tls_heap == &ka_heap_empty) && !ka_heap_thread_init()) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return ka_huge_alloc(size, align, zero);
 }
 
 void *ka_malloc(size_t size)
@@ -32,7 +58,7 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 		/* Sizes past direct[]: the class queue's first page. */
 		ka_page_t *page = heap->queues[ka_size_class(size)].first;
 		if (page && page->free)
-			return ka_page_pop(page, page->free);
+			return ka_page_pop_generic(page);
 	}
 	if (KA_UNLIKELY(heap == &ka_heap_empty)) {
 		heap = ka_heap_thread_init();
@@ -44,7 +70,7 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 	ka_heap_drain_delayed(heap);
 	ka_heap_maybe_purge(heap);
 	if (size > KA_LARGE_MAX)
-		return ka_huge_alloc(size, 0);
+		return ka_huge_alloc(size, 0, false);
 
 	unsigned cls = ka_size_class(size);
 	ka_page_t *page = heap->queues[cls].first;
@@ -54,7 +80,7 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return ka_page_pop(page, page->free);
+	return ka_page_pop_generic(page);
 }
 
 void *ka_calloc(size_t n, size_t size)
@@ -65,8 +91,10 @@ void *ka_calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (total > KA_LARGE_MAX)	/* zeroed only if reused: fresh ones read zero */
+		return ka_huge_malloc(total, 0, true);
 	void *p = ka_malloc(total);
-	if (p && total <= KA_LARGE_MAX)		/* huge blocks are fresh: zero */
+	if (p)
 		memset(p, 0, total);
 	return p;
 }
@@ -81,11 +109,11 @@ size_t ka_malloc_usable_size(void *p)
 	ka_page_t *page = ka_page_of(seg, p);
 	unsigned flags = atomic_load_explicit(&page->flags, KA_RELAXED);
 	if (flags & KA_PAGE_HUGE) {
-		if (p != seg->huge_block)
+		if (p != seg->huge_block || (flags & KA_PAGE_CACHED))
 			ka_fatal("malloc_usable_size(): invalid pointer", p);
 		return seg->huge_usable;
 	}
-	if (flags || !ka_page_divides(page, p))
+	if ((flags & ~KA_PAGE_DEBUG) || !ka_page_divides(page, p))
 		ka_fatal("malloc_usable_size(): invalid pointer", p);
 	return page->block_size;
 }
@@ -137,15 +165,11 @@ static void *ka_malloc_aligned(size_t align, size_t size)
 			return ka_malloc(s);
 		align = 0;
 	}
-	if (KA_UNLIKELY(ka_tls_heap == &ka_heap_empty) && !ka_heap_thread_init()) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (align > ((size_t)1 << 40)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return ka_huge_alloc(size, align);
+	return ka_huge_malloc(size, align, false);
 }
 
 static bool ka_pow2(size_t x)

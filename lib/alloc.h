@@ -38,7 +38,7 @@ int ka_malloc_trim(size_t pad);
 struct ka_stats {
 	size_t allocated;	/* bytes in live blocks (their usable size) */
 	size_t active;		/* bytes of spans holding live blocks */
-	size_t dirty;		/* bytes of free spans not yet given back */
+	size_t dirty;		/* bytes free, not yet given back: spans, huge_cached */
 	size_t reserved;	/* bytes of address space in regions */
 	size_t resident;	/* bytes of those backed by memory now */
 	size_t huge_allocated;	/* bytes in huge blocks (own regions) */
@@ -53,6 +53,8 @@ struct ka_stats {
 	uint64_t decay_ms;	/* purge delay in effect */
 	int numa_nodes;		/* nodes in use; 0 when NUMA is off */
 	const char *backend;	/* "device" or "anon" */
+	size_t huge_cached;	/* bytes of freed huge blocks kept for reuse */
+	uint64_t huge_reused;	/* huge blocks served from those, in total */
 };
 
 void ka_stats(struct ka_stats *out);

@@ -5,9 +5,13 @@
  * thread owns the segment, the page's xthread list with one CAS when not.
  *
  * Checks that cost next to nothing: the segment map says whether the
- * pointer is ours at all, the page must be in use and the pointer must
- * start a block (one multiply), and a freed block carries a key (its
- * address xor a secret) that a second free finds.
+ * pointer is ours at all, the page must be in use, the pointer must start
+ * a block (one multiply, which also numbers the block), and a freed block
+ * carries a key (its address xor a secret) that a second free finds.  A
+ * block past those the page has threaded was never handed out: the owner
+ * rejects it here, another thread pushes it and the owner rejects it when
+ * it collects (page.c).  A huge block in the huge cache is marked, so
+ * freeing it again is caught too.
  */
 #include "internal.h"
 
@@ -37,7 +41,8 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 	}
 }
 
-static inline void ka_free_block(ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
+/* b is block number index of page (ka_page_block). */
+static inline void ka_free_block(ka_segment_t *seg, ka_page_t *page, ka_block_t *b, uint64_t index)
 {
 	ka_heap_t *heap = ka_tls_heap;
 	uintptr_t key = ka_block_key(b);
@@ -46,6 +51,8 @@ static inline void ka_free_block(ka_segment_t *seg, ka_page_t *page, ka_block_t 
 		ka_fatal("free(): double free detected", b);
 	b->key = key;
 	if (KA_LIKELY(atomic_load_explicit(&seg->heap, KA_RELAXED) == heap)) {
+		if (KA_UNLIKELY(index >= page->capacity))	/* never handed out */
+			ka_fatal("free(): invalid pointer", b);
 		b->next = page->local_free;
 		page->local_free = b;
 		if (KA_UNLIKELY(--page->used == 0 || page->in_full))
@@ -67,14 +74,25 @@ KA_NOINLINE void ka_free_generic(void *p)
 	if (flags & KA_PAGE_HUGE) {
 		if (p != seg->huge_block)
 			ka_fatal("free(): invalid pointer", p);
+		if (flags & KA_PAGE_CACHED)
+			ka_fatal("free(): double free detected", p);
 		ka_huge_free(seg);
 		return;
 	}
 	if (flags & KA_PAGE_UNUSED)	/* ours, but no live page: freed before? */
 		ka_fatal("free(): double free or invalid pointer", p);
-	if (!ka_page_divides(page, p))
+	uint64_t index;
+	if (!ka_page_block(page, p, &index))
 		ka_fatal("free(): invalid pointer", p);
-	ka_free_block(seg, page, p);
+	if (flags & KA_PAGE_DEBUG) {
+		/* Junk before the block is pushed: once on a list, its owner
+		 * may check it.  A second free is reported before it scribbles. */
+		ka_block_t *b = p;
+		if (b->key == ka_block_key(b))
+			ka_fatal("free(): double free detected", p);
+		ka_debug_junk_block(b, page->block_size);
+	}
+	ka_free_block(seg, page, p, index);
 }
 
 void ka_free(void *p)
@@ -88,10 +106,11 @@ void ka_free(void *p)
 	}
 	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)p & ~KA_SEGMENT_MASK);
 	ka_page_t *page = ka_page_of(seg, p);
+	uint64_t index;
 	if (KA_UNLIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) != 0 ||
-			!ka_page_divides(page, p))) {
+			!ka_page_block(page, p, &index))) {
 		ka_free_generic(p);
 		return;
 	}
-	ka_free_block(seg, page, p);
+	ka_free_block(seg, page, p, index);
 }

@@ -45,10 +45,10 @@ KA_EXPORT struct mallinfo2 mallinfo2(void)
 
 	ka_stats(&st);
 	memset(&mi, 0, sizeof mi);
-	mi.arena = st.active + st.dirty;		/* spans, not counting huge */
+	mi.arena = st.active + st.dirty - st.huge_cached;	/* spans, not counting huge */
 	mi.ordblks = st.segments;
 	mi.hblks = st.huge_count;
-	mi.hblkhd = st.huge_allocated;
+	mi.hblkhd = st.huge_allocated + st.huge_cached;	/* mapped, cached ones too */
 	mi.uordblks = st.allocated - st.huge_allocated;
 	mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
 	mi.keepcost = st.dirty;
@@ -61,7 +61,7 @@ KA_EXPORT void malloc_stats(void)
 
 	ka_stats(&st);
 	fprintf(stderr, "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n",
-		st.active + st.dirty, st.allocated - st.huge_allocated);
+		st.active + st.dirty - st.huge_cached, st.allocated - st.huge_allocated);
 	fprintf(stderr, "Total (incl. mmap):\nsystem bytes     = %10zu\n"
 		"in use bytes     = %10zu\nmax mmap regions = %10zu\nmax mmap bytes   = %10zu\n",
 		st.active + st.dirty + st.huge_allocated, st.allocated, st.huge_count,
@@ -81,7 +81,9 @@ KA_EXPORT int malloc_info(int options, FILE *f)
 		"<total type=\"allocated\" size=\"%zu\"/>\n"
 		"<total type=\"active\" size=\"%zu\"/>\n"
 		"<total type=\"dirty\" size=\"%zu\"/>\n"
-		"<total type=\"huge\" count=\"%zu\" size=\"%zu\"/>\n</malloc>\n",
-		st.allocated, st.active, st.dirty, st.huge_count, st.huge_allocated);
+		"<total type=\"huge\" count=\"%zu\" size=\"%zu\"/>\n"
+		"<total type=\"huge_cached\" size=\"%zu\"/>\n</malloc>\n",
+		st.allocated, st.active, st.dirty, st.huge_count, st.huge_allocated,
+		st.huge_cached);
 	return 0;
 }

@@ -54,6 +54,7 @@ void ka_process_init(void)
 		return;
 	if (atomic_compare_exchange_strong(&ka_init_state, &expected, 1)) {
 		ka_secret = ka_os_random();
+		ka_debug_init();
 		ka_os_init();
 		ka_purge_init();
 		atomic_store_explicit(&ka_init_state, 2, memory_order_release);
@@ -103,6 +104,9 @@ static void ka_heap_done(ka_heap_t *heap)
 	ka_heap_release_pages(heap);	/* clears the full tags */
 	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
 	ka_segments_abandon(heap);
+	/* Its purge may be the one due to give cached huge regions back, and
+	 * no other heap is sure to run one: they go now, as its dirty slices. */
+	ka_huge_cache_purge(0, true, NULL);
 	heap->purge_next = UINT64_MAX;
 	ka_lock(&ka_heaps_lock);
 	heap->in_use = false;
@@ -122,10 +126,12 @@ static void ka_fork_prepare(void)
 {
 	ka_lock(&ka_heaps_lock);
 	ka_segment_fork_lock(true);
+	ka_huge_fork_lock(true);
 }
 
 static void ka_fork_parent(void)
 {
+	ka_huge_fork_lock(false);
 	ka_segment_fork_lock(false);
 	ka_unlock(&ka_heaps_lock);
 }

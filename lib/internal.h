@@ -94,6 +94,8 @@ typedef struct ka_block {
 /* page->flags: anything set sends free() down the generic path. */
 #define KA_PAGE_UNUSED	1	/* no span starts here */
 #define KA_PAGE_HUGE	2	/* the block of a huge segment */
+#define KA_PAGE_CACHED	4	/* with HUGE: the block is free, in the huge cache */
+#define KA_PAGE_DEBUG	8	/* KALLOC_DEBUG: free() fills the block with junk */
 
 /* page->xthread low bit: the page is full; remote frees go to the heap. */
 #define KA_XT_DELAYED	1UL
@@ -182,10 +184,36 @@ static inline ka_page_t *ka_page_of(ka_segment_t *seg, const void *p)
 	return page - page->slice_offset;
 }
 
-static inline bool ka_page_divides(const ka_page_t *page, const void *p)
+/*
+ * Whether p starts a block of page, and its index.  div_magic is 2^64 /
+ * block_size rounded up; for p in the span (p - start under 4 MiB) the
+ * low half of (p - start) * div_magic is below div_magic exactly when
+ * block_size divides p - start, and the high half is then the quotient
+ * (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019).
+ * One multiply gives both; test_api.c checks every class.
+ */
+static inline bool ka_page_block(const ka_page_t *page, const void *p, uint64_t *index)
 {
 	uint64_t diff = (uint64_t)((uintptr_t)p - (uintptr_t)page->start);
-	return diff * page->div_magic <= page->div_magic - 1;
+	unsigned __int128 m = (unsigned __int128)diff * page->div_magic;
+
+	*index = (uint64_t)(m >> 64);
+	return (uint64_t)m <= page->div_magic - 1;
+}
+
+static inline bool ka_page_divides(const ka_page_t *page, const void *p)
+{
+	uint64_t index;
+	return ka_page_block(page, p, &index);
+}
+
+/* Block p of page (divides) is below its capacity: threaded, so possibly
+ * handed out.  Owner only: capacity grows under it. */
+static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
+{
+	uint64_t index;
+	ka_page_block(page, p, &index);
+	return index < page->capacity;
 }
 
 /* ---- os.c: the only file that talks to the kernel ---- */
@@ -233,9 +261,13 @@ KA_HIDDEN int ka_block_region_node(const void *p);
 KA_HIDDEN void ka_segment_fork_lock(bool lock);
 
 /* ---- huge.c ---- */
-KA_HIDDEN void *ka_huge_alloc(size_t size, size_t align);
+#define KA_HUGE_CACHE_SLOTS	16		/* freed huge blocks' regions kept */
+#define KA_HUGE_CACHE_BYTES	(64UL << 20)	/* and their bytes at most */
+KA_HIDDEN void *ka_huge_alloc(size_t size, size_t align, bool zero);
 KA_HIDDEN void ka_huge_free(ka_segment_t *seg);
-extern _Atomic size_t ka_huge_bytes, ka_huge_count;
+KA_HIDDEN bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next);
+KA_HIDDEN void ka_huge_stats(struct ka_stats *st);
+KA_HIDDEN void ka_huge_fork_lock(bool lock);
 
 /* ---- page.c ---- */
 KA_HIDDEN ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls);
@@ -258,6 +290,16 @@ KA_HIDDEN void ka_process_init(void);
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
 KA_HIDDEN void ka_free_generic(void *p);
+
+/* ---- debug.c: KALLOC_DEBUG=1 ---- */
+#define KA_DEBUG_JUNK	0xdf	/* freed memory */
+#define KA_DEBUG_FRESH	0xaa	/* allocated, not yet written (not calloc) */
+extern bool ka_debug;
+KA_HIDDEN void ka_debug_init(void);
+KA_HIDDEN void ka_debug_junk_block(ka_block_t *b, size_t size);
+KA_HIDDEN void ka_debug_check_block(const ka_page_t *page, const ka_block_t *b);
+KA_HIDDEN void ka_debug_check_page(const ka_page_t *page);
+KA_HIDDEN void ka_debug_check_junk(const char *what, const void *p, size_t size);
 
 /* ---- purge.c ---- */
 extern _Atomic uint64_t ka_decay_ms;

@@ -44,7 +44,7 @@ void ka_fatal(const char *what, const void *p)
 {
 	char buf[160];
 
-	snprintf(buf, sizeof buf, "%s %p\n", what, p);
+	snprintf(buf, sizeof buf, "liballoc: %s %p\n", what, p);
 	ka_message(buf);
 	abort();
 }

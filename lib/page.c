@@ -15,10 +15,14 @@
  */
 #include "internal.h"
 
-/* heap->direct[] mirrors the first page of each class up to 1 KiB. */
+/*
+ * heap->direct[] mirrors the first page of each class up to 1 KiB; with
+ * KALLOC_DEBUG it stays empty, so that malloc takes the generic path,
+ * where blocks are checked (debug.c).
+ */
 static void ka_direct_update(ka_heap_t *heap, unsigned cls)
 {
-	if (ka_class_size[cls] > KA_DIRECT_MAX)
+	if (ka_class_size[cls] > KA_DIRECT_MAX || ka_debug)
 		return;
 	ka_page_t *first = heap->queues[cls].first;
 	size_t lo = cls == 0 ? 0 : ka_class_size[cls - 1] / 8 + 1;
@@ -85,7 +89,12 @@ void ka_page_collect(ka_page_t *page)
 					      memory_order_acquire);
 		ka_block_t *list = (ka_block_t *)(xt & ~KA_XT_DELAYED), *tail = list;
 		uint32_t n = 1;
-		while (tail->next) {
+		for (;;) {
+			/* Another thread freed a block never handed out. */
+			if (KA_UNLIKELY(!ka_page_threaded(page, tail)))
+				ka_fatal("free(): invalid pointer", tail);
+			if (!tail->next)
+				break;
 			tail = tail->next;
 			n++;
 		}
@@ -99,22 +108,30 @@ void ka_page_collect(ka_page_t *page)
 	}
 }
 
+/*
+ * Thread more blocks onto free.  Each gets its key, as a freed block does:
+ * freeing one that was never handed out is then caught like a double free.
+ */
 static void ka_page_extend(ka_page_t *page)
 {
 	size_t bs = page->block_size;
 	uint32_t n = (uint32_t)(KA_PAGE_SIZE / bs);
 
-	/* Threading a block writes its first word: blocks of 4 KiB and more
+	/* Threading a block writes its first words: blocks of 4 KiB and more
 	 * one at a time, or a 64 KiB block in use would make three more
 	 * resident (with the device, whole 64 KiB fault-around units). */
 	if (n < 1)
 		n = 1;
 	if (n > page->reserved - page->capacity)
 		n = page->reserved - page->capacity;
-	uint8_t *first = page->start + (size_t)page->capacity * bs, *p = first;
-	for (uint32_t i = 1; i < n; i++, p += bs)
-		((ka_block_t *)p)->next = (ka_block_t *)(p + bs);
-	((ka_block_t *)p)->next = page->free;
+	uint8_t *first = page->start + (size_t)page->capacity * bs;
+	for (uint32_t i = 0; i < n; i++) {
+		ka_block_t *b = (ka_block_t *)(first + i * bs);
+		b->next = i + 1 < n ? (ka_block_t *)((uint8_t *)b + bs) : page->free;
+		b->key = ka_block_key(b);
+		if (KA_UNLIKELY(ka_debug))
+			ka_debug_junk_block(b, bs);
+	}
 	page->free = (ka_block_t *)first;
 	page->capacity += n;
 }
@@ -135,7 +152,7 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 	page->free = page->local_free = NULL;
 	page->in_full = 0;
 	atomic_store_explicit(&page->xthread, 0, KA_RELAXED);
-	atomic_store_explicit(&page->flags, 0, memory_order_release);
+	atomic_store_explicit(&page->flags, ka_debug ? KA_PAGE_DEBUG : 0, memory_order_release);
 	ka_page_extend(page);
 	ka_page_queue_push_front(heap, &heap->queues[cls], page);
 	return page;

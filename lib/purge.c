@@ -5,9 +5,11 @@
  * wanted again, then its slices go back to the kernel (KALLOC_IOC_RELEASE
  * or MADV_DONTNEED, os.c); a segment left empty goes back to the region
  * pool.  The owning thread does this from its slow path, so no thread
- * touches another's segments.  malloc_trim(0) purges the caller's heap and
- * the abandoned segments at once and bumps an epoch that makes every other
- * heap purge everything on its next slow path.
+ * touches another's segments.  The huge cache (huge.c) is shared: any
+ * heap's purge gives back the cached regions that are due, and a heap that
+ * cached one purges when it is due.  malloc_trim(0) purges the caller's
+ * heap, the abandoned segments and the huge cache at once and bumps an
+ * epoch that makes every other heap purge everything on its next slow path.
  */
 #include <stdlib.h>
 
@@ -94,7 +96,9 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 			ka_segment_to_pool(seg);
 		}
 	}
-	heap->purge_next = next;
+	uint64_t huge_next;
+	ka_huge_cache_purge(now, force, &huge_next);
+	heap->purge_next = next < huge_next ? next : huge_next;
 }
 
 int ka_malloc_trim(size_t pad)
@@ -104,6 +108,7 @@ int ka_malloc_trim(size_t pad)
 
 	(void)pad;
 	ka_process_init();
+	bool huge = ka_huge_cache_purge(0, true, NULL);	/* before the heap's purge does */
 	if (heap != &ka_heap_empty) {
 		ka_heap_drain_delayed(heap);
 		ka_heap_free_empty_pages(heap, true);
@@ -114,7 +119,7 @@ int ka_malloc_trim(size_t pad)
 	unsigned epoch = atomic_fetch_add(&ka_purge_epoch, 1) + 1;
 	if (heap != &ka_heap_empty)
 		heap->purge_epoch = epoch;
-	return atomic_load(&ka_os_released_bytes) > before;
+	return huge || atomic_load(&ka_os_released_bytes) > before;
 }
 
 int ka_mallopt(int param, int value)

@@ -193,6 +193,10 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 {
 	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
 
+	if (KA_UNLIKELY(ka_debug))	/* dirty: freed as junk, not given back */
+		for (uint64_t d = seg->dirty & mask; d; d &= d - 1)
+			ka_debug_check_junk("free slice", (uint8_t *)seg +
+					    ((size_t)__builtin_ctzl(d) << KA_SLICE_SHIFT), KA_SLICE_SIZE);
 	seg->used |= mask;
 	seg->dirty &= ~mask;
 	if (seg->used == ~0UL)
@@ -224,7 +228,11 @@ ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
 	return ka_span_take(heap, seg, 1, n);
 }
 
-/* The span of page goes back to its segment; heap is NULL for abandoned ones. */
+/*
+ * The span of page goes back to its segment; heap is NULL for abandoned
+ * ones.  With KALLOC_DEBUG its blocks are checked, then the whole span
+ * becomes junk, checked again when ka_span_take() hands it out (debug.c).
+ */
 void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 {
 	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)page & ~KA_SEGMENT_MASK);
@@ -232,6 +240,10 @@ void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 	unsigned n = page->slice_count;
 	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
 
+	if (KA_UNLIKELY(ka_debug)) {
+		ka_debug_check_page(page);
+		memset(page->start, KA_DEBUG_JUNK, (size_t)n << KA_SLICE_SHIFT);
+	}
 	if (heap && heap->kept_medium == page)
 		heap->kept_medium = NULL;
 	memset(page, 0, sizeof *page);

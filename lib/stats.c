@@ -11,9 +11,9 @@ void ka_stats(struct ka_stats *st)
 	ka_process_init();
 	ka_segments_stats(st);
 	ka_heaps_stats(st);
-	st->huge_allocated = atomic_load_explicit(&ka_huge_bytes, KA_RELAXED);
-	st->huge_count = atomic_load_explicit(&ka_huge_count, KA_RELAXED);
+	ka_huge_stats(st);
 	st->allocated += st->huge_allocated;
+	st->dirty += st->huge_cached;
 	st->regions = (size_t)atomic_load_explicit(&ka_os_regions, KA_RELAXED);
 	st->releases = atomic_load_explicit(&ka_os_releases, KA_RELAXED);
 	st->released_bytes = atomic_load_explicit(&ka_os_released_bytes, KA_RELAXED);
@@ -28,7 +28,7 @@ void ka_stats(struct ka_stats *st)
 	X(regions, "%zu") X(segments, "%zu") X(abandoned, "%zu")	\
 	X(heaps, "%zu") X(heaps_in_use, "%zu") X(releases, "%" PRIu64)	\
 	X(released_bytes, "%" PRIu64) X(decay_ms, "%" PRIu64)		\
-	X(numa_nodes, "%d")
+	X(numa_nodes, "%d") X(huge_cached, "%zu") X(huge_reused, "%" PRIu64)
 
 void ka_stats_print(FILE *f, int flags)
 {

@@ -18,16 +18,18 @@
 
 struct check_case {
 	const char *name;
-	const char *what;	/* the behaviour the case proves */
+	const char *what;	/* the behaviour the case proves; NULL: a helper
+				   that another case runs in a child process */
 	void (*fn)(void);
 };
 
-/* "list" prints name<TAB>what per case; a name runs that case. */
+/* "list" prints name<TAB>what per case but helpers; a name runs that case. */
 static inline int check_main(const struct check_case *cases, int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "list") == 0) {
 		for (const struct check_case *c = cases; c->name; c++)
-			printf("%s\t%s\n", c->name, c->what);
+			if (c->what)
+				printf("%s\t%s\n", c->name, c->what);
 		return 0;
 	}
 	for (const struct check_case *c = cases; c->name; c++) {

@@ -76,10 +76,14 @@ else
 	t "stress: 8 threads, random malloc/free/realloc, cross-thread frees, contents checked" \
 		timeout 60 $B/test_stress 4
 	t "stress under ASan" timeout 60 $B/test_stress_asan 2
+	t "stress under KALLOC_DEBUG=1: no false use-after-free report" \
+		env KALLOC_DEBUG=1 timeout 60 $B/test_stress 3
 	# TSan wants a fixed layout on kernels with many mmap random bits.
 	norandom=
 	setarch -R true 2>/dev/null && norandom="setarch -R"
 	t "stress under TSan: no data races" env TSAN_OPTIONS=halt_on_error=1 timeout 60 $norandom $B/test_stress_tsan 2
+	t "stress under TSan with KALLOC_DEBUG=1: the checks race with nothing" \
+		env KALLOC_DEBUG=1 TSAN_OPTIONS=halt_on_error=1 timeout 60 $norandom $B/test_stress_tsan 2
 fi
 
 for b in test_link test_link_static test_link_so; do

@@ -57,6 +57,24 @@ static void size_class_waste(void)
 	}
 }
 
+/* free's one multiply (ka_page_block): whether a pointer starts a block
+ * and which, for every class over its whole span, 8-byte steps. */
+static void block_number_is_exact(void)
+{
+	for (unsigned c = 0; c < KA_CLASSES; c++) {
+		size_t bs = ka_class_size[c], span = (size_t)ka_class_slices(c) << KA_SLICE_SHIFT;
+		ka_page_t page = { .start = (uint8_t *)(uintptr_t)(7UL << 40),
+				   .div_magic = UINT64_MAX / bs + 1 };
+		for (size_t off = 0; off < span; off += 8) {
+			uint64_t index = UINT64_MAX;
+			bool starts = ka_page_block(&page, page.start + off, &index);
+			CHECK(starts == (off % bs == 0), "class %zu, offset %zu: starts %d", bs, off, starts);
+			CHECK(!starts || index == off / bs, "class %zu, offset %zu: block %llu", bs, off,
+			      (unsigned long long)index);
+		}
+	}
+}
+
 static void usable_size_is_class(void)
 {
 	for (size_t n = 0; n <= KA_LARGE_MAX; n += n < 4096 ? 1 : n < 65536 ? 61 : 4093) {
@@ -209,7 +227,9 @@ static size_t peak_rss_bytes(void)
  * blocks at a time -- sizes up to 3 MiB, a third of them aligned up to
  * 16 MiB, some grown and shrunk with realloc -- must not grow the resident
  * set by more than a few blocks' worth, whatever the backend (the device's
- * pages count in RSS: vm_insert_pages maps them as file pages).
+ * pages count in RSS: vm_insert_pages maps them as file pages), besides
+ * what the huge cache keeps by design (bounded on its own, see
+ * huge_cache_bounded).
  */
 static void freed_memory_is_reused(void)
 {
@@ -249,22 +269,32 @@ static void freed_memory_is_reused(void)
 		}
 		held[k] = p;
 		held_len[k] = n;
+		struct ka_stats st;
+		ka_stats(&st);
 		size_t now = rss_bytes();
+		now -= now > st.huge_cached ? st.huge_cached : now;
 		if (now > peak)
 			peak = now;
 	}
 	ka_free(held[0]);
 	ka_free(held[1]);
 	size_t maxrss = peak_rss_bytes();
-	printf("# rss at start %zu KiB, peak sampled %zu KiB, ru_maxrss %zu KiB\n",
+	printf("# rss at start %zu KiB, peak sampled (less the huge cache) %zu KiB, ru_maxrss %zu KiB\n",
 	       base >> 10, peak >> 10, maxrss >> 10);
 	CHECK(peak - base < LIMIT, "resident grew by %zu KiB holding two blocks", (peak - base) >> 10);
-	CHECK(maxrss < base + LIMIT, "peak RSS %zu KiB, started at %zu KiB", maxrss >> 10, base >> 10);
+	CHECK(maxrss < base + LIMIT + KA_HUGE_CACHE_BYTES, "peak RSS %zu KiB, started at %zu KiB",
+	      maxrss >> 10, base >> 10);
 }
 
+/*
+ * Huge blocks get a region each.  Freed, one the huge cache can hold keeps
+ * its region for reuse, one over the cache's bytes loses it at once, and
+ * malloc_trim(0) gives back the kept one.
+ */
 static void huge_blocks_own_regions(void)
 {
-	struct ka_stats before, mid, after;
+	struct ka_stats before, mid, after, trimmed;
+	ka_malloc_trim(0);
 	ka_stats(&before);
 	unsigned char *a = ka_malloc(10u << 20), *b = ka_malloc(100u << 20);
 	CHECK(a && b, "huge malloc");
@@ -274,11 +304,204 @@ static void huge_blocks_own_regions(void)
 	ka_stats(&mid);
 	CHECK(mid.huge_count == before.huge_count + 2, "two huge blocks");
 	CHECK(mid.regions == before.regions + 2, "in two regions of their own");
+	size_t kept = ka_malloc_usable_size(a) + KA_SLICE_SIZE;	/* its region */
 	ka_free(a);
 	ka_free(b);
 	ka_stats(&after);
-	CHECK(after.huge_count == before.huge_count && after.regions == before.regions,
-	      "regions destroyed on free");
+	CHECK(after.huge_count == before.huge_count, "no huge block live");
+	CHECK(after.regions == before.regions + 1, "100 MiB: region destroyed on free; 10 MiB: "
+	      "kept (regions %zu -> %zu)", before.regions, after.regions);
+	CHECK(after.huge_cached == kept, "huge_cached %zu, the region had %zu", after.huge_cached, kept);
+	CHECK(after.dirty >= after.huge_cached, "dirty %zu counts the cached %zu", after.dirty,
+	      after.huge_cached);
+	ka_malloc_trim(0);
+	ka_stats(&trimmed);
+	CHECK(trimmed.regions == before.regions && trimmed.huge_cached == 0,
+	      "malloc_trim(0) destroys it: regions %zu, cached %zu", trimmed.regions, trimmed.huge_cached);
+}
+
+/*
+ * The cache and the live huge blocks together stay under the most ever
+ * live at once: the peak.  A block over the cache's bytes is never cached
+ * but raises the peak, leaving room for the others.
+ */
+static void raise_huge_peak(void)
+{
+	ka_free(ka_malloc(KA_HUGE_CACHE_BYTES + 1));
+}
+
+/*
+ * A freed huge block's region serves the next huge malloc that needs at
+ * least half of it: same address, no new region, its pages still there, a
+ * block of the size asked.  Requests it does not fit get a region of their
+ * own.
+ */
+static void huge_cache_reuses_region(void)
+{
+	const size_t mib = 1u << 20;
+	struct ka_stats st0, st1, st2;
+	ka_malloc_trim(0);
+	raise_huge_peak();
+	unsigned char *p = ka_malloc(5 * mib);
+	memset(p, 1, 5 * mib);
+	ka_free(p);
+	ka_stats(&st0);
+	CHECK(st0.huge_cached >= 5 * mib && st0.huge_cached < 6 * mib, "cached %zu", st0.huge_cached);
+	unsigned char *q = ka_malloc(4 * mib);
+	ka_stats(&st1);
+	CHECK(q == p, "4 MiB reuses the 5 MiB block's region: %p, was %p", (void *)q, (void *)p);
+	CHECK(st1.regions == st0.regions && st1.huge_reused == st0.huge_reused + 1 &&
+	      st1.huge_cached == 0, "regions %zu -> %zu, reused %llu -> %llu, cached %zu",
+	      st0.regions, st1.regions, (unsigned long long)st0.huge_reused,
+	      (unsigned long long)st1.huge_reused, st1.huge_cached);
+	CHECK(ka_malloc_usable_size(q) == 4 * mib, "usable %zu, asked 4 MiB", ka_malloc_usable_size(q));
+	CHECK(q[0] == 1 && q[4 * mib - 1] == 1, "the resident pages were kept, not refaulted");
+	ka_free(q);
+	unsigned char *small = ka_malloc(9 * mib / 4), *big = ka_malloc(6 * mib);
+	ka_stats(&st2);
+	CHECK(small != p && big != p && st2.huge_reused == st1.huge_reused &&
+	      st2.regions == st1.regions + 2 && st2.huge_cached == st0.huge_cached,
+	      "2.25 MiB (under half) and 6 MiB (too big) leave the 5 MiB region cached");
+	ka_free(small);
+	ka_free(big);
+	ka_malloc_trim(0);
+}
+
+/*
+ * Cached and live huge regions never exceed the most that was live at
+ * once: a 5 MiB block freed is cached, and a 2.25 MiB malloc it cannot
+ * serve evicts it, leaving the process where it was at its peak.
+ */
+static void huge_cache_within_peak(void)
+{
+	struct ka_stats st0, st1, st2;
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	void *p = ka_malloc(5u << 20);
+	ka_free(p);
+	ka_stats(&st1);
+	CHECK(st1.huge_cached >= (5u << 20) && st1.regions == st0.regions + 1,
+	      "cached %zu, regions %zu -> %zu", st1.huge_cached, st0.regions, st1.regions);
+	void *q = ka_malloc(9u << 18);
+	ka_stats(&st2);
+	CHECK(q != p && st2.huge_cached == 0 && st2.regions == st0.regions + 1,
+	      "the 5 MiB region made room: cached %zu, regions %zu", st2.huge_cached, st2.regions);
+	ka_free(q);
+	ka_malloc_trim(0);
+}
+
+/*
+ * The cache holds KA_HUGE_CACHE_SLOTS regions and KA_HUGE_CACHE_BYTES at
+ * most, evicting the oldest: of twenty 3 MiB blocks freed, sixteen stay;
+ * of six 20 MiB ones, what fits in the bytes, the last freed among them.
+ */
+static void huge_cache_bounded(void)
+{
+	enum { N = 20, M = 6 };
+	const size_t three = 3u << 20, twenty = 20u << 20;
+	void *v[N];
+	struct ka_stats st0, st1, st2;
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	for (int i = 0; i < N; i++) {
+		v[i] = ka_malloc(three);
+		memset(v[i], 1, 4096);
+	}
+	size_t region = ka_malloc_usable_size(v[0]) + KA_SLICE_SIZE;
+	for (int i = 0; i < N; i++)
+		ka_free(v[i]);
+	ka_stats(&st1);
+	CHECK(st1.regions == st0.regions + KA_HUGE_CACHE_SLOTS, "regions kept: %zu",
+	      st1.regions - st0.regions);
+	CHECK(st1.huge_cached == KA_HUGE_CACHE_SLOTS * region, "cached %zu", st1.huge_cached);
+	for (int i = 0; i < M; i++)
+		v[i] = ka_malloc(twenty);
+	void *last = v[M - 1];
+	for (int i = 0; i < M; i++)
+		ka_free(v[i]);
+	ka_stats(&st2);
+	CHECK(st2.huge_cached <= KA_HUGE_CACHE_BYTES && st2.huge_cached >= 3 * twenty,
+	      "cached %zu of at most %lu", st2.huge_cached, KA_HUGE_CACHE_BYTES);
+	CHECK(st2.regions - st0.regions <= KA_HUGE_CACHE_SLOTS, "regions kept: %zu",
+	      st2.regions - st0.regions);
+	void *again = ka_malloc(twenty);
+	CHECK(again == last, "the last freed is kept: %p, was %p", again, last);
+	ka_free(again);
+	ka_malloc_trim(0);
+	ka_stats(&st2);
+	CHECK(st2.regions == st0.regions && st2.huge_cached == 0, "trim: regions %zu, cached %zu",
+	      st2.regions, st2.huge_cached);
+}
+
+/* Caches a huge block, says how much is cached, exits. */
+static void *huge_free_and_exit(void *arg)
+{
+	struct ka_stats st;
+	(void)arg;
+	ka_free(ka_malloc(5u << 20));
+	ka_stats(&st);
+	return (void *)st.huge_cached;
+}
+
+/*
+ * A cached region goes back after the purge delay, from the next slow
+ * path of the thread that cached it (a free here), or when that thread
+ * exits; with a delay of 0 nothing is cached at all.
+ */
+static void huge_cache_given_back_after_decay(void)
+{
+	struct ka_stats st0, st1, st2;
+	ka_stats(&st0);
+	uint64_t decay = st0.decay_ms;
+	void *s = ka_malloc(300000);
+	ka_mallopt(KA_M_DECAY_MS, 100);
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	void *p = ka_malloc(5u << 20);
+	memset(p, 1, 5u << 20);
+	ka_free(p);
+	ka_stats(&st1);
+	CHECK(st1.regions == st0.regions + 1 && st1.huge_cached >= (5u << 20),
+	      "kept at first: regions %zu -> %zu, cached %zu", st0.regions, st1.regions, st1.huge_cached);
+	usleep(250000);
+	ka_free(s);		/* its span goes back: the slow path purges */
+	ka_stats(&st2);
+	CHECK(st2.regions == st0.regions && st2.huge_cached == 0,
+	      "given back after the delay: regions %zu, cached %zu", st2.regions, st2.huge_cached);
+
+	pthread_t t;
+	void *cached;
+	pthread_create(&t, NULL, huge_free_and_exit, NULL);
+	pthread_join(t, &cached);
+	CHECK((size_t)cached >= (5u << 20), "the thread cached its block: %zu", (size_t)cached);
+	ka_stats(&st2);
+	CHECK(st2.regions == st0.regions && st2.huge_cached == 0 && st2.huge_count == 0,
+	      "given back at thread exit: regions %zu, cached %zu", st2.regions, st2.huge_cached);
+
+	ka_mallopt(KA_M_DECAY_MS, 0);
+	p = ka_malloc(5u << 20);
+	ka_free(p);
+	ka_stats(&st2);
+	CHECK(st2.regions == st0.regions && st2.huge_cached == 0,
+	      "delay 0: nothing cached (regions %zu, cached %zu)", st2.regions, st2.huge_cached);
+	ka_mallopt(KA_M_DECAY_MS, (int)decay);
+}
+
+/* calloc of a huge block the cache hands back is zero, like a fresh one. */
+static void huge_calloc_reused_is_zero(void)
+{
+	const size_t n = 5u << 20;
+	ka_malloc_trim(0);
+	unsigned char *fresh = ka_calloc(1, n);
+	CHECK(fresh, "calloc");
+	memset(fresh, 0xab, n);
+	ka_free(fresh);
+	unsigned char *p = ka_calloc(n, 1);
+	CHECK(p == fresh, "the cached region came back: %p, was %p", (void *)p, (void *)fresh);
+	for (size_t i = 0; i < n; i++)
+		CHECK(p[i] == 0, "byte %zu of the reused block is 0x%02x", i, p[i]);
+	ka_free(p);
+	ka_malloc_trim(0);
 }
 
 static void failure_is_enomem(void)
@@ -439,9 +662,9 @@ static int read_proc_kalloc(struct kalloc_rows *k)
 
 /*
  * In the VM: /proc/kalloc lists this process's regions (rows with its
- * pid), their resident pages grow with use, fall when a huge block is
- * freed (its region is destroyed) and when malloc_trim(0) releases the
- * freed spans.
+ * pid), their resident pages grow with use; a freed huge block's region
+ * stays (the huge cache) until malloc_trim(0) destroys it, and resident
+ * pages fall then, and when malloc_trim(0) releases the freed spans.
  */
 static void proc_kalloc_shows_regions(void)
 {
@@ -473,7 +696,11 @@ static void proc_kalloc_shows_regions(void)
 	      "resident %lu -> %lu pages", k0.resident, k1.resident);
 	ka_free(h);
 	CHECK(read_proc_kalloc(&k2) == 0, "read");
-	printf("# huge freed: rows %d, resident %lu\n", k2.rows, k2.resident);
+	CHECK(k2.rows == k1.rows, "the freed huge block's region is cached: rows %d -> %d",
+	      k1.rows, k2.rows);
+	ka_malloc_trim(0);
+	CHECK(read_proc_kalloc(&k2) == 0, "read");
+	printf("# huge freed, trimmed: rows %d, resident %lu\n", k2.rows, k2.resident);
 	CHECK(k2.rows == k1.rows - 1, "the huge block's region is gone: rows %d -> %d", k1.rows, k2.rows);
 	CHECK(k2.resident <= k1.resident - HUGE / 4096, "resident %lu -> %lu", k1.resident, k2.resident);
 	for (int i = 0; i < N; i++)
@@ -637,49 +864,344 @@ static void fork_child_uses_parent_memory(void)
 	ka_free(h);
 }
 
-/* Run fn in a child; it must abort with a message containing want and the pointer. */
-static void expect_abort(void (*fn)(void **), const char *want)
+/* Read fd to its end into buf, NUL-terminated. */
+static void read_all(int fd, char *buf, size_t len)
+{
+	ssize_t n;
+	size_t got = 0;
+	while (got < len - 1 && (n = read(fd, buf + got, len - 1 - got)) > 0)
+		got += (size_t)n;
+	buf[got] = 0;
+	close(fd);
+}
+
+/* The pointer the coming message must name, said first (stderr is the pipe). */
+static void *named(void *p)
+{
+	fprintf(stderr, "pointer %p\n", p);
+	return p;
+}
+
+/*
+ * Run fn in a child: it must die of SIGABRT, and say "liballoc: " want and
+ * the pointer it named.
+ */
+static void expect_abort(void (*fn)(void), const char *want)
 {
 	int fds[2];
 	CHECK(pipe(fds) == 0, "pipe");
 	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
 	if (pid == 0) {
-		void *p = NULL;
 		dup2(fds[1], 2);
-		fn(&p);
+		fn();
 		_exit(0);
 	}
 	close(fds[1]);
-	char buf[512] = "";
-	ssize_t n, got = 0;
-	while ((n = read(fds[0], buf + got, sizeof buf - 1 - (size_t)got)) > 0)
-		got += n;
-	buf[got] = 0;
-	close(fds[0]);
+	char buf[1024], line[256];
+	void *p = NULL;
+	read_all(fds[0], buf, sizeof buf);
 	int status;
 	waitpid(pid, &status, 0);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %x, said: %s", status, buf);
-	CHECK(strstr(buf, want) && strstr(buf, "0x"), "message: %s", buf);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: status %x, said: %s", want,
+	      status, buf);
+	CHECK(sscanf(buf, "pointer %p", &p) == 1, "no pointer named: %s", buf);
+	snprintf(line, sizeof line, "liballoc: %s %p\n", want, p);
+	CHECK(strstr(buf, line), "wanted \"%.*s\", said: %s", (int)strlen(line) - 1, line, buf);
 }
 
-static void do_double_free(void **p) { *p = ka_malloc(40); ka_free(*p); ka_free(*p); }
-static void do_double_free_big(void **p) { *p = ka_malloc(100000); ka_free(*p); ka_free(*p); }
-static void do_free_stack(void **p) { int x; *p = &x; ka_free(&x); }
-static void do_free_interior(void **p) { char *c = ka_malloc(64); *p = c; ka_free(c + 16); }
-static void do_free_header(void **p) { char *c = ka_malloc(64); *p = c; ka_free((void *)((uintptr_t)c & ~KA_SEGMENT_MASK)); }
+static void do_double_free(void) { void *p = named(ka_malloc(40)); ka_free(p); ka_free(p); }
+static void do_double_free_large(void) { void *p = named(ka_malloc(100000)); ka_free(p); ka_free(p); }
+static void do_double_free_huge(void) { void *p = named(ka_malloc(5u << 20)); ka_free(p); ka_free(p); }
+/* Over the huge cache's bytes: the region is gone, the pointer no longer ours. */
+static void do_double_free_huge_unmapped(void)
+{
+	void *p = named(ka_malloc(KA_HUGE_CACHE_BYTES + 1));
+	ka_free(p);
+	ka_free(p);
+}
+/* A block on a free list that was never handed out cannot be told from a freed one. */
+static void do_free_threaded(void) { char *c = ka_malloc(64); ka_free(named(c + 64)); }
 
 static void double_free_aborts(void)
 {
-	expect_abort(do_double_free, "double free");
-	expect_abort(do_double_free_big, "double free");
+	expect_abort(do_double_free, "free(): double free detected");
+	/* Its span went back at the first free. */
+	expect_abort(do_double_free_large, "free(): double free or invalid pointer");
+	expect_abort(do_double_free_huge, "free(): double free detected");
+	expect_abort(do_double_free_huge_unmapped, "free(): invalid pointer");
+	expect_abort(do_free_threaded, "free(): double free detected");
+}
+
+static void do_free_stack(void) { int x; ka_free(named(&x)); }
+static void do_free_libc(void) { ka_free(named(malloc(100))); }
+static void do_free_interior(void) { char *c = ka_malloc(64); ka_free(named(c + 16)); }
+static void do_free_huge_interior(void) { char *c = ka_malloc(5u << 20); ka_free(named(c + 4096)); }
+static void do_free_header(void) { char *c = ka_malloc(64); ka_free(named((void *)((uintptr_t)c & ~KA_SEGMENT_MASK))); }
+static void do_free_free_span(void) { char *c = ka_malloc(64); ka_free(named(c + (4u << 16))); }
+static void do_usable_size_freed_huge(void) { void *p = named(ka_malloc(5u << 20)); ka_free(p); ka_malloc_usable_size(p); }
+
+/* A block start past what the page has threaded: never handed out. */
+static char *unthreaded_block(void)
+{
+	char *c = ka_malloc(3000);		/* 3 KiB blocks: threaded one at a time */
+	return c + 5 * ka_malloc_usable_size(c);
+}
+
+static void do_free_unthreaded(void) { ka_free(named(unthreaded_block())); }
+
+static void *free_arg(void *p)
+{
+	ka_free(p);
+	return NULL;
+}
+
+/* Freed by another thread: the owner finds it when it collects remote frees. */
+static void do_free_unthreaded_remote(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, free_arg, named(unthreaded_block()));
+	pthread_join(t, NULL);
+	for (int i = 0; i < 100; i++)
+		ka_malloc(3000);
 }
 
 static void invalid_free_aborts(void)
 {
-	expect_abort(do_free_stack, "invalid pointer");
-	expect_abort(do_free_interior, "invalid pointer");
-	expect_abort(do_free_header, "invalid pointer");
+	expect_abort(do_free_stack, "free(): invalid pointer");
+	expect_abort(do_free_libc, "free(): invalid pointer");
+	expect_abort(do_free_interior, "free(): invalid pointer");
+	expect_abort(do_free_huge_interior, "free(): invalid pointer");
+	expect_abort(do_free_header, "free(): double free or invalid pointer");
+	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
+	expect_abort(do_free_unthreaded, "free(): invalid pointer");
+	expect_abort(do_free_unthreaded_remote, "free(): invalid pointer");
+	expect_abort(do_usable_size_freed_huge, "malloc_usable_size(): invalid pointer");
 }
+
+/* ---- KALLOC_DEBUG=1, read once at start: its cases run in a fresh process ---- */
+
+/*
+ * Run case name of this program in a new process (exec), with
+ * KALLOC_DEBUG=1 or without it, and the default purge delay; its stdout
+ * and stderr go to out.  Returns the wait status.
+ */
+static int run_case(const char *name, bool debug, char *out, size_t len)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		if (debug)
+			setenv("KALLOC_DEBUG", "1", 1);
+		else
+			unsetenv("KALLOC_DEBUG");
+		unsetenv("KALLOC_DECAY_MS");
+		execl("/proc/self/exe", "test_api", name, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	read_all(fds[0], out, len);
+	int status;
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void *taken[4096];
+static int ntaken;
+
+/* malloc size until p comes back; the blocks met on the way stay in taken[]. */
+static bool malloc_until(void *p, size_t size)
+{
+	while (ntaken < 4096) {
+		void *q = ka_malloc(size);
+		taken[ntaken++] = q;
+		if (q == p)
+			return true;
+	}
+	return false;
+}
+
+/* The use-after-free write of these cases: 0x42 at off, then reuse. */
+static void write_after_free(unsigned char *p, size_t size, size_t off)
+{
+	printf("block %p offset %zu\n", (void *)p, off);
+	fflush(stdout);
+	p[off] = 0x42;
+	CHECK(malloc_until(p, size), "block %p did not come back", (void *)p);
+	printf("reused\n");
+}
+
+static void child_uaf_small(void)
+{
+	unsigned char *p = ka_malloc(200);
+	ka_free(p);
+	write_after_free(p, 200, 50);
+}
+
+/* One block per span: the span goes back to its segment at free. */
+static void child_uaf_large(void)
+{
+	unsigned char *p = ka_malloc(100000);
+	ka_free(p);
+	write_after_free(p, 100000, 50);
+}
+
+/* Into the huge cache. */
+static void child_uaf_huge(void)
+{
+	unsigned char *p = ka_malloc(5u << 20);
+	ka_free(p);
+	write_after_free(p, 5u << 20, 12345);
+}
+
+/* Freed by a thread that is not the owner. */
+static void child_uaf_remote(void)
+{
+	unsigned char *p = ka_malloc(200);
+	pthread_t t;
+	pthread_create(&t, NULL, free_arg, p);
+	pthread_join(t, NULL);
+	write_after_free(p, 200, 60);
+}
+
+/* Two freed blocks, p's link to a overwritten with garbage. */
+static void child_link_garbage(void)
+{
+	unsigned char *a = ka_malloc(200), *p = ka_malloc(200);
+	ka_free(a);
+	ka_free(p);
+	printf("block %p\n", (void *)p);
+	fflush(stdout);
+	memset(p, 0x41, sizeof(void *));
+	malloc_until(p, 200);
+	printf("reused\n");
+}
+
+/* p's link set to NULL: a falls off the list, seen when the page empties. */
+static void child_link_null(void)
+{
+	unsigned char *a = ka_malloc(200), *p = ka_malloc(200);
+	ka_free(a);
+	ka_free(p);
+	memset(p, 0, sizeof(void *));
+	CHECK(malloc_until(p, 200), "block %p did not come back", (void *)p);
+	for (int i = 0; i < ntaken; i++)
+		ka_free(taken[i]);
+	ka_malloc_trim(0);	/* the empty page's span goes back */
+	printf("reused\n");
+}
+
+static const size_t debug_sizes[] = { 24, 200, 5000, 100000, 5u << 20 };
+
+/* Run with KALLOC_DEBUG=1: the patterns are there (this reads freed memory). */
+static void child_debug_patterns(void)
+{
+	for (size_t k = 0; k < sizeof debug_sizes / sizeof *debug_sizes; k++) {
+		size_t n = debug_sizes[k];
+		unsigned char *p = ka_malloc(n);
+		size_t u = ka_malloc_usable_size(p);
+		for (size_t i = 0; i < u; i++)
+			CHECK(p[i] == KA_DEBUG_FRESH, "malloc(%zu): byte %zu is 0x%02x", n, i, p[i]);
+		memset(p, 1, u);
+		ka_free(p);
+		for (size_t i = sizeof(ka_block_t); i < u; i++)
+			CHECK(p[i] == KA_DEBUG_JUNK, "freed %zu: byte %zu is 0x%02x", n, i, p[i]);
+	}
+}
+
+/* Run with KALLOC_DEBUG=1: calloc zeroes reused and fresh blocks of every tier. */
+static void child_debug_calloc(void)
+{
+	for (size_t k = 0; k < sizeof debug_sizes / sizeof *debug_sizes; k++) {
+		size_t n = debug_sizes[k];
+		unsigned char *p = ka_malloc(n);
+		memset(p, 0x5a, n);
+		ka_free(p);
+		for (int round = 0; round < 2; round++) {
+			unsigned char *q = ka_calloc(1, n);
+			for (size_t i = 0; i < n; i++)
+				CHECK(q[i] == 0, "calloc(%zu), %s: byte %zu is 0x%02x", n,
+				      q == p ? "reused" : "fresh", i, q[i]);
+			ka_free(q);
+			ka_malloc_trim(0);	/* the next one fresh */
+		}
+	}
+}
+
+static void expect_uaf_report(const char *child)
+{
+	char out[2048], want[160];
+	void *p = NULL;
+	size_t off = 0;
+	int status = run_case(child, true, out, sizeof out);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: status %x, said: %s", child,
+	      status, out);
+	CHECK(sscanf(out, "block %p offset %zu", &p, &off) == 2, "%s said: %s", child, out);
+	CHECK(!strstr(out, "reused"), "%s: the block was handed out: %s", child, out);
+	snprintf(want, sizeof want, "%p (size ", p);
+	CHECK(strstr(out, "liballoc: use-after-free write detected: ") && strstr(out, want),
+	      "%s: the report names %p: %s", child, p, out);
+	snprintf(want, sizeof want, "byte at offset %zu was 0x42 expected 0xdf\n", off);
+	CHECK(strstr(out, want), "%s: wanted \"%s\": %s", child, want, out);
+}
+
+static void debug_write_after_free_aborts(void)
+{
+	expect_uaf_report("child_uaf_small");
+	expect_uaf_report("child_uaf_large");
+	expect_uaf_report("child_uaf_huge");
+	expect_uaf_report("child_uaf_remote");
+}
+
+static void debug_link_overwrite_aborts(void)
+{
+	char out[2048], want[160];
+	void *p = NULL;
+	int status = run_case("child_link_garbage", true, out, sizeof out);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "garbage: status %x, said: %s",
+	      status, out);
+	CHECK(sscanf(out, "block %p", &p) == 1, "said: %s", out);
+	snprintf(want, sizeof want, "block %p (size 208): its free-list link at offset 0 was "
+		 "overwritten (0x4141414141414141)", p);
+	CHECK(strstr(out, want), "wanted \"%s\": %s", want, out);
+	status = run_case("child_link_null", true, out, sizeof out);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "NULL: status %x, said: %s",
+	      status, out);
+	CHECK(strstr(out, "liballoc: use-after-free write detected: page ") &&
+	      strstr(out, "(block size 208): its free lists hold 18 of its 19 blocks"),
+	      "NULL: %s", out);
+}
+
+/* The same programs without KALLOC_DEBUG: the block comes back, no abort. */
+static void debug_off_programs_run(void)
+{
+	static const char *const children[] = { "child_uaf_small", "child_uaf_large",
+		"child_uaf_huge", "child_uaf_remote", "child_link_null" };
+	char out[2048];
+	for (size_t i = 0; i < sizeof children / sizeof *children; i++) {
+		int status = run_case(children[i], false, out, sizeof out);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(out, "reused\n"),
+		      "%s: status %x, said: %s", children[i], status, out);
+	}
+}
+
+static void debug_expect_clean(const char *child)
+{
+	char out[4096];
+	int status = run_case(child, true, out, sizeof out);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %x, said: %s", child,
+	      status, out);
+}
+
+static void debug_fills_freed_and_fresh(void) { debug_expect_clean("child_debug_patterns"); }
+static void debug_calloc_still_zero(void) { debug_expect_clean("child_debug_calloc"); }
 
 static void stats_text_and_json(void)
 {
@@ -754,24 +1276,43 @@ static void numa_memory_follows_the_thread(void)
 
 static const struct check_case cases[] = {
 	{ "size_class_waste", "every size up to 2 MiB: tightest class, waste < 12.5% above 64 B", size_class_waste },
+	{ "block_number_is_exact", "free's multiply tells block starts and numbers them, every class", block_number_is_exact },
 	{ "usable_size_is_class", "malloc_usable_size reports the class size", usable_size_is_class },
 	{ "malloc_alignment_and_content", "sizes 0..3 MiB: aligned, usable, content kept", malloc_alignment_and_content },
 	{ "calloc_zeroes_and_overflows", "calloc zeroes reused memory, ENOMEM on overflow", calloc_zeroes_and_overflows },
 	{ "realloc_keeps_content", "realloc grows/shrinks keeping content; realloc(p,0) frees", realloc_keeps_content },
 	{ "aligned_family", "aligned_alloc/posix_memalign/memalign/valloc/pvalloc to 16 MiB", aligned_family },
 	{ "freed_memory_is_reused", "two blocks live at a time (to 3 MiB, aligned to 16 MiB): RSS stays bounded", freed_memory_is_reused },
-	{ "huge_blocks_own_regions", "huge blocks get a region each, destroyed on free", huge_blocks_own_regions },
+	{ "huge_blocks_own_regions", "huge blocks get a region each; freed, kept in the huge cache or destroyed; trim destroys", huge_blocks_own_regions },
+	{ "huge_cache_reuses_region", "a freed huge region serves a malloc needing half of it or more: same address, no new region", huge_cache_reuses_region },
+	{ "huge_cache_within_peak", "cached and live huge regions stay under the most ever live at once", huge_cache_within_peak },
+	{ "huge_cache_bounded", "the huge cache keeps 16 regions and 64 MiB at most, evicting the oldest", huge_cache_bounded },
+	{ "huge_cache_given_back_after_decay", "cached huge regions go back after the purge delay and at thread exit; delay 0 caches nothing", huge_cache_given_back_after_decay },
+	{ "huge_calloc_reused_is_zero", "calloc of a huge block reused from the cache is zero", huge_calloc_reused_is_zero },
 	{ "failure_is_enomem", "impossible sizes give NULL and ENOMEM", failure_is_enomem },
 	{ "many_small_random_order", "400k small blocks freed in random order", many_small_random_order },
 	{ "trim_gives_memory_back", "malloc_trim(0) releases freed pages at once (RSS falls)", trim_gives_memory_back },
 	{ "resident_falls_after_free_and_trim", "resident memory stays after free, falls on malloc_trim(0)", resident_falls_after_free_and_trim },
-	{ "proc_kalloc_shows_regions", "/proc/kalloc lists our regions; resident falls on free and malloc_trim(0)", proc_kalloc_shows_regions },
+	{ "proc_kalloc_shows_regions", "/proc/kalloc lists our regions; a freed huge one stays cached until malloc_trim(0); resident falls", proc_kalloc_shows_regions },
 	{ "decay_purges_later", "freed spans are released after the decay", decay_purges_later },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
-	{ "double_free_aborts", "double free stops with a message naming the pointer", double_free_aborts },
-	{ "invalid_free_aborts", "stack/interior/header pointers stop with a message", invalid_free_aborts },
+	{ "double_free_aborts", "double free (small, large, huge cached or not) stops naming the pointer", double_free_aborts },
+	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely) pointers stop naming it", invalid_free_aborts },
+	{ "debug_write_after_free_aborts", "KALLOC_DEBUG=1: a write after free (small, large, huge, freed remotely) aborts at reuse, naming block, offset, bytes", debug_write_after_free_aborts },
+	{ "debug_link_overwrite_aborts", "KALLOC_DEBUG=1: a freed block's overwritten link aborts at reuse (garbage) or when its page empties (NULL)", debug_link_overwrite_aborts },
+	{ "debug_off_programs_run", "without KALLOC_DEBUG the same programs get the block back and exit 0", debug_off_programs_run },
+	{ "debug_fills_freed_and_fresh", "KALLOC_DEBUG=1: new blocks read 0xaa, freed ones 0xdf, every tier", debug_fills_freed_and_fresh },
+	{ "debug_calloc_still_zero", "KALLOC_DEBUG=1: calloc returns zeros, reused and fresh, every tier", debug_calloc_still_zero },
+	{ "child_uaf_small", NULL, child_uaf_small },
+	{ "child_uaf_large", NULL, child_uaf_large },
+	{ "child_uaf_huge", NULL, child_uaf_huge },
+	{ "child_uaf_remote", NULL, child_uaf_remote },
+	{ "child_link_garbage", NULL, child_link_garbage },
+	{ "child_link_null", NULL, child_link_null },
+	{ "child_debug_patterns", NULL, child_debug_patterns },
+	{ "child_debug_calloc", NULL, child_debug_calloc },
 	{ "stats_text_and_json", "ka_stats_print writes text and JSON", stats_text_and_json },
 	{ "numa_memory_follows_the_thread", "with 2+ nodes, a thread's blocks live on its node", numa_memory_follows_the_thread },
 	{ "backend_is_the_one_asked", "KALLOC_BACKEND picks the backend", backend_is_the_one_asked },
