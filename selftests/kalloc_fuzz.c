@@ -938,6 +938,11 @@ static void op_mremap(struct thr *t)
 			break;
 		p = mremap(m->addr, m->len, m->len, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 		rec(K_MREMAP, p == MAP_FAILED ? -1 : 0, errno, 0);
+		/*
+		 * On failure the kernel may have unmapped dst already (mremap_to
+		 * unmaps the destination before it checks the source); no other
+		 * mmap can have taken it meanwhile, as all of them hold the lock.
+		 */
 		if (p != MAP_FAILED)
 			m->addr = p;
 		else
@@ -1448,7 +1453,15 @@ static void op_verify(struct thr *t)
 		close(fd);
 		return;
 	}
+	/*
+	 * Under the table lock: a failed MREMAP_FIXED may already have
+	 * unmapped its destination, which op_mremap then unmaps again under
+	 * the write lock; an mmap between the two could land there and lose
+	 * its mapping (a 6.1 soak lost a worker to SIGSEGV so, once).
+	 */
+	pthread_rwlock_rdlock(&P.lock);
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, c.offset);
+	pthread_rwlock_unlock(&P.lock);
 	if (p == MAP_FAILED) {
 		rec(K_VERIFY, -1, errno, 0);
 		close(fd);
@@ -1502,6 +1515,9 @@ static void op_verify(struct thr *t)
 		char go;
 
 		alarm(60);
+		/* a SIGBUS here is documented (see below): die of it quietly */
+		signal(SIGBUS, SIG_DFL);
+		signal(SIGSEGV, SIG_DFL);
 		close(pipe_go[1]);
 		if (check(p, 0, size, s, 0) >= 0)
 			_exit(10);	/* the child's copy differs */
