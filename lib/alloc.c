@@ -113,7 +113,8 @@ size_t ka_malloc_usable_size(void *p)
 			ka_fatal("malloc_usable_size(): invalid pointer", p);
 		return seg->huge_usable;
 	}
-	if ((flags & ~KA_PAGE_DEBUG) || !ka_page_divides(page, p))
+	if ((flags & KA_PAGE_UNUSED) || !ka_page_divides(page, p) ||
+	    (uintptr_t)p + page->block_size > (uintptr_t)page->start + ka_page_span_bytes(page))
 		ka_fatal("malloc_usable_size(): invalid pointer", p);
 	return page->block_size;
 }

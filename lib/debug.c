@@ -122,28 +122,25 @@ void ka_debug_check_block(const ka_page_t *page, const ka_block_t *b)
 
 /*
  * A page with no block out, before its span goes back: every block it
- * threaded is on free or local_free (remote frees are collected by now),
+ * threaded is on free (remote frees are collected by now),
  * and each is intact.  A list that comes up short lost the rest at a link
  * overwritten with a pointer that looked valid; one that runs long loops.
  */
 void ka_debug_check_page(const ka_page_t *page)
 {
-	const ka_block_t *lists[2] = { page->free, page->local_free };
-	uint32_t n = 0;
+	uint32_t n = 0, capacity = page->threaded / page->block_size;
 
-	for (int l = 0; l < 2; l++) {
-		for (const ka_block_t *b = lists[l]; b && n <= page->capacity; b = b->next) {
-			ka_debug_check_block(page, b);
-			n++;
-		}
+	for (const ka_block_t *b = page->free; b && n <= capacity; b = b->next) {
+		ka_debug_check_block(page, b);
+		n++;
 	}
-	if (n != page->capacity) {
+	if (n != capacity) {
 		char buf[240];
 		snprintf(buf, sizeof buf, "liballoc: use-after-free write detected: page %p "
 			 "(block size %u): its free lists hold %s%u of its %u blocks (a freed "
 			 "block's link at offset 0 was overwritten)\n", (const void *)page->start,
-			 page->block_size, n > page->capacity ? "over " : "",
-			 n > page->capacity ? page->capacity : n, page->capacity);
+			 page->block_size, n > capacity ? "over " : "",
+			 n > capacity ? capacity : n, capacity);
 		ka_message(buf);
 		abort();
 	}

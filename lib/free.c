@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * free: mask the pointer to its segment, index the page descriptor, and
- * push the block on a free list -- local_free without atomics when this
- * thread owns the segment, the page's xthread list with one CAS when not.
+ * free: mask the pointer to its segment, index the slice's descriptor, and
+ * push the block on its page's free list -- without atomics when this
+ * thread owns the segment, on the page's xthread list with one CAS when
+ * not.  The owner's push is all the fast path does: a page that empties
+ * stays where it is, in its class queue, and goes back to its segment
+ * when the heap next sweeps (page.c).  Testing for the empty page on each
+ * free cost a branch that the batches of a typical program make
+ * unpredictable (a quarter of the frees in bench/simple.c).
  *
  * Checks that cost next to nothing: the segment map says whether the
  * pointer is ours at all, the page must be in use, the pointer must start
- * a block (one multiply, which also numbers the block), and a freed block
- * carries a key (its address xor a secret) that a second free finds.  A
- * block past those the page has threaded was never handed out: the owner
- * rejects it here, another thread pushes it and the owner rejects it when
- * it collects (page.c).  A huge block in the huge cache is marked, so
- * freeing it again is caught too.
+ * a block (one multiply), and a freed block carries a key (its address
+ * xor a secret) that a second free finds.  A block past what the page has
+ * threaded was never handed out: the owner rejects it here, another
+ * thread pushes it and the owner rejects it when it collects (page.c).  A
+ * huge block in the huge cache is marked, so freeing it again is caught
+ * too.
+ *
+ * Whatever the fast path does not handle -- a flag on the page (the
+ * first slice of a span with one large block, a span's later slices, a
+ * full page, a huge block, KALLOC_DEBUG), a check that fails -- goes to
+ * ka_free_generic(), which looks again from the start and reports.
  */
 #include "internal.h"
 
@@ -41,27 +51,6 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 	}
 }
 
-/* b is block number index of page (ka_page_block). */
-static inline void ka_free_block(ka_segment_t *seg, ka_page_t *page, ka_block_t *b, uint64_t index)
-{
-	ka_heap_t *heap = ka_tls_heap;
-	uintptr_t key = ka_block_key(b);
-
-	if (KA_UNLIKELY(b->key == key))
-		ka_fatal("free(): double free detected", b);
-	b->key = key;
-	if (KA_LIKELY(atomic_load_explicit(&seg->heap, KA_RELAXED) == heap)) {
-		if (KA_UNLIKELY(index >= page->capacity))	/* never handed out */
-			ka_fatal("free(): invalid pointer", b);
-		b->next = page->local_free;
-		page->local_free = b;
-		if (KA_UNLIKELY(--page->used == 0 || page->in_full))
-			ka_page_after_free(heap, page);
-	} else {
-		ka_free_remote(seg, page, b);
-	}
-}
-
 KA_NOINLINE void ka_free_generic(void *p)
 {
 	if (!p)
@@ -81,18 +70,34 @@ KA_NOINLINE void ka_free_generic(void *p)
 	}
 	if (flags & KA_PAGE_UNUSED)	/* ours, but no live page: freed before? */
 		ka_fatal("free(): double free or invalid pointer", p);
-	uint64_t index;
-	if (!ka_page_block(page, p, &index))
+	if (!ka_page_divides(page, p))
 		ka_fatal("free(): invalid pointer", p);
-	if (flags & KA_PAGE_DEBUG) {
-		/* Junk before the block is pushed: once on a list, its owner
-		 * may check it.  A second free is reported before it scribbles. */
-		ka_block_t *b = p;
-		if (b->key == ka_block_key(b))
-			ka_fatal("free(): double free detected", p);
+	ka_block_t *b = p;
+	uintptr_t key = ka_block_key(b);
+	if (b->key == key)
+		ka_fatal("free(): double free detected", p);
+	ka_heap_t *heap = ka_tls_heap;
+	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
+	if (owner && !ka_page_threaded(page, p))	/* never handed out */
+		ka_fatal("free(): invalid pointer", p);
+	/* Junk before the block is pushed: once on a list, its owner may
+	 * check it. */
+	if (flags & KA_PAGE_DEBUG)
 		ka_debug_junk_block(b, page->block_size);
+	b->key = key;
+	if (!owner) {
+		ka_free_remote(seg, page, b);
+		return;
 	}
-	ka_free_block(seg, page, p, index);
+	b->next = page->free;
+	page->free = b;
+	page->used--;
+	if (flags & KA_PAGE_FULL)
+		ka_page_unfull(heap, page);
+	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
+		ka_page_retire(heap, page);
+		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
+	}
 }
 
 void ka_free(void *p)
@@ -100,17 +105,29 @@ void ka_free(void *p)
 	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
 
 	if (KA_UNLIKELY(g >= KA_SEGMAP_SIZE ||
-			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1)) {
-		ka_free_generic(p);
-		return;
-	}
-	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)p & ~KA_SEGMENT_MASK);
-	ka_page_t *page = ka_page_of(seg, p);
-	uint64_t index;
+			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1))
+		goto generic;
+	ka_segment_t *seg = ka_segment_of(p);
+	ka_page_t *page = ka_slice_page(seg, p);
 	if (KA_UNLIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) != 0 ||
-			!ka_page_block(page, p, &index))) {
-		ka_free_generic(p);
+			!ka_page_divides(page, p)))
+		goto generic;
+	ka_block_t *b = p;
+	uintptr_t key = ka_block_key(b);
+	if (KA_UNLIKELY(b->key == key))		/* a double free: reported there */
+		goto generic;
+	if (KA_UNLIKELY(atomic_load_explicit(&seg->thread, KA_RELAXED) != ka_thread_id())) {
+		b->key = key;
+		ka_free_remote(seg, page, b);
 		return;
 	}
-	ka_free_block(seg, page, p, index);
+	if (KA_UNLIKELY(!ka_page_threaded(page, p)))
+		goto generic;
+	b->key = key;
+	b->next = page->free;
+	page->free = b;
+	page->used--;
+	return;
+generic:
+	ka_free_generic(p);
 }

@@ -90,7 +90,7 @@ static ka_heap_t *ka_heap_acquire(void)
 	memset(heap->queues, 0, sizeof heap->queues);
 	heap->full.first = heap->full.last = NULL;
 	heap->segs_avail = heap->segs_full = NULL;
-	heap->kept_medium = NULL;
+	heap->pages = heap->carved = 0;
 	heap->purge_next = UINT64_MAX;
 	heap->purge_epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
 	heap->node = -1;

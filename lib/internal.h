@@ -7,7 +7,8 @@
  *          -> a 4 MiB segment (segment.c) carved from a 64 MiB region
  *          -> the kernel (os.c: /dev/kalloc or anonymous memory)
  *   free   -> mask the pointer to its segment, index the page (free.c)
- *          -> back on the page's free list, the span back to the segment
+ *          -> back on the page's free list; an empty page's span back to
+ *             the segment when the heap next looks (page.c)
  *          -> after the decay, KALLOC_IOC_RELEASE (purge.c).
  *
  * Metadata never sits in front of a block: a segment's first slice holds
@@ -92,34 +93,40 @@ typedef struct ka_block {
 } ka_block_t;
 
 /* page->flags: anything set sends free() down the generic path. */
-#define KA_PAGE_UNUSED	1	/* no span starts here */
+#define KA_PAGE_UNUSED	1	/* no span starts here (also a span's later slices) */
 #define KA_PAGE_HUGE	2	/* the block of a huge segment */
 #define KA_PAGE_CACHED	4	/* with HUGE: the block is free, in the huge cache */
 #define KA_PAGE_DEBUG	8	/* KALLOC_DEBUG: free() fills the block with junk */
+#define KA_PAGE_FULL	16	/* in the heap's full queue: a free moves it back */
+#define KA_PAGE_LARGE	32	/* one block: its span goes back when it is freed */
 
 /* page->xthread low bit: the page is full; remote frees go to the heap. */
 #define KA_XT_DELAYED	1UL
 
 struct ka_heap;
 
-/* One per slice; only the first slice of a span describes the page. */
+/*
+ * One per slice; only the first slice of a span describes the page.  64
+ * bytes, so that free() finds a slice's descriptor with a shift and a
+ * mask.  A page holds at most 64 KiB / 16 B blocks: 16 bits count them.
+ */
 typedef struct ka_page {
-	ka_block_t *free;		/* malloc pops here */
-	ka_block_t *local_free;		/* the owner's frees */
+	ka_block_t *free;		/* malloc pops, the owner's free pushes */
 	_Atomic uintptr_t xthread;	/* other threads' frees | KA_XT_DELAYED */
 	uint64_t div_magic;		/* p - start divisible by block_size? */
 	uint8_t *start;
-	uint32_t used;			/* blocks out (remote frees count until collected) */
-	uint32_t capacity;		/* blocks ever put on free */
-	uint32_t reserved;		/* blocks that fit */
 	uint32_t block_size;
+	uint32_t threaded;		/* bytes from start ever put on free */
+	uint16_t used;			/* blocks out (remote frees count until collected) */
 	uint8_t slice_count;		/* span length, first slice only */
 	uint8_t slice_offset;		/* slices back to the first one */
 	uint8_t cls;
-	uint8_t in_full;
 	_Atomic uint8_t flags;
 	struct ka_page *next, *prev;	/* heap queue */
 } ka_page_t;
+
+_Static_assert(sizeof(ka_page_t) == 64, "free() indexes descriptors by shifting");
+_Static_assert(KA_SLICE_SIZE / KA_MIN_BLOCK <= UINT16_MAX, "block counts fit 16 bits");
 
 #define KA_SEG_NORMAL	1
 #define KA_SEG_HUGE	2
@@ -127,6 +134,7 @@ typedef struct ka_page {
 typedef struct ka_segment {
 	uintptr_t cookie;		/* ka_secret ^ address: a real header */
 	struct ka_heap *_Atomic heap;	/* owner; NULL when abandoned or huge */
+	_Atomic uintptr_t thread;	/* the owner's ka_thread_id(), or 0 */
 	struct ka_segment *next, *prev;	/* heap's lists, abandoned list */
 	uint32_t kind;
 	uint32_t region;		/* index in the region table (NORMAL) */
@@ -140,7 +148,7 @@ typedef struct ka_segment {
 	size_t huge_usable;
 	size_t huge_map_size;
 	uint32_t huge_id;
-	ka_page_t pages[KA_SLICES];
+	_Alignas(64) ka_page_t pages[KA_SLICES];
 } ka_segment_t;
 
 typedef struct ka_page_queue {
@@ -154,8 +162,9 @@ typedef struct ka_heap {
 	ka_segment_t *segs_avail;		/* segments with free slices */
 	ka_segment_t *segs_full;
 	ka_block_t *_Atomic delayed;		/* remote frees into full pages */
-	ka_page_t *kept_medium;			/* empty medium page kept (page.c) */
-	uint64_t purge_next;			/* ms; UINT64_MAX: nothing dirty */
+	size_t pages;				/* in the class queues and full */
+	size_t carved;				/* slices carved since the last sweep */
+	uint64_t purge_next;			/* ms; UINT64_MAX: nothing to purge */
 	unsigned purge_epoch;
 	int node;
 	bool in_use;
@@ -163,10 +172,21 @@ typedef struct ka_heap {
 } ka_heap_t;
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
-extern ka_heap_t ka_heap_empty;
-extern ka_page_t ka_page_empty;
-extern uintptr_t ka_secret;
-extern _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+extern KA_HIDDEN ka_heap_t ka_heap_empty;
+extern KA_HIDDEN ka_page_t ka_page_empty;
+extern KA_HIDDEN uintptr_t ka_secret;
+extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+
+/*
+ * The calling thread, for free() to tell its own segments: the thread
+ * pointer, one instruction, where ka_tls_heap takes two in a shared
+ * object (mimalloc's _mi_thread_id).  A thread's segments are abandoned,
+ * this cleared, before its thread pointer can be another thread's.
+ */
+static inline uintptr_t ka_thread_id(void)
+{
+	return (uintptr_t)__builtin_thread_pointer();
+}
 
 static inline uintptr_t ka_block_key(const void *b)
 {
@@ -178,42 +198,50 @@ static inline uintptr_t ka_segment_cookie(const ka_segment_t *s)
 	return (uintptr_t)s ^ ka_secret ^ 0x6b616c6c6f63UL;
 }
 
+static inline ka_segment_t *ka_segment_of(const void *p)
+{
+	return (ka_segment_t *)((uintptr_t)p & ~KA_SEGMENT_MASK);
+}
+
+/* The descriptor of the slice holding p: slice number times 64, one mask. */
+static inline ka_page_t *ka_slice_page(ka_segment_t *seg, const void *p)
+{
+	uintptr_t off = ((uintptr_t)p >> (KA_SLICE_SHIFT - 6)) & ((KA_SLICES - 1) << 6);
+	return (ka_page_t *)((uint8_t *)seg->pages + off);
+}
+
+/* The page of p: the descriptor of its span's first slice. */
 static inline ka_page_t *ka_page_of(ka_segment_t *seg, const void *p)
 {
-	ka_page_t *page = &seg->pages[((uintptr_t)p & KA_SEGMENT_MASK) >> KA_SLICE_SHIFT];
+	ka_page_t *page = ka_slice_page(seg, p);
 	return page - page->slice_offset;
 }
 
-/*
- * Whether p starts a block of page, and its index.  div_magic is 2^64 /
- * block_size rounded up; for p in the span (p - start under 4 MiB) the
- * low half of (p - start) * div_magic is below div_magic exactly when
- * block_size divides p - start, and the high half is then the quotient
- * (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019).
- * One multiply gives both; test_api.c checks every class.
- */
-static inline bool ka_page_block(const ka_page_t *page, const void *p, uint64_t *index)
+static inline size_t ka_page_span_bytes(const ka_page_t *page)
 {
-	uint64_t diff = (uint64_t)((uintptr_t)p - (uintptr_t)page->start);
-	unsigned __int128 m = (unsigned __int128)diff * page->div_magic;
-
-	*index = (uint64_t)(m >> 64);
-	return (uint64_t)m <= page->div_magic - 1;
+	return (size_t)page->slice_count << KA_SLICE_SHIFT;
 }
 
+/*
+ * Whether p, in page's span, starts a block.  div_magic is 2^64 /
+ * block_size rounded up; for any p - start below 2^32 the product
+ * (p - start) * div_magic, modulo 2^64, is below div_magic exactly when
+ * block_size divides p - start (Lemire, Kaser, Kurz, "Faster remainder by
+ * direct computation", 2019).  One multiply; test_api.c checks every
+ * class over its whole span.
+ */
 static inline bool ka_page_divides(const ka_page_t *page, const void *p)
 {
-	uint64_t index;
-	return ka_page_block(page, p, &index);
+	uint64_t diff = (uint64_t)((uintptr_t)p - (uintptr_t)page->start);
+
+	return diff * page->div_magic < page->div_magic;
 }
 
-/* Block p of page (divides) is below its capacity: threaded, so possibly
- * handed out.  Owner only: capacity grows under it. */
+/* Block p of page (divides) has been threaded, so possibly handed out.
+ * Owner only: threaded grows under it. */
 static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 {
-	uint64_t index;
-	ka_page_block(page, p, &index);
-	return index < page->capacity;
+	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) < page->threaded;
 }
 
 /* ---- os.c: the only file that talks to the kernel ---- */
@@ -235,7 +263,7 @@ KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
 KA_HIDDEN void ka_fatal(const char *fmt, const void *p) __attribute__((noreturn));
 KA_HIDDEN void ka_message(const char *msg);
-extern _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
+extern KA_HIDDEN _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
 
 /* ---- numa.c ---- */
 KA_HIDDEN void ka_numa_init(void);
@@ -246,6 +274,7 @@ KA_HIDDEN int ka_numa_nodes(void);	/* 0 when off */
 KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices);
 KA_HIDDEN void ka_span_free(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN ka_segment_t *ka_segment_lookup(const void *p);
+KA_HIDDEN void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap);
 KA_HIDDEN void ka_segment_map(ka_segment_t *seg, size_t size);
 KA_HIDDEN void ka_segment_unmap(ka_segment_t *seg, size_t size);
 KA_HIDDEN void ka_segment_release_dirty(ka_segment_t *seg);
@@ -272,12 +301,11 @@ KA_HIDDEN void ka_huge_fork_lock(bool lock);
 /* ---- page.c ---- */
 KA_HIDDEN ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls);
 KA_HIDDEN void ka_page_collect(ka_page_t *page);
-KA_HIDDEN void ka_page_after_free(ka_heap_t *heap, ka_page_t *page);
-KA_HIDDEN void ka_page_queue_remove(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page);
-KA_HIDDEN void ka_page_queue_push_back(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page);
+KA_HIDDEN void ka_page_unfull(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_page_retire(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);
-KA_HIDDEN void ka_page_set_full(ka_heap_t *heap, ka_page_t *page);
-KA_HIDDEN void ka_page_free_empty(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN bool ka_heap_free_empty_pages(ka_heap_t *heap);
+KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
 
 /* ---- heap.c ---- */
 KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
@@ -294,7 +322,7 @@ KA_HIDDEN void ka_free_generic(void *p);
 /* ---- debug.c: KALLOC_DEBUG=1 ---- */
 #define KA_DEBUG_JUNK	0xdf	/* freed memory */
 #define KA_DEBUG_FRESH	0xaa	/* allocated, not yet written (not calloc) */
-extern bool ka_debug;
+extern KA_HIDDEN bool ka_debug;
 KA_HIDDEN void ka_debug_init(void);
 KA_HIDDEN void ka_debug_junk_block(ka_block_t *b, size_t size);
 KA_HIDDEN void ka_debug_check_block(const ka_page_t *page, const ka_block_t *b);
@@ -302,10 +330,11 @@ KA_HIDDEN void ka_debug_check_page(const ka_page_t *page);
 KA_HIDDEN void ka_debug_check_junk(const char *what, const void *p, size_t size);
 
 /* ---- purge.c ---- */
-extern _Atomic uint64_t ka_decay_ms;
-extern _Atomic unsigned ka_purge_epoch;
+extern KA_HIDDEN _Atomic uint64_t ka_decay_ms;
+extern KA_HIDDEN _Atomic unsigned ka_purge_epoch;
 KA_HIDDEN void ka_purge_init(void);
 KA_HIDDEN void ka_heap_purge(ka_heap_t *heap, bool force);
+KA_HIDDEN uint64_t ka_purge_tick(ka_heap_t *heap);
 KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {

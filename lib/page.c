@@ -1,17 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pages: a span holding blocks of one size class, with three free lists
+ * Pages: a span holding blocks of one size class, with two free lists
  * (mimalloc's free-list sharding):
  *
- *   free        malloc pops here (owner only)
- *   local_free  the owner's frees, swapped into free when it runs dry
- *   xthread     other threads' frees, pushed with one CAS
+ *   free        malloc pops here, the owner's free pushes (owner only)
+ *   xthread     other threads' frees, pushed with one CAS, moved onto
+ *               free when free runs dry
  *
- * A page whose lists are all empty leaves its class queue for the heap's
- * full queue, and tags xthread KA_XT_DELAYED: remote frees then go to the
- * heap's delayed list instead, so the owner learns the page has room again
- * without scanning full pages.  Blocks are threaded onto free lazily, at
- * most 4 KiB worth at a time, so a fresh page is touched as it is used.
+ * The owner's frees go straight back on free, not on a list of their own
+ * (mimalloc's local_free) swapped in when free runs dry: a block freed is
+ * the next one handed out, so a program that frees and allocates in
+ * batches keeps reusing the same few cache lines instead of cycling
+ * through every block the page has threaded.
+ *
+ * A page whose lists are both empty leaves its class queue for the heap's
+ * full queue, marked KA_PAGE_FULL, and tags xthread KA_XT_DELAYED: remote
+ * frees then go to the heap's delayed list instead, so the owner learns
+ * the page has room again without scanning full pages, and the owner's
+ * own frees into it take free()'s generic path, which moves it back.
+ * Blocks are threaded onto free lazily, at most 4 KiB worth at a time, so
+ * a fresh page is touched as it is used.
+ *
+ * Retiring pages.  free() does not notice that a page has emptied (see
+ * free.c), so an empty page stays in its class queue, still the page the
+ * next malloc of its class pops from, until the heap sweeps: on the purge
+ * tick (purge.c), when a span is wanted and the segments have no room
+ * (ka_heap_sweep), on malloc_trim and at thread exit.  Only a page of one
+ * large block goes back as soon as that block is freed.
  */
 #include "internal.h"
 
@@ -79,7 +94,7 @@ void ka_page_queue_push_back(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *pag
 		ka_direct_update(heap, page->cls);
 }
 
-/* Move remote and local frees onto free (owner only). */
+/* Move remote frees onto free (owner only). */
 void ka_page_collect(ka_page_t *page)
 {
 	uintptr_t xt = atomic_load_explicit(&page->xthread, KA_RELAXED);
@@ -98,14 +113,15 @@ void ka_page_collect(ka_page_t *page)
 			tail = tail->next;
 			n++;
 		}
-		tail->next = page->local_free;
-		page->local_free = list;
+		tail->next = page->free;
+		page->free = list;
 		page->used -= n;
 	}
-	if (!page->free && page->local_free) {
-		page->free = page->local_free;
-		page->local_free = NULL;
-	}
+}
+
+static bool ka_page_can_extend(const ka_page_t *page)
+{
+	return page->threaded + page->block_size <= ka_page_span_bytes(page);
 }
 
 /*
@@ -116,15 +132,16 @@ static void ka_page_extend(ka_page_t *page)
 {
 	size_t bs = page->block_size;
 	uint32_t n = (uint32_t)(KA_PAGE_SIZE / bs);
+	uint32_t left = (uint32_t)((ka_page_span_bytes(page) - page->threaded) / bs);
 
 	/* Threading a block writes its first words: blocks of 4 KiB and more
 	 * one at a time, or a 64 KiB block in use would make three more
 	 * resident (with the device, whole 64 KiB fault-around units). */
 	if (n < 1)
 		n = 1;
-	if (n > page->reserved - page->capacity)
-		n = page->reserved - page->capacity;
-	uint8_t *first = page->start + (size_t)page->capacity * bs;
+	if (n > left)
+		n = left;
+	uint8_t *first = page->start + page->threaded;
 	for (uint32_t i = 0; i < n; i++) {
 		ka_block_t *b = (ka_block_t *)(first + i * bs);
 		b->next = i + 1 < n ? (ka_block_t *)((uint8_t *)b + bs) : page->free;
@@ -133,7 +150,7 @@ static void ka_page_extend(ka_page_t *page)
 			ka_debug_junk_block(b, bs);
 	}
 	page->free = (ka_block_t *)first;
-	page->capacity += n;
+	page->threaded += n * (uint32_t)bs;
 }
 
 static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
@@ -146,16 +163,28 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 	uint32_t bs = ka_class_size[cls];
 	page->block_size = bs;
 	page->div_magic = UINT64_MAX / bs + 1;
-	page->reserved = (uint32_t)(((size_t)slices << KA_SLICE_SHIFT) / bs);
 	page->cls = (uint8_t)cls;
-	page->capacity = page->used = 0;
-	page->free = page->local_free = NULL;
-	page->in_full = 0;
+	page->threaded = page->used = 0;
+	page->free = NULL;
 	atomic_store_explicit(&page->xthread, 0, KA_RELAXED);
-	atomic_store_explicit(&page->flags, ka_debug ? KA_PAGE_DEBUG : 0, memory_order_release);
+	atomic_store_explicit(&page->flags, (ka_debug ? KA_PAGE_DEBUG : 0) |
+			      (bs > ka_page_span_bytes(page) / 2 ? KA_PAGE_LARGE : 0),
+			      memory_order_release);
 	ka_page_extend(page);
 	ka_page_queue_push_front(heap, &heap->queues[cls], page);
+	heap->pages++;
+	if (heap->purge_next == UINT64_MAX)
+		heap->purge_next = ka_purge_tick(heap);
 	return page;
+}
+
+/* Flags of a page only its owner changes (fresh pages and their span are
+ * its own); others read them, to pick free()'s path. */
+static void ka_page_set_flag(ka_page_t *page, unsigned flag, bool on)
+{
+	unsigned f = atomic_load_explicit(&page->flags, KA_RELAXED);
+
+	atomic_store_explicit(&page->flags, on ? f | flag : f & ~flag, KA_RELAXED);
 }
 
 /* A page with nothing free goes to the full queue, unless a remote free won. */
@@ -167,13 +196,8 @@ static bool ka_page_try_full(ka_heap_t *heap, ka_page_t *page)
 		return false;
 	ka_page_queue_remove(heap, &heap->queues[page->cls], page);
 	ka_page_queue_push_back(heap, &heap->full, page);
-	page->in_full = 1;
+	ka_page_set_flag(page, KA_PAGE_FULL, true);
 	return true;
-}
-
-void ka_page_set_full(ka_heap_t *heap, ka_page_t *page)
-{
-	(void)ka_page_try_full(heap, page);
 }
 
 /* A page of the class with a free block at page->free, or NULL. */
@@ -185,7 +209,7 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 	for (page = q->first; page; page = next) {
 		next = page->next;
 		ka_page_collect(page);
-		if (!page->free && page->capacity < page->reserved)
+		if (!page->free && ka_page_can_extend(page))
 			ka_page_extend(page);
 		if (!page->free && !ka_page_try_full(heap, page))
 			ka_page_collect(page);
@@ -208,60 +232,68 @@ static void ka_page_clear_delayed(ka_page_t *page)
 		;
 }
 
-/* The owner freed into a full page, or freed its last block. */
-void ka_page_after_free(ka_heap_t *heap, ka_page_t *page)
+/* The owner freed into a full page: back to its class queue. */
+void ka_page_unfull(ka_heap_t *heap, ka_page_t *page)
 {
-	ka_page_queue_t *q = &heap->queues[page->cls];
-
-	if (page->in_full) {
-		ka_page_clear_delayed(page);
-		ka_page_queue_remove(heap, &heap->full, page);
-		page->in_full = 0;
-		ka_page_queue_push_back(heap, q, page);
-	}
-	if (page->used == 0) {
-		/*
-		 * Keep the class's only page: alloc/free ping-pong stays cheap.
-		 * One-slice pages, one per class; of the eight-slice (medium)
-		 * ones only the last emptied, or a program going through many
-		 * medium sizes pins 24 of them, 12 MiB, and fragments the
-		 * segments that large spans need.  Kept pages go back at the
-		 * next purge (purge.c).
-		 */
-		if (q->first == page && !page->next && page->reserved > 1) {
-			if (page->slice_count > 1) {
-				ka_page_t *old = heap->kept_medium;
-				heap->kept_medium = page;
-				if (old && old != page && old->used == 0)
-					ka_page_free_empty(heap, old);
-			}
-			if (heap->purge_next == UINT64_MAX) {
-				/* Not sooner than 100 ms: with a decay of 0 a
-				 * ping-pong would release and refault the page
-				 * on every free. */
-				uint64_t d = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
-				heap->purge_next = ka_os_now_ms() + (d > 100 ? d : 100);
-			}
-			return;
-		}
-		ka_page_queue_remove(heap, q, page);
-		ka_span_free(heap, page);
-		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
-	}
+	ka_page_clear_delayed(page);
+	ka_page_queue_remove(heap, &heap->full, page);
+	ka_page_set_flag(page, KA_PAGE_FULL, false);
+	ka_page_queue_push_back(heap, &heap->queues[page->cls], page);
 }
 
-/* An empty page in its class queue goes back to its segment. */
-void ka_page_free_empty(ka_heap_t *heap, ka_page_t *page)
+/* An empty page leaves its queue, its span goes back to its segment. */
+void ka_page_retire(ka_heap_t *heap, ka_page_t *page)
 {
-	ka_page_queue_remove(heap, &heap->queues[page->cls], page);
+	bool full = atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_FULL;
+
+	ka_page_queue_remove(heap, full ? &heap->full : &heap->queues[page->cls], page);
+	heap->pages--;
 	ka_span_free(heap, page);
+}
+
+/*
+ * Every empty page goes back to its segment (a full page is never empty:
+ * its blocks come back through the delayed list).  True if any did.
+ */
+bool ka_heap_free_empty_pages(ka_heap_t *heap)
+{
+	bool any = false;
+
+	for (unsigned c = 0; c < KA_CLASSES; c++) {
+		ka_page_t *page, *next;
+		for (page = heap->queues[c].first; page; page = next) {
+			next = page->next;
+			ka_page_collect(page);
+			if (page->used == 0) {
+				ka_page_retire(heap, page);
+				any = true;
+			}
+		}
+	}
+	heap->carved = 0;
+	return any;
+}
+
+/*
+ * The segments have no room for a span: free the empty pages first, if
+ * enough was carved since the last sweep to pay for walking every page
+ * (at most 32 pages looked at per slice carved).  A heap that only grows
+ * then sweeps a bounded number of times per doubling, not once per
+ * segment; one that emptied pages since gets them back before it takes a
+ * segment, but for that 1/32.  True if a span came free.
+ */
+bool ka_heap_sweep(ka_heap_t *heap)
+{
+	if (heap->carved * 32 < heap->pages)
+		return false;
+	return ka_heap_free_empty_pages(heap);
 }
 
 /* A page of a reclaimed segment joins this heap. */
 void ka_page_adopt(ka_heap_t *heap, ka_page_t *page)
 {
 	page->next = page->prev = NULL;
-	page->in_full = 0;
+	ka_page_set_flag(page, KA_PAGE_FULL, false);
 	ka_page_clear_delayed(page);
 	ka_page_collect(page);
 	if (page->used == 0) {
@@ -269,6 +301,9 @@ void ka_page_adopt(ka_heap_t *heap, ka_page_t *page)
 		return;
 	}
 	ka_page_queue_push_back(heap, &heap->queues[page->cls], page);
+	heap->pages++;
+	if (heap->purge_next == UINT64_MAX)
+		heap->purge_next = ka_purge_tick(heap);
 }
 
 /* Thread exit: free what is empty, unlink the rest for abandonment. */
@@ -280,7 +315,7 @@ void ka_heap_release_pages(ka_heap_t *heap)
 		for (page = q->first; page; page = next) {
 			next = page->next;
 			page->next = page->prev = NULL;
-			page->in_full = 0;
+			ka_page_set_flag(page, KA_PAGE_FULL, false);
 			ka_page_clear_delayed(page);
 			ka_page_collect(page);
 			if (page->used == 0)
@@ -290,5 +325,5 @@ void ka_heap_release_pages(ka_heap_t *heap)
 	}
 	for (size_t w = 0; w <= KA_DIRECT_WORDS; w++)
 		heap->direct[w] = &ka_page_empty;
-	heap->kept_medium = NULL;
+	heap->pages = 0;
 }

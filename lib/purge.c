@@ -4,8 +4,10 @@
  * default, KALLOC_DECAY_MS, or mallopt(KA_M_DECAY_MS)) in case it is
  * wanted again, then its slices go back to the kernel (KALLOC_IOC_RELEASE
  * or MADV_DONTNEED, os.c); a segment left empty goes back to the region
- * pool.  The owning thread does this from its slow path, so no thread
- * touches another's segments.  The huge cache (huge.c) is shared: any
+ * pool.  A heap with pages also purges on a tick, every decay (100 ms at
+ * least): its empty pages, which free() leaves in their queues (page.c),
+ * go back as spans then.  The owning thread does this from its slow path,
+ * so no thread touches another's segments.  The huge cache (huge.c) is shared: any
  * heap's purge gives back the cached regions that are due, and a heap that
  * cached one purges when it is due.  malloc_trim(0) purges the caller's
  * heap, the abandoned segments and the huge cache at once and bumps an
@@ -44,23 +46,18 @@ void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg)
 }
 
 /*
- * Empty pages still in the class queues go back as spans: with all, every
- * page (malloc_trim); otherwise the head of each queue, where
- * ka_page_after_free() keeps a class's last page empty for the next malloc.
- * Without this, each class a thread ever used pinned a page for good (up to
- * 63 one-slice pages and 24 eight-slice ones, ~16 MiB a thread).
+ * When a heap with pages looks at them next.  Its empty pages wait in
+ * their queues (page.c) until then: on the tick they go back as spans,
+ * which become dirty and go back to the kernel a decay later.  Not sooner
+ * than 100 ms: with a decay of 0, walking every page on every slow path
+ * would cost more than the memory is worth.
  */
-static void ka_heap_free_empty_pages(ka_heap_t *heap, bool all)
+uint64_t ka_purge_tick(ka_heap_t *heap)
 {
-	for (unsigned c = 0; c < KA_CLASSES; c++) {
-		ka_page_t *page, *next;
-		for (page = heap->queues[c].first; page; page = next) {
-			next = all ? page->next : NULL;
-			ka_page_collect(page);
-			if (page->used == 0)
-				ka_page_free_empty(heap, page);
-		}
-	}
+	uint64_t d = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
+	uint64_t t = ka_os_now_ms() + (d > 100 ? d : 100);
+
+	return t < heap->purge_next ? t : heap->purge_next;
 }
 
 void ka_heap_purge(ka_heap_t *heap, bool force)
@@ -75,7 +72,7 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	if (!force && now < heap->purge_next)
 		return;
 
-	ka_heap_free_empty_pages(heap, false);
+	ka_heap_free_empty_pages(heap);
 
 	uint64_t next = UINT64_MAX;
 	ka_segment_t *seg, *n;
@@ -92,13 +89,15 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 		seg->purge_at = 0;
 		if (seg->used == 1) {
 			ka_seg_list_remove(&heap->segs_avail, seg);
-			atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+			ka_segment_set_heap(seg, NULL);
 			ka_segment_to_pool(seg);
 		}
 	}
 	uint64_t huge_next;
 	ka_huge_cache_purge(now, force, &huge_next);
 	heap->purge_next = next < huge_next ? next : huge_next;
+	if (heap->pages)
+		heap->purge_next = ka_purge_tick(heap);
 }
 
 int ka_malloc_trim(size_t pad)
@@ -111,7 +110,6 @@ int ka_malloc_trim(size_t pad)
 	bool huge = ka_huge_cache_purge(0, true, NULL);	/* before the heap's purge does */
 	if (heap != &ka_heap_empty) {
 		ka_heap_drain_delayed(heap);
-		ka_heap_free_empty_pages(heap, true);
 		ka_heap_purge(heap, true);
 	}
 	ka_heaps_drain_idle();

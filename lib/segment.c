@@ -72,6 +72,13 @@ ka_segment_t *ka_segment_lookup(const void *p)
 	return seg;
 }
 
+/* The owner: heap, NULL to abandon; called by heap's thread. */
+void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap)
+{
+	atomic_store_explicit(&seg->thread, heap ? ka_thread_id() : 0, KA_RELAXED);
+	atomic_store_explicit(&seg->heap, heap, memory_order_release);
+}
+
 /* ---- segment lists (owner only) ---- */
 
 void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg)
@@ -209,21 +216,24 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 	return page;
 }
 
+/* Room first in the heap's segments, then in its empty pages' spans, then
+ * in an abandoned segment, last in a new one. */
 ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
 {
+	heap->carved += n;
 	for (;;) {
 		for (ka_segment_t *seg = heap->segs_avail; seg; seg = seg->next) {
 			int idx = ka_find_run(~seg->used, n);
 			if (idx >= 0)
 				return ka_span_take(heap, seg, (unsigned)idx, n);
 		}
-		if (!ka_segment_reclaim(heap))
+		if (!ka_heap_sweep(heap) && !ka_segment_reclaim(heap))
 			break;
 	}
 	ka_segment_t *seg = ka_segment_new(ka_numa_node());
 	if (!seg)
 		return NULL;
-	atomic_store_explicit(&seg->heap, heap, memory_order_release);
+	ka_segment_set_heap(seg, heap);
 	ka_seg_list_push(&heap->segs_avail, seg);
 	return ka_span_take(heap, seg, 1, n);
 }
@@ -244,8 +254,6 @@ void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 		ka_debug_check_page(page);
 		memset(page->start, KA_DEBUG_JUNK, (size_t)n << KA_SLICE_SHIFT);
 	}
-	if (heap && heap->kept_medium == page)
-		heap->kept_medium = NULL;
 	memset(page, 0, sizeof *page);
 	for (unsigned i = 0; i < n; i++) {
 		seg->pages[idx + i].slice_offset = 0;
@@ -271,12 +279,12 @@ void ka_segments_abandon(ka_heap_t *heap)
 			next = seg->next;
 			ka_segment_release_dirty(seg);
 			if (seg->used == 1) {
-				atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+				ka_segment_set_heap(seg, NULL);
 				ka_segment_to_pool(seg);
 				continue;
 			}
 			seg->in_full_list = 0;
-			atomic_store_explicit(&seg->heap, NULL, memory_order_release);
+			ka_segment_set_heap(seg, NULL);
 			ka_lock(&ka_abandoned_lock);
 			seg->prev = NULL;
 			seg->next = ka_abandoned;
@@ -334,7 +342,7 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 	ka_unlock(&ka_abandoned_lock);
 	if (!seg)
 		return false;
-	atomic_store_explicit(&seg->heap, heap, memory_order_release);
+	ka_segment_set_heap(seg, heap);
 	seg->in_full_list = seg->used == ~0UL;
 	ka_seg_list_push(seg->in_full_list ? &heap->segs_full : &heap->segs_avail, seg);
 	ka_segment_adopt_pages(heap, seg);

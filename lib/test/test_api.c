@@ -57,20 +57,17 @@ static void size_class_waste(void)
 	}
 }
 
-/* free's one multiply (ka_page_block): whether a pointer starts a block
- * and which, for every class over its whole span, 8-byte steps. */
-static void block_number_is_exact(void)
+/* free's one multiply (ka_page_divides): whether a pointer starts a block,
+ * for every class over its whole span, 8-byte steps. */
+static void block_start_is_exact(void)
 {
 	for (unsigned c = 0; c < KA_CLASSES; c++) {
 		size_t bs = ka_class_size[c], span = (size_t)ka_class_slices(c) << KA_SLICE_SHIFT;
 		ka_page_t page = { .start = (uint8_t *)(uintptr_t)(7UL << 40),
 				   .div_magic = UINT64_MAX / bs + 1 };
 		for (size_t off = 0; off < span; off += 8) {
-			uint64_t index = UINT64_MAX;
-			bool starts = ka_page_block(&page, page.start + off, &index);
+			bool starts = ka_page_divides(&page, page.start + off);
 			CHECK(starts == (off % bs == 0), "class %zu, offset %zu: starts %d", bs, off, starts);
-			CHECK(!starts || index == off / bs, "class %zu, offset %zu: block %llu", bs, off,
-			      (unsigned long long)index);
 		}
 	}
 }
@@ -740,6 +737,78 @@ static void decay_purges_later(void)
 	ka_mallopt(KA_M_DECAY_MS, 1000);
 }
 
+/*
+ * free() leaves an emptied page of small blocks where it is (page.c); the
+ * purge tick gives it back as a span a decay later, and the span goes
+ * back to the kernel a decay after that.  Each malloc of a size over 1 KiB
+ * whose class has no page yet takes the slow path, which runs the purge.
+ */
+static void empty_pages_go_back_on_the_tick(void)
+{
+	enum { N = 20000, BS = 1000 };
+	struct ka_stats st0, freed, ticked, released;
+	void **v = malloc(N * sizeof *v);
+	CHECK(v, "malloc");
+	ka_mallopt(KA_M_DECAY_MS, 100);
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	for (int i = 0; i < N; i++) {
+		v[i] = ka_malloc(BS);
+		memset(v[i], 1, BS);
+	}
+	for (int i = 0; i < N; i++)
+		ka_free(v[i]);
+	ka_stats(&freed);
+	CHECK(freed.active >= st0.active + (size_t)N * BS * 9 / 10,
+	      "the emptied pages wait in place (active %zu -> %zu)", st0.active, freed.active);
+	usleep(250000);
+	ka_free(ka_malloc(6000));
+	ka_stats(&ticked);
+	CHECK(ticked.active <= st0.active + (1u << 20),
+	      "on the tick the empty pages went back (active %zu -> %zu -> %zu)",
+	      st0.active, freed.active, ticked.active);
+	CHECK(ticked.dirty >= (size_t)N * BS * 9 / 10, "as dirty spans (dirty %zu)", ticked.dirty);
+	usleep(250000);
+	ka_free(ka_malloc(7000));
+	ka_stats(&released);
+	CHECK(released.dirty <= (1u << 20), "released a decay later (dirty %zu)", released.dirty);
+	ka_mallopt(KA_M_DECAY_MS, 1000);
+	free(v);
+}
+
+/*
+ * Blocks of one size fill several segments and are freed; blocks of
+ * another size then take the emptied pages' spans (the heap sweeps when
+ * its segments have no room) instead of new segments.
+ */
+static void empty_pages_make_room_for_other_sizes(void)
+{
+	enum { A = 64, B = 200, BYTES = 16u << 20 };
+	struct ka_stats st0, full, after;
+	size_t na = BYTES / A, nb = BYTES / B;
+	void **v = malloc(na * sizeof *v);
+	CHECK(v, "malloc");
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	for (size_t i = 0; i < na; i++)
+		v[i] = ka_malloc(A);
+	ka_stats(&full);
+	for (size_t i = 0; i < na; i++)
+		ka_free(v[i]);
+	for (size_t i = 0; i < nb; i++)
+		v[i] = ka_malloc(B);
+	ka_stats(&after);
+	printf("# segments %zu, %zu with %zu B blocks, %zu with %zu B blocks after\n",
+	       st0.segments, full.segments, (size_t)A, after.segments, (size_t)B);
+	CHECK(full.segments >= st0.segments + 4, "the first size fills segments (%zu -> %zu)",
+	      st0.segments, full.segments);
+	CHECK(after.segments <= full.segments + 1, "the second reuses them (%zu -> %zu)",
+	      full.segments, after.segments);
+	for (size_t i = 0; i < nb; i++)
+		ka_free(v[i]);
+	free(v);
+}
+
 /* ---- threads ---- */
 
 enum { HANDOFF = 20000 };
@@ -1084,7 +1153,10 @@ static void child_link_garbage(void)
 	printf("reused\n");
 }
 
-/* p's link set to NULL: a falls off the list, seen when the page empties. */
+/*
+ * p's link set to NULL: a and the 17 other blocks the page threaded behind
+ * it fall off the list (p is its head), seen when the page empties.
+ */
 static void child_link_null(void)
 {
 	unsigned char *a = ka_malloc(200), *p = ka_malloc(200);
@@ -1175,7 +1247,7 @@ static void debug_link_overwrite_aborts(void)
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "NULL: status %x, said: %s",
 	      status, out);
 	CHECK(strstr(out, "liballoc: use-after-free write detected: page ") &&
-	      strstr(out, "(block size 208): its free lists hold 18 of its 19 blocks"),
+	      strstr(out, "(block size 208): its free lists hold 1 of its 19 blocks"),
 	      "NULL: %s", out);
 }
 
@@ -1276,7 +1348,7 @@ static void numa_memory_follows_the_thread(void)
 
 static const struct check_case cases[] = {
 	{ "size_class_waste", "every size up to 2 MiB: tightest class, waste < 12.5% above 64 B", size_class_waste },
-	{ "block_number_is_exact", "free's multiply tells block starts and numbers them, every class", block_number_is_exact },
+	{ "block_start_is_exact", "free's multiply tells block starts, every class over its span", block_start_is_exact },
 	{ "usable_size_is_class", "malloc_usable_size reports the class size", usable_size_is_class },
 	{ "malloc_alignment_and_content", "sizes 0..3 MiB: aligned, usable, content kept", malloc_alignment_and_content },
 	{ "calloc_zeroes_and_overflows", "calloc zeroes reused memory, ENOMEM on overflow", calloc_zeroes_and_overflows },
@@ -1295,6 +1367,8 @@ static const struct check_case cases[] = {
 	{ "resident_falls_after_free_and_trim", "resident memory stays after free, falls on malloc_trim(0)", resident_falls_after_free_and_trim },
 	{ "proc_kalloc_shows_regions", "/proc/kalloc lists our regions; a freed huge one stays cached until malloc_trim(0); resident falls", proc_kalloc_shows_regions },
 	{ "decay_purges_later", "freed spans are released after the decay", decay_purges_later },
+	{ "empty_pages_go_back_on_the_tick", "emptied pages wait in place; the purge tick gives their spans back, the kernel gets them a decay later", empty_pages_go_back_on_the_tick },
+	{ "empty_pages_make_room_for_other_sizes", "another size takes the spans of freed pages, not new segments", empty_pages_make_room_for_other_sizes },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
