@@ -26,6 +26,7 @@
 FIXTURE(memcg) {
 	char path[128];		/* the test's cgroup, "" if not made */
 	long resident;		/* kalloc's resident pages at setup */
+	long regions;		/* and its regions */
 	pid_t child;
 	int up[2], down[2];	/* child -> parent, parent -> child */
 };
@@ -122,6 +123,7 @@ FIXTURE_SETUP(memcg)
 	ASSERT_EQ(0, pipe(self->up));
 	ASSERT_EQ(0, pipe(self->down));
 	self->resident = resident_total();
+	self->regions = kt_proc_total("regions");
 }
 
 FIXTURE_TEARDOWN_PARENT(memcg)
@@ -303,9 +305,12 @@ TEST_F(memcg, past_memory_max_the_toucher_dies_and_the_kernel_lives)
 	char first[512] = "", step;
 	long after, oom_kills;
 	int status, problems;
+	struct kt_row row;
+	pid_t child;
 
 	ASSERT_EQ(0, write_file(self->path, "memory.max", "33554432"));
 	start_child(_metadata, self, variant->backing, size);
+	child = self->child;
 	ASSERT_EQ('J', parent_step(self, true));
 
 	step = parent_step(self, true);
@@ -332,6 +337,8 @@ TEST_F(memcg, past_memory_max_the_toucher_dies_and_the_kernel_lives)
 	EXPECT_EQ(self->resident, resident_total()) TH_LOG("kalloc kept the dead child's pages");
 	EXPECT_EQ(self->resident, kt_proc_total("resident_pages") +
 				  kt_proc_total("resident_vmalloc"));
+	EXPECT_EQ(self->regions, kt_proc_total("regions")) TH_LOG("kalloc kept the dead child's region");
+	EXPECT_NE(0, kt_proc_row(0, child, &row)) TH_LOG("/proc/kalloc still shows the dead child's row");
 
 	/* the kernel is fine: it can still serve a region */
 	{
