@@ -28,18 +28,6 @@ TIME=${KALLOC_FUZZ_TIME:-90}
 TMP=$(mktemp -d)
 broken=
 
-# Counters reach 0 once every process has gone: allow a moment.
-counters_zero() {
-	local left
-	for _ in $(seq 50); do
-		left=$(proc_nonzero)
-		[ -z "$left" ] && return 0
-		sleep 0.1
-	done
-	diag "still:$left"
-	cat /proc/kalloc | sed 's/^/#   /' | head -n 40
-	return 1
-}
 
 memfree_kb() {
 	sync

@@ -23,17 +23,6 @@ SEED=${KALLOC_STRESS_SEED:-1}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-# Counters reach 0 once every process has gone: allow a moment.
-counters_zero() {
-	local left
-	for _ in $(seq 50); do
-		left=$(proc_nonzero)
-		[ -z "$left" ] && return 0
-		sleep 0.1
-	done
-	diag "still:$left"
-	return 1
-}
 
 if ! [ -x "$STRESS" ] || ! [ -e /dev/kalloc ]; then
 	not_ok "$STRESS and /dev/kalloc exist (make selftests; module loaded)"

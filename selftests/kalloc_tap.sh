@@ -57,6 +57,19 @@ proc_nonzero() {
 	echo "$out"
 }
 
+# The counters reach 0 once every process has gone: allow a moment.
+counters_zero() {
+	local left
+	for _ in $(seq 50); do
+		left=$(proc_nonzero)
+		[ -z "$left" ] && return 0
+		sleep 0.1
+	done
+	diag "still:$left"
+	cat /proc/kalloc | sed 's/^/#   /' | head -n 40
+	return 1
+}
+
 # Kernel log lines that mean a problem, and how many there are now.
 PROBLEMS='kalloc: leak|WARNING:|BUG:|Oops|general protection fault'
 log_count() {
