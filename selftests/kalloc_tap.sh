@@ -72,6 +72,19 @@ counters_zero() {
 
 # Kernel log lines that mean a problem, and how many there are now.
 PROBLEMS='kalloc: leak|WARNING:|BUG:|Oops|general protection fault'
+# Free memory in kB: MemFree plus the pages on the per-cpu free lists
+# (the "count:" lines of /proc/zoneinfo), which MemFree leaves out though
+# they are free, and which freeing a region fills (to thousands of pages
+# on 6.12); the page cache and slabs are dropped first, so that this
+# counts what kalloc took and gave back, not what the caches did.
+free_kb() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	awk '$1 == "MemFree:" { free = $2 }
+	     $1 == "count:" { pcp += $2 }
+	     END { print free + pcp * 4 }' /proc/meminfo /proc/zoneinfo
+}
+
 log_count() {
 	dmesg | grep -cE "$PROBLEMS"
 }
