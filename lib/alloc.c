@@ -130,6 +130,11 @@ void *ka_realloc(void *p, size_t size)
 	size_t old = ka_malloc_usable_size(p);
 	if (size <= old && size >= old / 2)
 		return p;
+	if (size > KA_LARGE_MAX && old > KA_PAGE_SIZE) {	/* a huge block grows in place */
+		ka_segment_t *seg = ka_segment_lookup(p);
+		if (seg->kind == KA_SEG_HUGE && ka_huge_resize(seg, size))
+			return p;
+	}
 	void *q = ka_malloc(size);
 	if (!q)
 		return NULL;

@@ -5,32 +5,44 @@
  * segment); the block follows at 64 KiB, or at the requested alignment
  * when that is larger.  Fresh regions read zero.
  *
+ * Room to grow.  A region is made larger than its first block: its size
+ * rounded up to a power of two.  Only address space is spent on that (the
+ * kernel backs pages as they are touched, for the device as for anonymous
+ * memory), and it lets realloc() grow a huge block in place and lets one
+ * cached region serve blocks of any size it can hold.  huge_resident is
+ * how much of the region, from its start, may be resident: what its
+ * largest block so far reached.
+ *
  * The huge cache.  Making a region, mapping it and faulting every page of
  * it in again costs far more than most programs spend using a huge block,
  * so a freed one keeps its region, mapped and resident, for the next huge
- * malloc that needs between half of it and all of it.  That block is the
- * size asked for (page-rounded), as a fresh one would be; the rest of the
- * region stays behind it, unused, until it is freed.  Bounded three ways,
- * the oldest evicted first: KA_HUGE_CACHE_SLOTS regions,
- * KA_HUGE_CACHE_BYTES, and the peak: cached and live huge regions
- * together never exceed the most that was ever live at once (a malloc the
- * cache cannot serve evicts to make room), so the cache adds nothing to
- * the process's peak.  On the bench's "large" workload, where destroying
- * every region made liballoc ten times slower than glibc, this matches
- * glibc's time at glibc's peak RSS.
+ * malloc that fits in it: the one whose resident part is nearest the size
+ * asked for (faulting pages in costs more than having a few too many, so
+ * those short of it count four times).  The pages past the new block stay
+ * resident: giving them back and faulting them in again for the next
+ * larger block made the bench's "large" workload twice as slow.  Bounded
+ * three ways, the oldest evicted first: KA_HUGE_CACHE_SLOTS regions,
+ * KA_HUGE_CACHE_BYTES resident, and the peak: the resident bytes of
+ * cached and live huge regions together stay within a quarter over the
+ * most ever live at once (a malloc that needs more evicts to make room).
+ * On "large" that is tcmalloc's time at tcmalloc's peak RSS, 1.13x
+ * glibc's; bounded by the peak itself it took 1.25x the time at 1.10x
+ * glibc's RSS.
  *
  * A cached region goes back to the kernel after the purge delay, from
  * some thread's slow path (purge.c), or at once on malloc_trim(0) and when
  * a thread exits (heap.c); with a delay of 0, or when the freeing thread
  * has no heap (nothing would purge it), nothing is cached.  A reused block
- * is not zero: calloc asks for one that is.  The block of a cached region
- * is marked KA_PAGE_CACHED, so a second free is caught.
+ * is not zero where the previous one was: calloc asks for it to be.  The
+ * block of a cached region is marked KA_PAGE_CACHED, so a second free is
+ * caught.
  */
 #include "internal.h"
 
 struct ka_huge_entry {
 	ka_segment_t *seg;
-	size_t size;			/* of the region */
+	size_t map;			/* the region's size */
+	size_t resident;		/* its huge_resident */
 	uint64_t expires;		/* ms: given back then */
 	int node;
 };
@@ -38,30 +50,41 @@ struct ka_huge_entry {
 static _Atomic size_t ka_huge_bytes, ka_huge_count;	/* live blocks */
 static _Atomic uint64_t ka_huge_reused;
 
-/* All under ka_huge_lock. */
+/* All under ka_huge_lock; bytes are resident bytes (huge_resident). */
 static struct ka_huge_entry ka_huge_cache[KA_HUGE_CACHE_SLOTS];	/* oldest first */
 static _Atomic unsigned ka_huge_cached;	/* entries; peeked without the lock */
 static size_t ka_huge_cache_bytes;
-static size_t ka_huge_live;		/* bytes of live blocks' regions */
+static size_t ka_huge_live;		/* of live blocks' regions */
 static size_t ka_huge_peak;		/* the most ka_huge_live has been */
 static ka_lock_t ka_huge_lock;
 
-static void ka_huge_destroy(ka_segment_t *seg)
+static struct ka_os_region ka_huge_os(const ka_segment_t *seg)
 {
-	struct ka_os_region r = {
-		.base = seg, .size = seg->huge_map_size, .id = seg->huge_id,
+	return (struct ka_os_region){
+		.base = (void *)seg, .size = seg->huge_map_size, .id = seg->huge_id,
 		.node = (int)seg->region,
 	};
+}
+
+static void ka_huge_destroy(ka_segment_t *seg)
+{
+	struct ka_os_region r = ka_huge_os(seg);
 
 	ka_segment_unmap(seg, r.size);
 	seg->cookie = 0;
 	ka_os_region_destroy(&r);
 }
 
-/* KALLOC_DEBUG fills and checks a cached region from its block to its end. */
+static size_t ka_huge_offset(const ka_segment_t *seg)
+{
+	return (size_t)((const uint8_t *)seg->huge_block - (const uint8_t *)seg);
+}
+
+/* KALLOC_DEBUG fills and checks a cached region from its block to the end
+ * of its resident part: the rest reads zero. */
 static size_t ka_huge_junk_size(const ka_segment_t *seg)
 {
-	return (size_t)((const uint8_t *)seg + seg->huge_map_size - (const uint8_t *)seg->huge_block);
+	return seg->huge_resident - ka_huge_offset(seg);
 }
 
 /* A cached region leaves for good: the last look at its junk. */
@@ -72,69 +95,106 @@ static void ka_huge_drop(ka_segment_t *seg)
 	ka_huge_destroy(seg);
 }
 
+static void ka_huge_drop_all(ka_segment_t **segs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		ka_huge_drop(segs[i]);
+}
+
 /* Called with ka_huge_lock held. */
 static void ka_huge_cache_remove(unsigned i)
 {
 	unsigned n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED);
 
-	ka_huge_cache_bytes -= ka_huge_cache[i].size;
+	ka_huge_cache_bytes -= ka_huge_cache[i].resident;
 	memmove(&ka_huge_cache[i], &ka_huge_cache[i + 1], (n - i - 1) * sizeof *ka_huge_cache);
 	atomic_store_explicit(&ka_huge_cached, n - 1, KA_RELAXED);
 }
 
-/* Called with ka_huge_lock held: a region of size bytes goes live. */
-static void ka_huge_count_live(size_t size)
+/*
+ * Called with ka_huge_lock held: bytes more go live, and the oldest cached
+ * regions make room for them under the peak and a quarter, into evicted
+ * (for the caller to drop once the lock is let go); how many.
+ */
+static unsigned ka_huge_go_live(size_t bytes, ka_segment_t **evicted)
 {
-	ka_huge_live += size;
+	unsigned ne = 0;
+
+	ka_huge_live += bytes;
 	if (ka_huge_live > ka_huge_peak)
 		ka_huge_peak = ka_huge_live;
+	while (ka_huge_cache_bytes &&
+	       ka_huge_cache_bytes + ka_huge_live > ka_huge_peak + ka_huge_peak / 4) {
+		evicted[ne++] = ka_huge_cache[0].seg;
+		ka_huge_cache_remove(0);
+	}
+	return ne;
+}
+
+/* What stays resident when a block shrinks to end at need: a tail of at
+ * most an eighth of it (not worth a system call), else no tail. */
+static size_t ka_huge_trimmed(size_t resident, size_t need)
+{
+	if (need >= resident)
+		return need;
+	return resident - need <= need / 8 ? resident : need;
+}
+
+/* Resident bytes of seg past keep go back to the kernel: they read zero. */
+static void ka_huge_release_tail(ka_segment_t *seg, size_t keep)
+{
+	struct ka_os_region r = ka_huge_os(seg);
+
+	ka_os_region_release(&r, keep, seg->huge_resident - keep);
+	seg->huge_resident = keep;
 }
 
 /*
- * The smallest cached region that fits, the newest of equals (the oldest
- * expire first), taken out of the cache and live; or NULL.
+ * The cached region that best fits a block ending at need (from the region
+ * start), taken out of the cache and live with at least need of it
+ * resident; or NULL.  *dirty is how far, from the region start, the old
+ * contents reach.
  */
-static ka_segment_t *ka_huge_cache_take(size_t need, size_t align, int node)
+static ka_segment_t *ka_huge_cache_take(size_t need, size_t align, int node, size_t *dirty)
 {
-	ka_segment_t *seg = NULL;
+	ka_segment_t *seg = NULL, *evicted[KA_HUGE_CACHE_SLOTS];
+	unsigned ne = 0;
+	size_t resident = 0, keep = 0;
 
 	if (!atomic_load_explicit(&ka_huge_cached, KA_RELAXED))
 		return NULL;
 	ka_lock(&ka_huge_lock);
 	unsigned n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED), best = n;
+	size_t best_cost = SIZE_MAX;
 	for (unsigned i = 0; i < n; i++) {
 		const struct ka_huge_entry *e = &ka_huge_cache[i];
-		if (e->node == node && e->size >= need && e->size / 2 <= need &&
-		    !((uintptr_t)e->seg & (align - 1)) &&
-		    (best == n || e->size <= ka_huge_cache[best].size))
+		if (e->node != node || e->map < need || ((uintptr_t)e->seg & (align - 1)))
+			continue;
+		size_t cost = e->resident >= need ? e->resident - need : 4 * (need - e->resident);
+		if (cost <= best_cost) {	/* the newest of equals: the oldest expire first */
 			best = i;
+			best_cost = cost;
+		}
 	}
 	if (best < n) {
 		seg = ka_huge_cache[best].seg;
+		resident = ka_huge_cache[best].resident;
 		ka_huge_cache_remove(best);
-		ka_huge_count_live(seg->huge_map_size);	/* the sum stays under the peak */
+		keep = resident > need ? resident : need;
+		ka_huge_live += resident;	/* was cached: the sum stays put */
+		if (keep > resident)
+			ne = ka_huge_go_live(keep - resident, evicted);
 	}
 	ka_unlock(&ka_huge_lock);
-	if (seg)
-		atomic_fetch_add_explicit(&ka_huge_reused, 1, KA_RELAXED);
+	ka_huge_drop_all(evicted, ne);
+	if (!seg)
+		return NULL;
+	atomic_fetch_add_explicit(&ka_huge_reused, 1, KA_RELAXED);
+	if (KA_UNLIKELY(ka_debug))
+		ka_debug_check_junk("block", seg->huge_block, ka_huge_junk_size(seg));
+	*dirty = resident;
+	seg->huge_resident = keep;
 	return seg;
-}
-
-/* A fresh region goes live: the cache makes room for it under the peak. */
-static void ka_huge_fresh_live(size_t size)
-{
-	ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
-	unsigned ne = 0;
-
-	ka_lock(&ka_huge_lock);
-	ka_huge_count_live(size);
-	while (ka_huge_cache_bytes && ka_huge_cache_bytes + ka_huge_live > ka_huge_peak) {
-		evicted[ne++] = ka_huge_cache[0].seg;
-		ka_huge_cache_remove(0);
-	}
-	ka_unlock(&ka_huge_lock);
-	for (unsigned i = 0; i < ne; i++)
-		ka_huge_drop(evicted[i]);
 }
 
 /*
@@ -145,10 +205,10 @@ static bool ka_huge_cache_put(ka_segment_t *seg)
 {
 	ka_heap_t *heap = ka_tls_heap;
 	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
-	size_t size = seg->huge_map_size;
+	size_t resident = seg->huge_resident;
 	ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
 	unsigned ne = 0, n;
-	bool keep = heap != &ka_heap_empty && decay != 0 && size <= KA_HUGE_CACHE_BYTES;
+	bool keep = heap != &ka_heap_empty && decay != 0 && resident <= KA_HUGE_CACHE_BYTES;
 
 	if (keep) {
 		if (KA_UNLIKELY(ka_debug))
@@ -159,24 +219,24 @@ static bool ka_huge_cache_put(ka_segment_t *seg)
 	uint64_t expires = keep ? ka_os_now_ms() + decay : 0;
 
 	ka_lock(&ka_huge_lock);
-	ka_huge_live -= size;
+	ka_huge_live -= resident;
 	if (keep) {
 		/* Under the peak already: it was live a moment ago. */
 		while ((n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED)) ==
-		       KA_HUGE_CACHE_SLOTS || ka_huge_cache_bytes + size > KA_HUGE_CACHE_BYTES) {
+		       KA_HUGE_CACHE_SLOTS || ka_huge_cache_bytes + resident > KA_HUGE_CACHE_BYTES) {
 			evicted[ne++] = ka_huge_cache[0].seg;
 			ka_huge_cache_remove(0);
 		}
 		ka_huge_cache[n] = (struct ka_huge_entry){
-			.seg = seg, .size = size, .expires = expires, .node = (int)seg->region,
+			.seg = seg, .map = seg->huge_map_size, .resident = resident,
+			.expires = expires, .node = (int)seg->region,
 		};
-		ka_huge_cache_bytes += size;
+		ka_huge_cache_bytes += resident;
 		atomic_store_explicit(&ka_huge_cached, n + 1, KA_RELAXED);
 	}
 	ka_unlock(&ka_huge_lock);
 
-	for (unsigned i = 0; i < ne; i++)
-		ka_huge_drop(evicted[i]);
+	ka_huge_drop_all(evicted, ne);
 	if (keep && expires < heap->purge_next)
 		heap->purge_next = expires;
 	return keep;
@@ -206,11 +266,18 @@ bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next)
 		}
 		ka_unlock(&ka_huge_lock);
 	}
-	for (unsigned i = 0; i < ng; i++)
-		ka_huge_drop(gone[i]);
+	ka_huge_drop_all(gone, ng);
 	if (next)
 		*next = soonest;
 	return ng > 0;
+}
+
+/* A fresh region's size for a first block ending at total: see above. */
+static size_t ka_huge_reserve(size_t total)
+{
+	if (total > ((size_t)1 << 40))
+		return total;
+	return (size_t)2 << (64 - __builtin_clzl(total - 1));
 }
 
 void *ka_huge_alloc(size_t size, size_t align, bool zero)
@@ -219,6 +286,7 @@ void *ka_huge_alloc(size_t size, size_t align, bool zero)
 	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
 	size_t gran = ka_os_granule();
 	int node = ka_numa_node();
+	size_t dirty = 0;
 
 	if (size == 0)
 		size = 1;
@@ -227,24 +295,31 @@ void *ka_huge_alloc(size_t size, size_t align, bool zero)
 		return NULL;
 	}
 	size_t total = (off + size + gran - 1) & ~(gran - 1);
-	ka_segment_t *seg = ka_huge_cache_take(total, region_align, node);
+	ka_segment_t *seg = ka_huge_cache_take(total, region_align, node, &dirty);
 	bool fresh = !seg;
-	if (seg) {
-		if (KA_UNLIKELY(ka_debug))
-			ka_debug_check_junk("block", seg->huge_block, ka_huge_junk_size(seg));
-	} else {
+	if (fresh) {
 		struct ka_os_region r;
-		if (!ka_os_region_create(total, region_align, node, &r)) {
-			errno = ENOMEM;
-			return NULL;
+		size_t map = ka_huge_reserve(total);
+		if (!ka_os_region_create(map, region_align, node, &r)) {
+			map = total;	/* room to grow is a nicety: not at any price */
+			if (!ka_os_region_create(map, region_align, node, &r)) {
+				errno = ENOMEM;
+				return NULL;
+			}
 		}
 		seg = r.base;
 		seg->cookie = ka_segment_cookie(seg);
 		seg->kind = KA_SEG_HUGE;
-		seg->huge_map_size = total;
+		seg->huge_map_size = map;
+		seg->huge_resident = total;
 		seg->huge_id = r.id;
 		seg->region = (uint32_t)r.node;
-		ka_huge_fresh_live(total);
+
+		ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
+		ka_lock(&ka_huge_lock);
+		unsigned ne = ka_huge_go_live(total, evicted);
+		ka_unlock(&ka_huge_lock);
+		ka_huge_drop_all(evicted, ne);
 	}
 	uint8_t *block = (uint8_t *)seg + off;
 	seg->huge_block = block;
@@ -253,14 +328,49 @@ void *ka_huge_alloc(size_t size, size_t align, bool zero)
 		atomic_store_explicit(&seg->pages[i].flags, KA_PAGE_UNUSED, KA_RELAXED);
 	atomic_store_explicit(&ka_page_of(seg, block)->flags, KA_PAGE_HUGE, KA_RELAXED);
 	if (fresh)
-		ka_segment_map(seg, total);
-	if (zero && !fresh)
-		memset(block, 0, size);
+		ka_segment_map(seg, seg->huge_map_size);
+	if (zero && dirty > off)	/* past dirty it reads zero */
+		memset(block, 0, dirty - off < size ? dirty - off : size);
 	else if (!zero && KA_UNLIKELY(ka_debug))
 		memset(block, KA_DEBUG_FRESH, seg->huge_usable);
 	atomic_fetch_add_explicit(&ka_huge_bytes, seg->huge_usable, KA_RELAXED);
 	atomic_fetch_add_explicit(&ka_huge_count, 1, KA_RELAXED);
 	return block;
+}
+
+/*
+ * realloc() of a huge block to size bytes, in place if its region has
+ * room: growing makes more of it resident (the cache makes room under the
+ * peak), shrinking gives a long tail back.  False if it has no room.
+ */
+bool ka_huge_resize(ka_segment_t *seg, size_t size)
+{
+	size_t off = ka_huge_offset(seg), gran = ka_os_granule();
+
+	if (size > seg->huge_map_size - off)
+		return false;
+	size_t total = (off + size + gran - 1) & ~(gran - 1);
+	size_t old_usable = seg->huge_usable, resident = seg->huge_resident;
+	size_t keep = ka_huge_trimmed(resident, total);
+	ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
+	unsigned ne = 0;
+
+	ka_lock(&ka_huge_lock);
+	if (keep > resident)
+		ne = ka_huge_go_live(keep - resident, evicted);
+	else
+		ka_huge_live -= resident - keep;
+	ka_unlock(&ka_huge_lock);
+	ka_huge_drop_all(evicted, ne);
+	if (keep < resident)
+		ka_huge_release_tail(seg, keep);
+	seg->huge_resident = keep;
+	seg->huge_usable = total - off;
+	if (KA_UNLIKELY(ka_debug) && seg->huge_usable > old_usable)
+		memset((uint8_t *)seg->huge_block + old_usable, KA_DEBUG_FRESH,
+		       seg->huge_usable - old_usable);
+	atomic_fetch_add_explicit(&ka_huge_bytes, seg->huge_usable - old_usable, KA_RELAXED);
+	return true;
 }
 
 void ka_huge_free(ka_segment_t *seg)

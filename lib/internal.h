@@ -146,7 +146,8 @@ typedef struct ka_segment {
 	/* HUGE only: the region is the block's own. */
 	void *huge_block;
 	size_t huge_usable;
-	size_t huge_map_size;
+	size_t huge_map_size;		/* the region's: room to grow in */
+	size_t huge_resident;		/* from the start: what may be resident */
 	uint32_t huge_id;
 	_Alignas(64) ka_page_t pages[KA_SLICES];
 } ka_segment_t;
@@ -291,9 +292,10 @@ KA_HIDDEN void ka_segment_fork_lock(bool lock);
 
 /* ---- huge.c ---- */
 #define KA_HUGE_CACHE_SLOTS	16		/* freed huge blocks' regions kept */
-#define KA_HUGE_CACHE_BYTES	(64UL << 20)	/* and their bytes at most */
+#define KA_HUGE_CACHE_BYTES	(256UL << 20)	/* and their bytes at most */
 KA_HIDDEN void *ka_huge_alloc(size_t size, size_t align, bool zero);
 KA_HIDDEN void ka_huge_free(ka_segment_t *seg);
+KA_HIDDEN bool ka_huge_resize(ka_segment_t *seg, size_t size);
 KA_HIDDEN bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next);
 KA_HIDDEN void ka_huge_stats(struct ka_stats *st);
 KA_HIDDEN void ka_huge_fork_lock(bool lock);

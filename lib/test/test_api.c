@@ -290,25 +290,26 @@ static void freed_memory_is_reused(void)
  */
 static void huge_blocks_own_regions(void)
 {
+	const size_t over = KA_HUGE_CACHE_BYTES + (1u << 20);
 	struct ka_stats before, mid, after, trimmed;
 	ka_malloc_trim(0);
 	ka_stats(&before);
-	unsigned char *a = ka_malloc(10u << 20), *b = ka_malloc(100u << 20);
+	unsigned char *a = ka_malloc(10u << 20), *b = ka_malloc(over);
 	CHECK(a && b, "huge malloc");
 	a[0] = a[(10u << 20) - 1] = 1;
-	b[0] = b[(100u << 20) - 1] = 2;
-	CHECK(ka_malloc_usable_size(b) >= (100u << 20), "usable");
+	b[0] = b[over - 1] = 2;
+	CHECK(ka_malloc_usable_size(b) >= over, "usable");
 	ka_stats(&mid);
 	CHECK(mid.huge_count == before.huge_count + 2, "two huge blocks");
 	CHECK(mid.regions == before.regions + 2, "in two regions of their own");
-	size_t kept = ka_malloc_usable_size(a) + KA_SLICE_SIZE;	/* its region */
+	size_t kept = ka_malloc_usable_size(a) + KA_SLICE_SIZE;	/* its region's used part */
 	ka_free(a);
 	ka_free(b);
 	ka_stats(&after);
 	CHECK(after.huge_count == before.huge_count, "no huge block live");
-	CHECK(after.regions == before.regions + 1, "100 MiB: region destroyed on free; 10 MiB: "
-	      "kept (regions %zu -> %zu)", before.regions, after.regions);
-	CHECK(after.huge_cached == kept, "huge_cached %zu, the region had %zu", after.huge_cached, kept);
+	CHECK(after.regions == before.regions + 1, "over the cache's bytes: region destroyed on "
+	      "free; 10 MiB: kept (regions %zu -> %zu)", before.regions, after.regions);
+	CHECK(after.huge_cached == kept, "huge_cached %zu, the block had %zu", after.huge_cached, kept);
 	CHECK(after.dirty >= after.huge_cached, "dirty %zu counts the cached %zu", after.dirty,
 	      after.huge_cached);
 	ka_malloc_trim(0);
@@ -318,9 +319,9 @@ static void huge_blocks_own_regions(void)
 }
 
 /*
- * The cache and the live huge blocks together stay under the most ever
- * live at once: the peak.  A block over the cache's bytes is never cached
- * but raises the peak, leaving room for the others.
+ * The cache and the live huge blocks together stay within a quarter over
+ * the most ever live at once: the peak.  A block over the cache's bytes is
+ * never cached but raises the peak, leaving room for the others.
  */
 static void raise_huge_peak(void)
 {
@@ -328,15 +329,15 @@ static void raise_huge_peak(void)
 }
 
 /*
- * A freed huge block's region serves the next huge malloc that needs at
- * least half of it: same address, no new region, its pages still there, a
- * block of the size asked.  Requests it does not fit get a region of their
- * own.
+ * A freed huge block's region serves the next huge malloc that fits in
+ * its room (its first block's size rounded up to a power of two, doubled:
+ * 16 MiB for 5 MiB): same address, no new region, its pages still there,
+ * a block of the size asked.  Larger requests get a region of their own.
  */
 static void huge_cache_reuses_region(void)
 {
 	const size_t mib = 1u << 20;
-	struct ka_stats st0, st1, st2;
+	struct ka_stats st0, st1, st2, st3;
 	ka_malloc_trim(0);
 	raise_huge_peak();
 	unsigned char *p = ka_malloc(5 * mib);
@@ -354,20 +355,28 @@ static void huge_cache_reuses_region(void)
 	CHECK(ka_malloc_usable_size(q) == 4 * mib, "usable %zu, asked 4 MiB", ka_malloc_usable_size(q));
 	CHECK(q[0] == 1 && q[4 * mib - 1] == 1, "the resident pages were kept, not refaulted");
 	ka_free(q);
-	unsigned char *small = ka_malloc(9 * mib / 4), *big = ka_malloc(6 * mib);
+	unsigned char *r = ka_malloc(12 * mib);
 	ka_stats(&st2);
-	CHECK(small != p && big != p && st2.huge_reused == st1.huge_reused &&
-	      st2.regions == st1.regions + 2 && st2.huge_cached == st0.huge_cached,
-	      "2.25 MiB (under half) and 6 MiB (too big) leave the 5 MiB region cached");
-	ka_free(small);
+	CHECK(r == p && st2.regions == st0.regions && st2.huge_reused == st1.huge_reused + 1,
+	      "12 MiB fits the region's room: %p, was %p; regions %zu -> %zu", (void *)r, (void *)p,
+	      st0.regions, st2.regions);
+	CHECK(ka_malloc_usable_size(r) == 12 * mib, "usable %zu, asked 12 MiB",
+	      ka_malloc_usable_size(r));
+	memset(r, 2, 12 * mib);
+	ka_free(r);
+	unsigned char *big = ka_malloc(40 * mib);
+	ka_stats(&st3);
+	CHECK(big != p && st3.huge_reused == st2.huge_reused && st3.regions == st2.regions + 1 &&
+	      st3.huge_cached >= 12 * mib, "40 MiB (past its room) leaves the region cached");
 	ka_free(big);
 	ka_malloc_trim(0);
 }
 
 /*
- * Cached and live huge regions never exceed the most that was live at
- * once: a 5 MiB block freed is cached, and a 2.25 MiB malloc it cannot
- * serve evicts it, leaving the process where it was at its peak.
+ * Cached and live huge regions stay within a quarter over the most that
+ * was live at once: a 5 MiB block freed is cached, and an 18 MiB malloc it
+ * cannot serve (past its 16 MiB room) evicts it, since 5 + 18 MiB is more
+ * than 1.25 x 18 MiB, the new peak.
  */
 static void huge_cache_within_peak(void)
 {
@@ -379,7 +388,7 @@ static void huge_cache_within_peak(void)
 	ka_stats(&st1);
 	CHECK(st1.huge_cached >= (5u << 20) && st1.regions == st0.regions + 1,
 	      "cached %zu, regions %zu -> %zu", st1.huge_cached, st0.regions, st1.regions);
-	void *q = ka_malloc(9u << 18);
+	void *q = ka_malloc(18u << 20);
 	ka_stats(&st2);
 	CHECK(q != p && st2.huge_cached == 0 && st2.regions == st0.regions + 1,
 	      "the 5 MiB region made room: cached %zu, regions %zu", st2.huge_cached, st2.regions);
@@ -388,14 +397,47 @@ static void huge_cache_within_peak(void)
 }
 
 /*
+ * realloc() grows a huge block in place within its region's room and
+ * shrinks it in place, giving back a long tail; past its room it moves.
+ */
+static void huge_realloc_in_place(void)
+{
+	const size_t mib = 1u << 20;
+	struct ka_stats st0, st1;
+	ka_malloc_trim(0);
+	unsigned char *p = ka_malloc(3 * mib);
+	CHECK(p, "malloc 3 MiB");
+	memset(p, 3, 3 * mib);
+	ka_stats(&st0);
+	unsigned char *q = ka_realloc(p, 7 * mib);	/* room: 8 MiB doubled */
+	CHECK(q == p, "grown in place: %p, was %p", (void *)q, (void *)p);
+	CHECK(ka_malloc_usable_size(q) == 7 * mib, "usable %zu", ka_malloc_usable_size(q));
+	CHECK(q[3 * mib - 1] == 3, "contents kept");
+	memset(q, 7, 7 * mib);
+	ka_stats(&st1);
+	CHECK(st1.regions == st0.regions && st1.huge_allocated == st0.huge_allocated + 4 * mib,
+	      "no new region, huge_allocated %zu -> %zu", st0.huge_allocated, st1.huge_allocated);
+	q = ka_realloc(q, 3 * mib);	/* under half: in place, the tail given back */
+	CHECK(q == p && ka_malloc_usable_size(q) == 3 * mib && q[3 * mib - 1] == 7,
+	      "shrunk in place to %zu", ka_malloc_usable_size(q));
+	ka_stats(&st1);
+	CHECK(st1.released_bytes >= st0.released_bytes + 4 * mib, "the tail went back: %zu -> %zu",
+	      st0.released_bytes, st1.released_bytes);
+	unsigned char *r = ka_realloc(q, 40 * mib);
+	CHECK(r && r != p && r[3 * mib - 1] == 7, "past its room it moves");
+	ka_free(r);
+	ka_malloc_trim(0);
+}
+
+/*
  * The cache holds KA_HUGE_CACHE_SLOTS regions and KA_HUGE_CACHE_BYTES at
  * most, evicting the oldest: of twenty 3 MiB blocks freed, sixteen stay;
- * of six 20 MiB ones, what fits in the bytes, the last freed among them.
+ * of six 60 MiB ones, what fits in the bytes, the last freed among them.
  */
 static void huge_cache_bounded(void)
 {
 	enum { N = 20, M = 6 };
-	const size_t three = 3u << 20, twenty = 20u << 20;
+	const size_t three = 3u << 20, sixty = 60u << 20;
 	void *v[N];
 	struct ka_stats st0, st1, st2;
 	ka_malloc_trim(0);
@@ -412,16 +454,16 @@ static void huge_cache_bounded(void)
 	      st1.regions - st0.regions);
 	CHECK(st1.huge_cached == KA_HUGE_CACHE_SLOTS * region, "cached %zu", st1.huge_cached);
 	for (int i = 0; i < M; i++)
-		v[i] = ka_malloc(twenty);
+		v[i] = ka_malloc(sixty);
 	void *last = v[M - 1];
 	for (int i = 0; i < M; i++)
 		ka_free(v[i]);
 	ka_stats(&st2);
-	CHECK(st2.huge_cached <= KA_HUGE_CACHE_BYTES && st2.huge_cached >= 3 * twenty,
+	CHECK(st2.huge_cached <= KA_HUGE_CACHE_BYTES && st2.huge_cached >= 3 * sixty,
 	      "cached %zu of at most %lu", st2.huge_cached, KA_HUGE_CACHE_BYTES);
 	CHECK(st2.regions - st0.regions <= KA_HUGE_CACHE_SLOTS, "regions kept: %zu",
 	      st2.regions - st0.regions);
-	void *again = ka_malloc(twenty);
+	void *again = ka_malloc(sixty);
 	CHECK(again == last, "the last freed is kept: %p, was %p", again, last);
 	ka_free(again);
 	ka_malloc_trim(0);
@@ -1356,9 +1398,10 @@ static const struct check_case cases[] = {
 	{ "aligned_family", "aligned_alloc/posix_memalign/memalign/valloc/pvalloc to 16 MiB", aligned_family },
 	{ "freed_memory_is_reused", "two blocks live at a time (to 3 MiB, aligned to 16 MiB): RSS stays bounded", freed_memory_is_reused },
 	{ "huge_blocks_own_regions", "huge blocks get a region each; freed, kept in the huge cache or destroyed; trim destroys", huge_blocks_own_regions },
-	{ "huge_cache_reuses_region", "a freed huge region serves a malloc needing half of it or more: same address, no new region", huge_cache_reuses_region },
-	{ "huge_cache_within_peak", "cached and live huge regions stay under the most ever live at once", huge_cache_within_peak },
-	{ "huge_cache_bounded", "the huge cache keeps 16 regions and 64 MiB at most, evicting the oldest", huge_cache_bounded },
+	{ "huge_cache_reuses_region", "a freed huge region serves a malloc that fits in its room: same address, no new region", huge_cache_reuses_region },
+	{ "huge_cache_within_peak", "cached and live huge regions stay within a quarter over the most ever live at once", huge_cache_within_peak },
+	{ "huge_cache_bounded", "the huge cache keeps 16 regions and 256 MiB at most, evicting the oldest", huge_cache_bounded },
+	{ "huge_realloc_in_place", "realloc grows and shrinks a huge block in place within its region's room", huge_realloc_in_place },
 	{ "huge_cache_given_back_after_decay", "cached huge regions go back after the purge delay and at thread exit; delay 0 caches nothing", huge_cache_given_back_after_decay },
 	{ "huge_calloc_reused_is_zero", "calloc of a huge block reused from the cache is zero", huge_calloc_reused_is_zero },
 	{ "failure_is_enomem", "impossible sizes give NULL and ENOMEM", failure_is_enomem },
