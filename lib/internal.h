@@ -122,6 +122,7 @@ typedef struct ka_page {
 	uint8_t slice_offset;		/* slices back to the first one */
 	uint8_t cls;
 	_Atomic uint8_t flags;
+	uint16_t released;		/* this slice's 4 KiB pages given back (page.c) */
 	struct ka_page *next, *prev;	/* heap queue */
 } ka_page_t;
 
@@ -279,6 +280,7 @@ KA_HIDDEN void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap);
 KA_HIDDEN void ka_segment_map(ka_segment_t *seg, size_t size);
 KA_HIDDEN void ka_segment_unmap(ka_segment_t *seg, size_t size);
 KA_HIDDEN void ka_segment_release_dirty(ka_segment_t *seg);
+KA_HIDDEN void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t len);
 KA_HIDDEN void ka_segment_to_pool(ka_segment_t *seg);
 KA_HIDDEN void ka_segments_abandon(ka_heap_t *heap);
 KA_HIDDEN bool ka_segment_reclaim(ka_heap_t *heap);
@@ -308,6 +310,7 @@ KA_HIDDEN void ka_page_retire(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN bool ka_heap_free_empty_pages(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
+KA_HIDDEN void ka_heap_release_free_blocks(ka_heap_t *heap);
 
 /* ---- heap.c ---- */
 KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);

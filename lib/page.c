@@ -200,6 +200,152 @@ static bool ka_page_try_full(ka_heap_t *heap, ka_page_t *page)
 	return true;
 }
 
+/*
+ * Free 4 KiB pages inside live spans.  A page of small blocks that is
+ * mostly free stays, since a few blocks in it live on, and so does every
+ * byte of it: a program that allocated a lot and kept one block in ten
+ * keeps all of its memory.  On the purge tick (purge.c) the heap looks at
+ * its pages less than half in use: a 4 KiB page that only free blocks
+ * touch goes back to the kernel, and those blocks leave the free list
+ * (their links would read zero) until the list runs dry, when
+ * ka_page_find() threads them again and they fault back in as they are
+ * used.  Each slice's descriptor marks its released 4 KiB pages
+ * (released, 16 bits for 64 KiB).  Blocks under 256 bytes rarely leave a
+ * whole 4 KiB page free, and pages of one large block go back whole when
+ * it is freed, so neither is looked at.  Not with KALLOC_DEBUG (junk must
+ * stay junk), nor where the kernel gives back more than 4 KiB at a time.
+ */
+#define KA_RELEASE_MIN_BLOCK	256
+#define KA_RELEASE_MAX_BLOCKS	(KA_SLICE_SIZE / KA_RELEASE_MIN_BLOCK)
+#define KA_OS_PAGES_MAX		(KA_MEDIUM_SLICES * KA_SLICE_SIZE / KA_PAGE_SIZE)
+
+_Static_assert(KA_MEDIUM_SLICES * KA_SLICE_SIZE / (KA_SMALL_MAX + 1) <= KA_RELEASE_MAX_BLOCKS,
+	       "a medium page has no more blocks than a small one of 256 B");
+_Static_assert(KA_SLICE_SIZE / KA_PAGE_SIZE == 16, "released has a bit per 4 KiB of a slice");
+
+/* Is the 4 KiB page at off (from page->start) released? */
+static bool ka_page_os_released(const ka_page_t *page, size_t off)
+{
+	return (page[off >> KA_SLICE_SHIFT].released >> ((off & (KA_SLICE_SIZE - 1)) / KA_PAGE_SIZE)) & 1;
+}
+
+static bool ka_page_any_released(const ka_page_t *page)
+{
+	for (unsigned i = 0; i < page->slice_count; i++)
+		if (page[i].released)
+			return true;
+	return false;
+}
+
+/* Does block i of page overlap a released 4 KiB page? */
+static bool ka_block_released(const ka_page_t *page, size_t i)
+{
+	size_t bs = page->block_size;
+
+	for (size_t off = i * bs & ~(KA_PAGE_SIZE - 1); off < (i + 1) * bs; off += KA_PAGE_SIZE)
+		if (ka_page_os_released(page, off))
+			return true;
+	return false;
+}
+
+/* The free list ran dry: the blocks of the released pages (all free, on
+ * no list) go back on it in address order; they fault in as used. */
+static void ka_page_unrelease(ka_page_t *page)
+{
+	size_t n = page->threaded / page->block_size;
+	ka_block_t *head = page->free;
+
+	for (size_t i = n; i-- > 0;) {
+		if (!ka_block_released(page, i))
+			continue;
+		ka_block_t *b = (ka_block_t *)(page->start + i * page->block_size);
+		b->next = head;
+		b->key = ka_block_key(b);
+		head = b;
+	}
+	page->free = head;
+	for (unsigned i = 0; i < page->slice_count; i++)
+		page[i].released = 0;
+}
+
+/* Give back the 4 KiB pages of page that only its free blocks touch. */
+static void ka_page_release_free(ka_page_t *page)
+{
+	size_t bs = page->block_size, n = page->threaded / bs;
+	uint64_t freeb[KA_RELEASE_MAX_BLOCKS / 64] = { 0 };
+	uint64_t rel[KA_OS_PAGES_MAX / 64] = { 0 };
+	bool any = false;
+
+	if (bs < KA_RELEASE_MIN_BLOCK || !page->free || (size_t)page->used * bs * 2 > page->threaded ||
+	    (atomic_load_explicit(&page->flags, KA_RELAXED) & (KA_PAGE_LARGE | KA_PAGE_DEBUG)))
+		return;
+	for (ka_block_t *b = page->free; b; b = b->next) {
+		size_t i = (size_t)((uint8_t *)b - page->start) / bs;
+		if (i >= n)	/* not this page's: leave the page to free()'s checks */
+			return;
+		freeb[i / 64] |= 1UL << (i % 64);
+	}
+	/* whole 4 KiB pages under threaded: the last block of one is below n */
+	for (size_t j = 0; (j + 1) * KA_PAGE_SIZE <= page->threaded; j++) {
+		size_t first = j * KA_PAGE_SIZE / bs, last = ((j + 1) * KA_PAGE_SIZE - 1) / bs;
+		if (ka_page_os_released(page, j * KA_PAGE_SIZE))
+			continue;
+		size_t i = first;
+		while (i <= last && (freeb[i / 64] >> (i % 64) & 1))
+			i++;
+		if (i <= last)
+			continue;
+		rel[j / 64] |= 1UL << (j % 64);
+		any = true;
+	}
+	if (!any)
+		return;
+
+	/* Mark them, then rebuild the list without the blocks they touch
+	 * (from the bitmap: links in those pages are about to read zero),
+	 * then give them back, a run of pages at a time. */
+	size_t pages = page->threaded / KA_PAGE_SIZE;
+	for (size_t j = 0; j < pages; j++)
+		if (rel[j / 64] >> (j % 64) & 1)
+			page[j * KA_PAGE_SIZE >> KA_SLICE_SHIFT].released |=
+				(uint16_t)(1u << (j * KA_PAGE_SIZE % KA_SLICE_SIZE / KA_PAGE_SIZE));
+	ka_block_t *head = NULL;
+	for (size_t i = n; i-- > 0;) {
+		if (!(freeb[i / 64] >> (i % 64) & 1) || ka_block_released(page, i))
+			continue;
+		ka_block_t *b = (ka_block_t *)(page->start + i * bs);
+		b->next = head;
+		head = b;
+	}
+	page->free = head;
+
+	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)page & ~KA_SEGMENT_MASK);
+	size_t base = (size_t)(page->start - (uint8_t *)seg);
+	for (size_t j = 0; j < pages;) {
+		size_t k = j;
+		while (k < pages && (rel[k / 64] >> (k % 64) & 1))
+			k++;
+		if (k > j)
+			ka_segment_release_range(seg, base + j * KA_PAGE_SIZE, (k - j) * KA_PAGE_SIZE);
+		j = k + 1;
+	}
+}
+
+/* The purge tick's look at the heap's pages (see above). */
+void ka_heap_release_free_blocks(ka_heap_t *heap)
+{
+	if (ka_debug || ka_os_granule() != KA_PAGE_SIZE)
+		return;
+	for (unsigned c = ka_size_class(KA_RELEASE_MIN_BLOCK); c < KA_CLASSES; c++) {
+		if (ka_class_size[c] > KA_MEDIUM_MAX)
+			break;
+		for (ka_page_t *page = heap->queues[c].first; page; page = page->next) {
+			ka_page_collect(page);
+			ka_page_release_free(page);
+		}
+	}
+}
+
 /* A page of the class with a free block at page->free, or NULL. */
 ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 {
@@ -209,6 +355,8 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 	for (page = q->first; page; page = next) {
 		next = page->next;
 		ka_page_collect(page);
+		if (!page->free && ka_page_any_released(page))
+			ka_page_unrelease(page);
 		if (!page->free && ka_page_can_extend(page))
 			ka_page_extend(page);
 		if (!page->free && !ka_page_try_full(heap, page))

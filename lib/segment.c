@@ -184,6 +184,12 @@ void ka_segment_release_dirty(ka_segment_t *seg)
 	seg->dirty = 0;
 }
 
+/* Give back len bytes at offset in a segment (a span's free 4 KiB pages). */
+void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t len)
+{
+	ka_os_region_release(&ka_regions[seg->region].os, seg->region_offset + offset, len);
+}
+
 /* ---- spans ---- */
 
 /* Lowest start of n contiguous set bits in free, or -1. */
@@ -208,8 +214,10 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 	seg->dirty &= ~mask;
 	if (seg->used == ~0UL)
 		ka_seg_set_full(heap, seg, true);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		seg->pages[idx + i].slice_offset = (uint8_t)i;
+		seg->pages[idx + i].released = 0;
+	}
 	ka_page_t *page = &seg->pages[idx];
 	page->slice_count = (uint8_t)n;
 	page->start = (uint8_t *)seg + ((size_t)idx << KA_SLICE_SHIFT);
@@ -257,6 +265,7 @@ void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 	memset(page, 0, sizeof *page);
 	for (unsigned i = 0; i < n; i++) {
 		seg->pages[idx + i].slice_offset = 0;
+		seg->pages[idx + i].released = 0;
 		atomic_store_explicit(&seg->pages[idx + i].flags, KA_PAGE_UNUSED, KA_RELAXED);
 	}
 	ka_seg_set_full(heap, seg, false);
