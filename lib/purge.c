@@ -73,7 +73,8 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 		return;
 
 	ka_heap_free_empty_pages(heap);
-	ka_heap_release_free_blocks(heap);
+	if (force)		/* malloc_trim(0): see page.c for why not on the tick */
+		ka_heap_release_free_blocks(heap);
 
 	uint64_t next = UINT64_MAX;
 	ka_segment_t *seg, *n;

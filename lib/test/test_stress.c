@@ -3,7 +3,9 @@
  * Stress: 8 threads doing random malloc/free/realloc of random sizes, a
  * quarter of their blocks handed to other threads through a shared array
  * and freed there.  Every block carries its size and a seed, and its bytes
- * are checked on free and realloc.  Usage: test_stress [seconds]
+ * are checked on free and realloc.  Every 8192 operations a thread calls
+ * malloc_trim(0), which gives back free pages (also inside pages in use)
+ * while the others work.  Usage: test_stress [seconds]
  *
  * Under KALLOC_DEBUG=1 every free fills junk and every malloc checks it: a
  * run with no report means no false positive, whatever the path a block
@@ -101,6 +103,8 @@ static void *worker(void *arg)
 		unsigned i = (unsigned)(next(&s) % SLOTS);
 		unsigned op = (unsigned)(next(&s) % 8);
 		ops++;
+		if ((ops & 0x1fff) == 0)	/* gives back free pages under the others' feet */
+			ka_malloc_trim(0);
 		if (!slot[i]) {
 			slot[i] = make(&s);
 		} else if (op < 3) {
