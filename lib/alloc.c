@@ -119,6 +119,25 @@ size_t ka_malloc_usable_size(void *p)
 	return page->block_size;
 }
 
+/*
+ * realloc()'s look at the old block: free()'s fast test (a block of a
+ * plain page, in its first slice) gives its size in a few loads; anything
+ * else takes malloc_usable_size()'s checks.  free() checks the block
+ * again when it goes.
+ */
+static inline size_t ka_realloc_old_size(void *p)
+{
+	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
+
+	if (KA_LIKELY(g < KA_SEGMAP_SIZE && atomic_load_explicit(&ka_segmap[g], KA_RELAXED) == 1)) {
+		ka_page_t *page = ka_slice_page(ka_segment_of(p), p);
+		if (KA_LIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) == 0 &&
+			      ka_page_divides(page, p)))
+			return page->block_size;
+	}
+	return ka_malloc_usable_size(p);
+}
+
 void *ka_realloc(void *p, size_t size)
 {
 	if (!p)
@@ -127,7 +146,7 @@ void *ka_realloc(void *p, size_t size)
 		ka_free(p);
 		return NULL;
 	}
-	size_t old = ka_malloc_usable_size(p);
+	size_t old = ka_realloc_old_size(p);
 	if (size <= old && size >= old / 2)
 		return p;
 	if (size > KA_LARGE_MAX && old > KA_PAGE_SIZE) {	/* a huge block grows in place */
