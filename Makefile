@@ -102,7 +102,7 @@ install: module lib tools
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 		'includedir=$${prefix}/include' '' 'Name: liballoc' \
 		'Description: malloc over /dev/kalloc regions' 'Version: $(VERSION)' \
-		'Libs: -L$${libdir} -lalloc' 'Libs.private: -lnuma -pthread' \
+		'Libs: -L$${libdir} -lalloc' 'Libs.private: -ldl -pthread' \
 		'Cflags: -I$${includedir}/kalloc -I$${includedir}' \
 		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/liballoc.pc
 	$(INSTALL) -D -m 755 tools/kallocstat $(DESTDIR)$(PREFIX)/bin/kallocstat
