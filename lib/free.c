@@ -20,7 +20,8 @@
  *
  * Whatever the fast path does not handle -- a flag on the page (the
  * first slice of a span with one large block, a span's later slices, a
- * full page, a huge block, KALLOC_DEBUG), a check that fails -- goes to
+ * full page, a huge block, KALLOC_DEBUG, free pages given back inside
+ * it), a check that fails -- goes to
  * ka_free_generic(), which looks again from the start and reports.
  */
 #include "internal.h"
@@ -80,6 +81,9 @@ KA_NOINLINE void ka_free_generic(void *p)
 	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
 	if (owner && !ka_page_threaded(page, p))	/* never handed out */
 		ka_fatal("free(): invalid pointer", p);
+	/* free, and its 4 KiB page went back: the key reads zero (page.c) */
+	if (owner && (flags & KA_PAGE_RELEASED) && ka_page_block_released(page, p))
+		ka_fatal("free(): double free detected", p);
 	/* Junk before the block is pushed: once on a list, its owner may
 	 * check it. */
 	if (flags & KA_PAGE_DEBUG)

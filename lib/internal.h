@@ -99,6 +99,7 @@ typedef struct ka_block {
 #define KA_PAGE_DEBUG	8	/* KALLOC_DEBUG: free() fills the block with junk */
 #define KA_PAGE_FULL	16	/* in the heap's full queue: a free moves it back */
 #define KA_PAGE_LARGE	32	/* one block: its span goes back when it is freed */
+#define KA_PAGE_RELEASED 64	/* 4 KiB pages of its free blocks went back (page.c) */
 
 /* page->xthread low bit: the page is full; remote frees go to the heap. */
 #define KA_XT_DELAYED	1UL
@@ -311,6 +312,7 @@ KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN bool ka_heap_free_empty_pages(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_free_blocks(ka_heap_t *heap);
+KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
 /* ---- heap.c ---- */
 KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);

@@ -210,7 +210,10 @@ static bool ka_page_try_full(ka_heap_t *heap, ka_page_t *page)
  * those blocks leave the free list (their links would read zero) until
  * the list runs dry, when ka_page_find() threads them again and they
  * fault back in as they are used.  Each slice's descriptor marks its
- * released 4 KiB pages (released, 16 bits for 64 KiB).  Not on the purge
+ * released 4 KiB pages (released, 16 bits for 64 KiB), and the page is
+ * flagged KA_PAGE_RELEASED meanwhile, so that free() takes the generic
+ * path, where the owner catches a second free of such a block (its key
+ * reads zero now).  Not on the purge
  * tick: a page the program is cycling through would give back and fault
  * in the same pages over and over (bench/realloc -s 4k: twice the faults,
  * 7 % slower), and the descriptor has no room left to age them.  Blocks
@@ -252,6 +255,12 @@ static bool ka_block_released(const ka_page_t *page, size_t i)
 	return false;
 }
 
+/* Is block p of page (which divides) in a released 4 KiB page?  Owner only. */
+bool ka_page_block_released(const ka_page_t *page, const void *p)
+{
+	return ka_block_released(page, (size_t)((const uint8_t *)p - page->start) / page->block_size);
+}
+
 /* The free list ran dry: the blocks of the released pages (all free, on
  * no list) go back on it in address order; they fault in as used. */
 static void ka_page_unrelease(ka_page_t *page)
@@ -270,6 +279,7 @@ static void ka_page_unrelease(ka_page_t *page)
 	page->free = head;
 	for (unsigned i = 0; i < page->slice_count; i++)
 		page[i].released = 0;
+	ka_page_set_flag(page, KA_PAGE_RELEASED, false);
 }
 
 /* Give back the 4 KiB pages of page that only its free blocks touch. */
@@ -322,6 +332,7 @@ static void ka_page_release_free(ka_page_t *page)
 		head = b;
 	}
 	page->free = head;
+	ka_page_set_flag(page, KA_PAGE_RELEASED, true);
 
 	ka_segment_t *seg = (ka_segment_t *)((uintptr_t)page & ~KA_SEGMENT_MASK);
 	size_t base = (size_t)(page->start - (uint8_t *)seg);

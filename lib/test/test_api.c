@@ -1086,6 +1086,21 @@ static void do_double_free_huge_unmapped(void)
 /* A block on a free list that was never handed out cannot be told from a freed one. */
 static void do_free_threaded(void) { char *c = ka_malloc(64); ka_free(named(c + 64)); }
 
+/* A block whose 4 KiB page malloc_trim(0) gave back: its key reads zero. */
+static void do_double_free_released(void)
+{
+	char *v[128];
+	for (int i = 0; i < 128; i++)
+		v[i] = ka_malloc(1024);
+	/* one in eight stays, none in v[100]'s 4 KiB page: its page is less
+	 * than half in use (not emptied, which would retire it) */
+	for (int i = 0; i < 128; i++)
+		if (i % 8 || ((uintptr_t)v[i] >> 12) == ((uintptr_t)v[100] >> 12))
+			ka_free(v[i]);
+	ka_malloc_trim(0);
+	ka_free(named(v[100]));
+}
+
 static void double_free_aborts(void)
 {
 	expect_abort(do_double_free, "free(): double free detected");
@@ -1094,6 +1109,7 @@ static void double_free_aborts(void)
 	expect_abort(do_double_free_huge, "free(): double free detected");
 	expect_abort(do_double_free_huge_unmapped, "free(): invalid pointer");
 	expect_abort(do_free_threaded, "free(): double free detected");
+	expect_abort(do_double_free_released, "free(): double free detected");
 }
 
 static void do_free_stack(void) { int x; ka_free(named(&x)); }
@@ -1468,7 +1484,7 @@ static const struct check_case cases[] = {
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
-	{ "double_free_aborts", "double free (small, large, huge cached or not) stops naming the pointer", double_free_aborts },
+	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back) stops naming the pointer", double_free_aborts },
 	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely) pointers stop naming it", invalid_free_aborts },
 	{ "debug_write_after_free_aborts", "KALLOC_DEBUG=1: a write after free (small, large, huge, freed remotely) aborts at reuse, naming block, offset, bytes", debug_write_after_free_aborts },
 	{ "debug_link_overwrite_aborts", "KALLOC_DEBUG=1: a freed block's overwritten link aborts at reuse (garbage) or when its page empties (NULL)", debug_link_overwrite_aborts },
