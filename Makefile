@@ -4,7 +4,8 @@
 #   make modules-all the module for every installed Debian target kernel
 #   make check       deps, build, host lane, a VM lane per target kernel
 #   make demo        boot a VM, load the module, show /proc/kalloc
-#   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only)
+#   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only;
+#                    RUNS=N: runs per cell, 5 by default)
 #   make deps        install what the project needs (root)
 #   make install     module, liballoc, headers, tools, man pages (PREFIX, DESTDIR)
 #   make install-dkms  the module's sources to /usr/src/kalloc-VERSION for dkms
@@ -143,19 +144,19 @@ else
 	@$(TOP)/tools/kalloc-vm --kernel 6.12 --no-module -- tools/demo
 endif
 
-# make bench [QUICK=1] [VM=0]: the workloads under glibc, jemalloc, tcmalloc,
+# make bench [QUICK=1] [VM=0] [RUNS=N]: the workloads under glibc, jemalloc, tcmalloc,
 # mimalloc and liballoc on this machine, then (unless VM=0) the fault-path
 # benchmarks and liballoc over the device and over anon in a 6.12 guest
 # booted without the debug options (they would be measured too), then the
 # results section of Documentation/benchmarks.md.  See bench/run --help.
 bench: lib
 	@$(MAKE) --no-print-directory -C bench
-	@$(TOP)/bench/run $(if $(filter-out 0,$(QUICK)),--quick)
+	@$(TOP)/bench/run $(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 ifneq ($(VM),0)
 	@$(MAKE) --no-print-directory module KDIR=$(shell ls -d /usr/src/linux-headers-6.12.*-amd64 | sort -V | tail -n 1)
 	@$(TOP)/tools/kalloc-vm --kernel 6.12 --mem 2G --no-debug \
 		--timeout $(if $(filter-out 0,$(QUICK)),1800,7200) -- \
-		bench/run --vm $(if $(filter-out 0,$(QUICK)),--quick)
+		bench/run --vm $(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 endif
 	@$(TOP)/bench/run --doc
 
