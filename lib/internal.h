@@ -306,6 +306,7 @@ KA_HIDDEN void ka_huge_fork_lock(bool lock);
 /* ---- page.c ---- */
 KA_HIDDEN ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls);
 KA_HIDDEN void ka_page_collect(ka_page_t *page);
+KA_HIDDEN void ka_page_to_front(ka_page_t *page);
 KA_HIDDEN void ka_page_unfull(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_page_retire(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);

@@ -81,6 +81,19 @@ static void ka_page_queue_push_front(ka_heap_t *heap, ka_page_queue_t *q, ka_pag
 		ka_direct_update(heap, page->cls);
 }
 
+/* The owner freed a block over 1 KiB into page: the next malloc of its
+ * class takes that block, still in the cache (see free.c). */
+void ka_page_to_front(ka_page_t *page)
+{
+	ka_heap_t *heap = ka_tls_heap;
+	ka_page_queue_t *q = &heap->queues[page->cls];
+
+	if (q->first == page)
+		return;
+	ka_page_queue_remove(heap, q, page);
+	ka_page_queue_push_front(heap, q, page);
+}
+
 void ka_page_queue_push_back(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page)
 {
 	page->next = NULL;
