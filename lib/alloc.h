@@ -57,7 +57,16 @@ struct ka_stats {
 	uint64_t huge_reused;	/* huge blocks served from those, in total */
 };
 
+/*
+ * struct ka_stats only ever grows at its end.  ka_stats() passes the
+ * caller's sizeof to ka_stats_sized(), which fills that much and no more,
+ * so a program built against an older alloc.h keeps working with a newer
+ * library (as the kernel's argsz does).  The function ka_stats() stays for
+ * callers that take its address; it fills this header's layout.
+ */
+void ka_stats_sized(struct ka_stats *out, size_t size);
 void ka_stats(struct ka_stats *out);
+#define ka_stats(out) ka_stats_sized((out), sizeof *(out))
 
 #define KA_STATS_TEXT 0
 #define KA_STATS_JSON 1

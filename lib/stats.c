@@ -5,8 +5,10 @@
 
 #include "internal.h"
 
-void ka_stats(struct ka_stats *st)
+void ka_stats_sized(struct ka_stats *out, size_t size)
 {
+	struct ka_stats all, *st = &all;
+
 	memset(st, 0, sizeof *st);
 	ka_process_init();
 	ka_segments_stats(st);
@@ -20,6 +22,12 @@ void ka_stats(struct ka_stats *st)
 	st->decay_ms = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
 	st->numa_nodes = ka_numa_nodes();
 	st->backend = ka_os_backend();
+	memcpy(out, st, size < sizeof *st ? size : sizeof *st);
+}
+
+void (ka_stats)(struct ka_stats *out)
+{
+	ka_stats_sized(out, sizeof *out);
 }
 
 #define KA_STATS_FIELDS(X)						\

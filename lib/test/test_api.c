@@ -284,6 +284,34 @@ static void freed_memory_is_reused(void)
 }
 
 /*
+ * A program built against an older alloc.h passes a shorter struct
+ * ka_stats: ka_stats_sized() fills that much and not a byte more.
+ */
+static void stats_fill_only_the_callers_size(void)
+{
+	enum { OLD = offsetof(struct ka_stats, huge_cached) };
+	union {
+		struct ka_stats st;
+		unsigned char b[sizeof(struct ka_stats) + 16];
+	} u;
+	void *p = ka_malloc(100);
+
+	memset(&u, 0x5a, sizeof u);
+	ka_stats_sized(&u.st, OLD);
+	CHECK(u.st.allocated >= 100 && u.st.backend != NULL, "the old fields are filled: allocated %zu",
+	      u.st.allocated);
+	for (size_t i = OLD; i < sizeof u; i++)
+		CHECK(u.b[i] == 0x5a, "byte %zu past the %d the caller has was written", i, (int)OLD);
+	ka_stats_sized(&u.st, sizeof u.st);
+	CHECK(u.b[sizeof u.st] == 0x5a, "nothing past the struct");
+	struct ka_stats st;
+	void (*fn)(struct ka_stats *) = ka_stats;	/* the function, not the macro */
+	fn(&st);
+	CHECK(st.allocated >= 100, "ka_stats() the function fills too");
+	ka_free(p);
+}
+
+/*
  * malloc_trim(0) gives back the 4 KiB pages that only free blocks touch,
  * inside pages of blocks still in use (as glibc's does inside its heap):
  * 64k blocks of 1 KiB, one in ten kept, leave three 4 KiB pages in five
@@ -1465,6 +1493,7 @@ static const struct check_case cases[] = {
 	{ "realloc_keeps_content", "realloc grows/shrinks keeping content; realloc(p,0) frees", realloc_keeps_content },
 	{ "aligned_family", "aligned_alloc/posix_memalign/memalign/valloc/pvalloc to 16 MiB", aligned_family },
 	{ "freed_memory_is_reused", "two blocks live at a time (to 3 MiB, aligned to 16 MiB): RSS stays bounded", freed_memory_is_reused },
+	{ "stats_fill_only_the_callers_size", "ka_stats fills the caller's struct size, not a byte more (older headers)", stats_fill_only_the_callers_size },
 	{ "trim_releases_free_pages_in_use", "malloc_trim(0) gives back free 4 KiB pages inside pages in use; their blocks come back", trim_releases_free_pages_in_use },
 	{ "huge_blocks_own_regions", "huge blocks get a region each; freed, kept in the huge cache or destroyed; trim destroys", huge_blocks_own_regions },
 	{ "huge_cache_reuses_region", "a freed huge region serves a malloc that fits in its room: same address, no new region", huge_cache_reuses_region },
