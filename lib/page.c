@@ -226,10 +226,10 @@ static bool ka_page_try_full(ka_heap_t *heap, ka_page_t *page)
  * released 4 KiB pages (released, 16 bits for 64 KiB), and the page is
  * flagged KA_PAGE_RELEASED meanwhile, so that free() takes the generic
  * path, where the owner catches a second free of such a block (its key
- * reads zero now).  Not on the purge
- * tick: a page the program is cycling through would give back and fault
- * in the same pages over and over (bench/realloc -s 4k: twice the faults,
- * 7 % slower), and the descriptor has no room left to age them.  Blocks
+ * reads zero now).  Not on the purge tick: a page the program is cycling
+ * through would give back and fault in the same pages over and over
+ * (bench/realloc -s 4k: twice the faults, 7 % slower), and the descriptor
+ * has no room left to age them.  Blocks
  * under 256 bytes rarely leave a whole 4 KiB page free, and pages of one
  * large block go back whole when it is freed, so neither is looked at.
  * Not with KALLOC_DEBUG (junk must stay junk), nor where the kernel gives
@@ -247,14 +247,6 @@ _Static_assert(KA_SLICE_SIZE / KA_PAGE_SIZE == 16, "released has a bit per 4 KiB
 static bool ka_page_os_released(const ka_page_t *page, size_t off)
 {
 	return (page[off >> KA_SLICE_SHIFT].released >> ((off & (KA_SLICE_SIZE - 1)) / KA_PAGE_SIZE)) & 1;
-}
-
-static bool ka_page_any_released(const ka_page_t *page)
-{
-	for (unsigned i = 0; i < page->slice_count; i++)
-		if (page[i].released)
-			return true;
-	return false;
 }
 
 /* Does block i of page overlap a released 4 KiB page? */
@@ -383,7 +375,8 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 	for (page = q->first; page; page = next) {
 		next = page->next;
 		ka_page_collect(page);
-		if (!page->free && ka_page_any_released(page))
+		if (!page->free &&
+		    (atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_RELEASED))
 			ka_page_unrelease(page);
 		if (!page->free && ka_page_can_extend(page))
 			ka_page_extend(page);
