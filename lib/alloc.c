@@ -120,22 +120,15 @@ size_t ka_malloc_usable_size(void *p)
 }
 
 /*
- * realloc()'s look at the old block: free()'s fast test (a block of a
- * plain page, in its first slice) gives its size in a few loads; anything
- * else takes malloc_usable_size()'s checks.  free() checks the block
- * again when it goes.
+ * realloc()'s look at the old block: free()'s fast test gives its size in
+ * a few loads; anything else takes malloc_usable_size()'s checks.  free()
+ * checks the block again when it goes.
  */
 static inline size_t ka_realloc_old_size(void *p)
 {
-	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
+	ka_page_t *page = ka_plain_page(p);
 
-	if (KA_LIKELY(g < KA_SEGMAP_SIZE && atomic_load_explicit(&ka_segmap[g], KA_RELAXED) == 1)) {
-		ka_page_t *page = ka_slice_page(ka_segment_of(p), p);
-		if (KA_LIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) == 0 &&
-			      ka_page_divides(page, p)))
-			return page->block_size;
-	}
-	return ka_malloc_usable_size(p);
+	return KA_LIKELY(page) ? page->block_size : ka_malloc_usable_size(p);
 }
 
 void *ka_realloc(void *p, size_t size)

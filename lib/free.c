@@ -114,16 +114,11 @@ KA_NOINLINE void ka_free_generic(void *p)
 
 void ka_free(void *p)
 {
-	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
+	ka_page_t *page = ka_plain_page(p);
 
-	if (KA_UNLIKELY(g >= KA_SEGMAP_SIZE ||
-			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1))
+	if (KA_UNLIKELY(!page))
 		goto generic;
 	ka_segment_t *seg = ka_segment_of(p);
-	ka_page_t *page = ka_slice_page(seg, p);
-	if (KA_UNLIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) != 0 ||
-			!ka_page_divides(page, p)))
-		goto generic;
 	ka_block_t *b = p;
 	uintptr_t key = ka_block_key(b);
 	if (KA_UNLIKELY(b->key == key))		/* a double free: reported there */

@@ -240,6 +240,25 @@ static inline bool ka_page_divides(const ka_page_t *page, const void *p)
 	return diff * page->div_magic < page->div_magic;
 }
 
+/*
+ * free()'s fast test, which realloc() shares: the page of p when p starts
+ * a block of a plain page (a segment's, no flag set, in its first slice),
+ * else NULL, for the generic path's full checks.
+ */
+static inline ka_page_t *ka_plain_page(const void *p)
+{
+	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
+
+	if (KA_UNLIKELY(g >= KA_SEGMAP_SIZE ||
+			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1))
+		return NULL;
+	ka_page_t *page = ka_slice_page(ka_segment_of(p), p);
+	if (KA_UNLIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) != 0 ||
+			!ka_page_divides(page, p)))
+		return NULL;
+	return page;
+}
+
 /* Block p of page (divides) has been threaded, so possibly handed out.
  * Owner only: threaded grows under it. */
 static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
