@@ -30,4 +30,20 @@ static inline void kalloc_vma_set_flags(struct vm_area_struct *vma,
 #define KALLOC_MAX_PAGE_ORDER	(MAX_ORDER - 1)
 #endif
 
+/*
+ * Add to one of @mm's rss counters.  add_mm_counter() would do, but it
+ * calls mm_trace_rss_stat(), which neither kernel exports; this is the
+ * same addition without the tracepoint.  The counters became
+ * percpu_counters in 6.2.
+ */
+static inline void kalloc_mm_counter_add(struct mm_struct *mm, int member,
+					 long value)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	percpu_counter_add(&mm->rss_stat[member], value);
+#else
+	atomic_long_add(value, &mm->rss_stat.count[member]);
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

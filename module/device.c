@@ -22,6 +22,18 @@ unsigned long kalloc_max_region_pages;
 module_param_named(max_region_pages, kalloc_max_region_pages, ulong, 0644);
 MODULE_PARM_DESC(max_region_pages, "Largest region, in pages (0: no limit)");
 
+/*
+ * Pages one user's regions may hold, by real uid (see user.c).  Unless it
+ * is given at load, half of the RAM the machine has then, as tmpfs sizes
+ * itself: no single user can pin all of the memory, and what a user does
+ * hold counts in its processes' OOM badness.
+ */
+#define KALLOC_MAX_USER_PAGES_UNSET	ULONG_MAX
+unsigned long kalloc_max_user_pages = KALLOC_MAX_USER_PAGES_UNSET;
+module_param_named(max_user_pages, kalloc_max_user_pages, ulong, 0644);
+MODULE_PARM_DESC(max_user_pages,
+		 "Most pages one user's regions may hold (default: half of RAM; 0: no limit)");
+
 unsigned int kalloc_fault_around = 16;
 
 static int kalloc_fault_around_set(const char *val,
@@ -399,12 +411,17 @@ static const struct file_operations kalloc_fops = {
 	.mmap = kalloc_mmap,
 };
 
-/* Any user may open it: memory is charged to the opener's memcg, and the limits hold for all. */
+/*
+ * Root and the group the node is given may open it, as with /dev/kvm:
+ * devtmpfs creates the node root:root 0660, the udev rule the install
+ * puts in place (tools/udev/60-kalloc.rules) gives it group "kalloc".
+ * Pages are charged to the owner's memcg and each user's limit holds.
+ */
 static struct miscdevice kalloc_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "kalloc",
 	.fops = &kalloc_fops,
-	.mode = 0666,
+	.mode = 0660,
 };
 
 static void kalloc_check_leaks(void)
@@ -425,6 +442,8 @@ static int __init kalloc_init(void)
 {
 	int err;
 
+	if (kalloc_max_user_pages == KALLOC_MAX_USER_PAGES_UNSET)
+		kalloc_max_user_pages = totalram_pages() / 2;
 	err = kalloc_totals_init();
 	if (err)
 		return err;

@@ -27,6 +27,7 @@
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/uidgid.h>
 #include <linux/xarray.h>
@@ -58,6 +59,14 @@ struct kalloc_space {
 	u32 next_id;			/* ids are not reused soon: see CREATE */
 };
 
+/* A user (real uid) that holds regions: see user.c. */
+struct kalloc_user {
+	struct hlist_node link;		/* in the hash of users */
+	refcount_t ref;			/* one per region */
+	kuid_t uid;
+	atomic_long_t pages;		/* resident in its regions */
+};
+
 struct kalloc_region {
 	struct kref ref;
 	struct list_head link;		/* in the list /proc/kalloc walks */
@@ -67,12 +76,14 @@ struct kalloc_region {
 	int node;			/* as created; KALLOC_NODE_LOCAL or a node */
 	unsigned long nr_pages;
 	pgoff_t pgoff;			/* start of its window in the file */
-	struct mm_struct *mm;		/* the one mm that maps it (not a reference) */
+	struct mm_struct *mm;		/* the one mm that maps it, mmgrab()ed */
 	bool named;			/* its id names it (until DESTROY); kfile->lock */
 	struct kalloc_region *origin;	/* fork copy: the region copied (compare only) */
 	struct address_space *mapping;	/* the file's, for zapping released ranges */
 	pid_t tgid;			/* the owner's, once known */
-	kuid_t uid;
+	kuid_t uid;			/* the creator's euid: /proc/kalloc rows */
+	struct kalloc_user *user;	/* the creator's real uid: the limit */
+	bool limited;			/* by max_user_pages: see user.c */
 	char comm[TASK_COMM_LEN];
 
 	struct mutex lock;		/* protects the backing and resident_node */
@@ -101,6 +112,7 @@ static inline void kalloc_region_owner_seen(struct kalloc_region *region)
 /* Module parameters. */
 extern unsigned long kalloc_max_pages;
 extern unsigned long kalloc_max_region_pages;
+extern unsigned long kalloc_max_user_pages;
 extern unsigned int kalloc_fault_around;
 
 /* Totals over every region, shown by /proc/kalloc and checked at unload. */
@@ -141,6 +153,16 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 					      struct kalloc_region *parent,
 					      struct mm_struct *child_mm);
 void kalloc_file_prune(struct kalloc_file *kfile);
+
+/* user.c */
+struct seq_file;
+struct kalloc_user *kalloc_user_get(kuid_t uid);
+void kalloc_user_hold(struct kalloc_user *user);
+void kalloc_user_put(struct kalloc_user *user);
+bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,
+			bool limited);
+void kalloc_user_uncharge(struct kalloc_user *user, unsigned long nr);
+void kalloc_users_show(struct seq_file *m);
 
 /* fault.c */
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma);

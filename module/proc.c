@@ -60,6 +60,8 @@ static int kalloc_proc_show(struct seq_file *m, void *v)
 	for_each_online_node(nid)
 		seq_printf(m, "node%d_resident %ld\n", nid,
 			   atomic_long_read(&kalloc_totals.node_resident[nid]));
+	seq_printf(m, "max_user_pages %lu\n", READ_ONCE(kalloc_max_user_pages));
+	kalloc_users_show(m);
 	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings\n");
 	kalloc_regions_for_each(kalloc_proc_row, m);
 	return 0;

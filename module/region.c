@@ -17,8 +17,17 @@
  *                            a single page
  *
  * Every allocation is zeroed (a process never sees old contents), charged
- * to the memory cgroup of the task that causes it (__GFP_ACCOUNT), and
- * taken from the region's node alone when one was named (__GFP_THISNODE).
+ * to the memory cgroup of the region's owner (see kalloc_charge_begin()),
+ * and taken from the region's node alone when one was named
+ * (__GFP_THISNODE).
+ *
+ * Every page a region holds is claimed first against the global max_pages
+ * and its user's max_user_pages (user.c), and counted in its owner's
+ * MM_SHMEMPAGES until it is freed, mapped or not: the OOM killer's
+ * badness (get_mm_rss()) then sees whoever holds kalloc memory, even in
+ * regions that no vma maps any more.  A page that is also mapped counts
+ * a second time, in MM_FILEPAGES, as vm_insert_page() counts it: the
+ * holder looks up to twice its size to the OOM killer, never smaller.
  *
  * A block of order N > 0 is tried once without reclaim or retry, as the
  * dma-buf system heap does: on a fragmented machine a fault must not stall
@@ -40,8 +49,12 @@
  * region is allocated whole by definition, so RELEASE zeroes its pages in
  * place rather than freeing them.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include "kalloc.h"
@@ -75,9 +88,10 @@ unsigned long kalloc_resident_total(void)
 }
 
 /*
- * Claim @nr pages against max_pages before allocating them.  The sum of
- * the claims is the resident total, so the check and the count are one
- * atomic operation and racing faults cannot overshoot the limit.
+ * Claim @nr pages against max_pages and the region's user's limit before
+ * allocating them.  The sum of the claims is the resident total, so the
+ * check and the count are one atomic operation and racing faults cannot
+ * overshoot the limit.
  */
 static bool kalloc_claim(struct kalloc_region *region, unsigned long nr)
 {
@@ -85,10 +99,13 @@ static bool kalloc_claim(struct kalloc_region *region, unsigned long nr)
 	unsigned long max = READ_ONCE(kalloc_max_pages);
 	unsigned long total, high;
 
+	if (!kalloc_user_charge(region->user, nr, region->limited))
+		return false;
 	atomic_long_add(nr, counter);
 	total = kalloc_resident_total();
 	if (max && total > max) {
 		atomic_long_sub(nr, counter);
+		kalloc_user_uncharge(region->user, nr);
 		return false;
 	}
 	high = atomic_long_read(&kalloc_totals.high_water);
@@ -101,9 +118,15 @@ static bool kalloc_claim(struct kalloc_region *region, unsigned long nr)
 static void kalloc_unclaim(struct kalloc_region *region, unsigned long nr)
 {
 	atomic_long_sub(nr, &kalloc_totals.resident[region->backing]);
+	kalloc_user_uncharge(region->user, nr);
 }
 
-/* Count @nr claimed pages, all on @page's node, as the region's. */
+/*
+ * Count @nr claimed pages, all on @page's node, as the region's, and as
+ * its owner's for the OOM killer.  The region holds its mm with mmgrab():
+ * the counters live until the last mmdrop(), which checks they are back
+ * to zero.
+ */
 static void kalloc_account(struct kalloc_region *region, struct page *page,
 			   long nr)
 {
@@ -113,6 +136,34 @@ static void kalloc_account(struct kalloc_region *region, struct page *page,
 	if (nid < KALLOC_MAX_NODES)
 		region->resident_node[nid] += nr;
 	atomic_long_add(nr, &kalloc_totals.node_resident[nid]);
+	kalloc_mm_counter_add(region->mm, MM_SHMEMPAGES, nr);
+}
+
+/*
+ * Whose memory cgroup pays: the owner's, as anonymous memory is charged
+ * to the memcg of the mm it belongs to, whichever task faults it in
+ * (another process through process_vm_writev(), /proc/PID/mem or ptrace).
+ * Until kalloc_charge_end(), __GFP_ACCOUNT allocations of this task are
+ * charged to @mm's memcg, and its limit and OOM handling apply.  A fork
+ * copy is charged to the parent's, as fork charges the anonymous pages it
+ * copies to the parent's mm.
+ */
+struct kalloc_charge {
+	struct mem_cgroup *memcg;
+	struct mem_cgroup *old;
+};
+
+static void kalloc_charge_begin(struct kalloc_charge *charge,
+				struct mm_struct *mm)
+{
+	charge->memcg = get_mem_cgroup_from_mm(mm);
+	charge->old = set_active_memcg(charge->memcg);
+}
+
+static void kalloc_charge_end(struct kalloc_charge *charge)
+{
+	set_active_memcg(charge->old);
+	mem_cgroup_put(charge->memcg);
 }
 
 /* Allocate 2^order claimed, accounted, zeroed pages for @region. */
@@ -148,23 +199,33 @@ static int kalloc_region_nid(struct kalloc_region *region)
 	return region->node == KALLOC_NODE_LOCAL ? numa_node_id() : region->node;
 }
 
-static int kalloc_vmalloc_fill(struct kalloc_region *region)
+/* Fill a VMALLOC region whole, charged to @payer's memcg. */
+static int kalloc_vmalloc_fill(struct kalloc_region *region,
+			       struct mm_struct *payer)
 {
 	int nid = kalloc_region_nid(region);
+	struct kalloc_charge charge;
 	unsigned long i;
+	int err = 0;
 
+	kalloc_charge_begin(&charge, payer);
 	region->vpages = kvcalloc(region->nr_pages, sizeof(*region->vpages),
 				  GFP_KERNEL_ACCOUNT);
 	if (!region->vpages)
-		return -ENOMEM;
-	for (i = 0; i < region->nr_pages; i++) {
-		if (fatal_signal_pending(current))
-			return -EINTR;
+		err = -ENOMEM;
+	for (i = 0; !err && i < region->nr_pages; i++) {
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		region->vpages[i] = kalloc_alloc(region, nid, 0, KALLOC_FILL_GFP);
 		if (!region->vpages[i])
-			return -ENOMEM;
+			err = -ENOMEM;
 		cond_resched();
 	}
+	kalloc_charge_end(&charge);
+	if (err)
+		return err;
 	region->vaddr = vmap(region->vpages, region->nr_pages, VM_MAP,
 			     PAGE_KERNEL);
 	return region->vaddr ? 0 : -ENOMEM;
@@ -220,6 +281,10 @@ static void kalloc_region_free(struct kref *ref)
 	list_del(&region->link);
 	mutex_unlock(&kalloc_regions_lock);
 	kalloc_backing_free(region);
+	if (region->user)
+		kalloc_user_put(region->user);
+	if (region->mm)
+		mmdrop(region->mm);
 	atomic_long_dec(&kalloc_totals.regions);
 	mutex_destroy(&region->lock);
 	kfree(region);
@@ -289,13 +354,20 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 	region->order = args->order;
 	region->node = args->node;
 	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
+	mmgrab(current->mm);
 	region->mm = current->mm;
 	region->mapping = mapping;
 	region->tgid = task_tgid_nr(current);
 	region->uid = current_euid();
+	region->user = kalloc_user_get(current_uid());
+	if (!region->user) {
+		kalloc_region_put(region);
+		return ERR_PTR(-ENOMEM);
+	}
+	region->limited = !capable(CAP_SYS_RESOURCE);
 	get_task_comm(region->comm, current);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
-		err = kalloc_vmalloc_fill(region);
+		err = kalloc_vmalloc_fill(region, region->mm);
 		if (err) {
 			kalloc_region_put(region);
 			return ERR_PTR(err);
@@ -308,31 +380,36 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 static int kalloc_region_copy(struct kalloc_region *copy,
 			      struct kalloc_region *parent)
 {
+	struct kalloc_charge charge;
 	struct page *page, *new;
 	unsigned long i;
-	int err;
+	int err = 0;
 
 	if (parent->backing == KALLOC_BACKING_VMALLOC) {
-		err = kalloc_vmalloc_fill(copy);
+		err = kalloc_vmalloc_fill(copy, parent->mm);
 		if (!err)
 			memcpy(copy->vaddr, parent->vaddr,
 			       parent->nr_pages << PAGE_SHIFT);
 		return err;
 	}
+	kalloc_charge_begin(&charge, parent->mm);
 	xa_for_each(&parent->pages, i, page) {
 		new = kalloc_alloc(copy, page_to_nid(page), 0,
 				   KALLOC_PAGE_GFP & ~__GFP_ZERO);
-		if (!new)
-			return -ENOMEM;
+		if (!new) {
+			err = -ENOMEM;
+			break;
+		}
 		copy_highpage(new, page);
 		err = xa_err(xa_store(&copy->pages, i, new, GFP_KERNEL_ACCOUNT));
 		if (err) {
 			kalloc_free_page(copy, new);
-			return err;
+			break;
 		}
 		cond_resched();
 	}
-	return 0;
+	kalloc_charge_end(&charge);
+	return err;
 }
 
 /*
@@ -356,11 +433,15 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->node = parent->node;
 	copy->nr_pages = parent->nr_pages;
 	copy->pgoff = parent->pgoff;
+	mmgrab(child_mm);
 	copy->mm = child_mm;
 	copy->mapping = parent->mapping;
 	/* the child has no pid yet: its first fault or ioctl records it */
 	copy->tgid = 0;
 	copy->uid = parent->uid;
+	kalloc_user_hold(parent->user);
+	copy->user = parent->user;
+	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
 	mutex_lock(&parent->lock);
@@ -387,26 +468,27 @@ static struct page *kalloc_pages_fill(struct kalloc_region *region,
 	unsigned long first = round_down(index, 1UL << order);
 	unsigned long last = first + (1UL << order) - 1;
 	unsigned long i, probe = first;
+	struct kalloc_charge charge;
 	struct page *page;
 
 	if (last >= region->nr_pages ||
 	    (order && xa_find(&region->pages, &probe, last, XA_PRESENT)))
 		return NULL;
+	kalloc_charge_begin(&charge, region->mm);
 	page = kalloc_alloc(region, kalloc_region_nid(region), order,
 			    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP);
-	if (!page)
-		return NULL;
-	for (i = 0; i < (1UL << order); i++) {
+	for (i = 0; page && i < (1UL << order); i++) {
 		if (xa_err(xa_store(&region->pages, first + i, page + i,
 				    GFP_KERNEL_ACCOUNT))) {
 			while (i--)
 				xa_erase(&region->pages, first + i);
 			for (i = 0; i < (1UL << order); i++)
 				kalloc_free_page(region, page + i);
-			return NULL;
+			page = NULL;
 		}
 	}
-	return page + (index - first);
+	kalloc_charge_end(&charge);
+	return page ? page + (index - first) : NULL;
 }
 
 /*

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Users: what each user's regions hold, and the per-user limit.
+ *
+ * A region belongs to the real uid of the process that created it (a fork
+ * copy to its parent's region's user), as RLIMIT_MEMLOCK and io_uring's
+ * registered buffers count against the user rather than the process: a
+ * user cannot escape the limit by opening the device from many processes.
+ * Every page a region claims is counted against its user, at CREATE for a
+ * VMALLOC region and at fault for a PAGES region; the claim that would
+ * pass max_user_pages fails (ENOMEM, SIGBUS), for that user alone.
+ *
+ * A region created by a process with CAP_SYS_RESOURCE is counted but not
+ * limited, as CAP_IPC_LOCK frees io_uring from RLIMIT_MEMLOCK: the check
+ * is made once, at CREATE, because the fault that allocates may run in
+ * another task (process_vm_writev, ptrace).
+ *
+ * Users are kept in a small hash table while they hold a region, so that
+ * /proc/kalloc can show each user's pages.
+ */
+#include <linux/cred.h>
+#include <linux/hashtable.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/user_namespace.h>
+#include "kalloc.h"
+
+static DEFINE_HASHTABLE(kalloc_users, 6);
+static DEFINE_SPINLOCK(kalloc_users_lock);
+
+static struct kalloc_user *kalloc_user_find(kuid_t uid)
+{
+	struct kalloc_user *user;
+
+	hash_for_each_possible(kalloc_users, user, link, __kuid_val(uid))
+		if (uid_eq(user->uid, uid))
+			return user;
+	return NULL;
+}
+
+/* The user @uid, with a reference for the caller; NULL without memory. */
+struct kalloc_user *kalloc_user_get(kuid_t uid)
+{
+	struct kalloc_user *user, *new;
+
+	spin_lock(&kalloc_users_lock);
+	user = kalloc_user_find(uid);
+	if (user)
+		refcount_inc(&user->ref);
+	spin_unlock(&kalloc_users_lock);
+	if (user)
+		return user;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return NULL;
+	refcount_set(&new->ref, 1);
+	new->uid = uid;
+	atomic_long_set(&new->pages, 0);
+
+	spin_lock(&kalloc_users_lock);
+	user = kalloc_user_find(uid);
+	if (user) {
+		refcount_inc(&user->ref);
+	} else {
+		hash_add(kalloc_users, &new->link, __kuid_val(uid));
+		user = new;
+		new = NULL;
+	}
+	spin_unlock(&kalloc_users_lock);
+	kfree(new);
+	return user;
+}
+
+void kalloc_user_hold(struct kalloc_user *user)
+{
+	refcount_inc(&user->ref);
+}
+
+/* Once per region freed: the lock is taken each time, simply. */
+void kalloc_user_put(struct kalloc_user *user)
+{
+	bool last;
+
+	spin_lock(&kalloc_users_lock);
+	last = refcount_dec_and_test(&user->ref);
+	if (last)
+		hash_del(&user->link);
+	spin_unlock(&kalloc_users_lock);
+	if (!last)
+		return;
+	WARN_ON_ONCE(atomic_long_read(&user->pages));
+	kfree(user);
+}
+
+/*
+ * Count @nr more pages against @user; false (and nothing counted) if that
+ * would pass max_user_pages and @limited.  Adding first makes the check
+ * and the count one atomic step: racing faults cannot overshoot.
+ */
+bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,
+			bool limited)
+{
+	unsigned long max = READ_ONCE(kalloc_max_user_pages);
+	long pages = atomic_long_add_return(nr, &user->pages);
+
+	if (limited && max && pages > max) {
+		atomic_long_sub(nr, &user->pages);
+		return false;
+	}
+	return true;
+}
+
+void kalloc_user_uncharge(struct kalloc_user *user, unsigned long nr)
+{
+	atomic_long_sub(nr, &user->pages);
+}
+
+/*
+ * The "userUID_resident PAGES" lines of /proc/kalloc: root sees every
+ * user's, others their own (by the reader's real or effective uid).
+ */
+void kalloc_users_show(struct seq_file *m)
+{
+	const struct cred *cred = m->file->f_cred;
+	struct user_namespace *ns = seq_user_ns(m);
+	struct kalloc_user *user;
+	int bkt;
+
+	spin_lock(&kalloc_users_lock);
+	hash_for_each(kalloc_users, bkt, user, link) {
+		if (!uid_eq(cred->euid, GLOBAL_ROOT_UID) &&
+		    !uid_eq(cred->euid, user->uid) &&
+		    !uid_eq(cred->uid, user->uid))
+			continue;
+		seq_printf(m, "user%u_resident %ld\n",
+			   from_kuid_munged(ns, user->uid),
+			   atomic_long_read(&user->pages));
+	}
+	spin_unlock(&kalloc_users_lock);
+}
