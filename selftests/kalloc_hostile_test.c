@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Hostile users: an unprivileged user (uid 1000) shares the machine with
- * root.  It must not see root's rows in /proc/kalloc (its own it sees),
+ * root.  The device node is root's, mode 0660: a member of its group opens
+ * it, anyone else gets EACCES and liballoc falls back to anonymous memory.
+ * A member must not see root's rows in /proc/kalloc (its own it sees),
  * must not reach another process's regions by guessing ids or offsets
  * (INFO, RELEASE, DESTROY: ENOENT; mmap: EINVAL), not even through a file
  * it inherited, must not pass max_pages or max_region_pages nor change
@@ -9,7 +11,8 @@
  * after root filled pages with a pattern and freed them.
  *
  * The tests start as root (the harness runs each in a child of its own)
- * and drop to uid 1000 with setresuid; what root must do first or keep
+ * and drop to uid 1000 with setresuid, as a member of the device's group
+ * unless the test is about a non-member; what root must do first or keep
  * doing meanwhile happens before the drop or in a root "holder" child.
  */
 #define _GNU_SOURCE
@@ -22,7 +25,7 @@
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
 
-#define USER_ID		1000
+#define USER_ID		KT_USER_ID
 #define HOLD_PAGES	64UL
 
 static unsigned char pattern(unsigned long i)
@@ -30,13 +33,10 @@ static unsigned char pattern(unsigned long i)
 	return (unsigned char)(0xa5 ^ (i * 7) ^ (i >> 12));
 }
 
-/* Become uid/gid 1000 for good; 0 or -errno. */
+/* Become uid/gid 1000 for good, a member of the device's group; 0 or -errno. */
 static int drop_privileges(void)
 {
-	if (setgroups(0, NULL) || setresgid(USER_ID, USER_ID, USER_ID) ||
-	    setresuid(USER_ID, USER_ID, USER_ID))
-		return -errno;
-	return geteuid() == USER_ID && getegid() == USER_ID ? 0 : -EPERM;
+	return kt_become(USER_ID, true);
 }
 
 /*
@@ -153,6 +153,7 @@ FIXTURE_SETUP(hostile)
 {
 	if (getuid() != 0)
 		SKIP(return, "must start as root to drop to uid %d", USER_ID);
+	ASSERT_EQ(0, kt_device_group());
 	ASSERT_EQ(0, kt_param("max_pages")) TH_LOG("a limit left set by someone");
 	ASSERT_EQ(0, kt_param("max_region_pages"));
 }
@@ -163,20 +164,90 @@ FIXTURE_TEARDOWN_PARENT(hostile)
 	EXPECT_EQ(0, kt_set_param("max_region_pages", 0));
 }
 
-TEST_F(hostile, device_node_is_root_0666)
+TEST_F(hostile, device_node_is_root_0660_and_a_member_opens_it)
 {
 	struct stat st;
 
 	ASSERT_EQ(0, stat(KALLOC_DEVICE, &st));
 	EXPECT_TRUE(S_ISCHR(st.st_mode));
 	EXPECT_EQ(0, (int)st.st_uid);
-	EXPECT_EQ(0666, (int)(st.st_mode & 07777));
+	EXPECT_EQ(0660, (int)(st.st_mode & 07777))
+		TH_LOG("mode %#o: the module must not open the node to everyone",
+		       st.st_mode & 07777);
 	ASSERT_EQ(0, stat(KALLOC_PROC, &st));
 	EXPECT_EQ(0444, (int)(st.st_mode & 07777));
 	ASSERT_EQ(0, drop_privileges());
-	EXPECT_LE(0, kt_open()) TH_LOG("uid %d cannot open " KALLOC_DEVICE, USER_ID);
+	EXPECT_LE(0, kt_open()) TH_LOG("uid %d in group %d cannot open " KALLOC_DEVICE,
+				       USER_ID, KT_DEVICE_GID);
 	EXPECT_EQ(-1, open(KALLOC_PROC, O_WRONLY));
 	EXPECT_EQ(EACCES, errno);
+}
+
+/*
+ * The path of liballoc.so next to these tests (selftests/build/X ->
+ * lib/liballoc.so), or "" if it is not built.
+ */
+static void liballoc_path(char *path, size_t len)
+{
+	char exe[512];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	path[0] = '\0';
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');		/* .../selftests/build/X */
+	if (!slash)
+		return;
+	*slash = '\0';
+	snprintf(path, len, "%s/../../lib/liballoc.so", exe);
+	if (access(path, R_OK))
+		path[0] = '\0';
+}
+
+/*
+ * Not a member: open() is EACCES, and a program under liballoc (the shell,
+ * with LD_PRELOAD) still runs, on anonymous memory, saying why.
+ */
+TEST_F(hostile, non_member_gets_eacces_and_liballoc_falls_back)
+{
+	char lib[600], preload[640], out[1024];
+	int pipefd[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_become(USER_ID, false));
+	EXPECT_EQ(-1, kt_open()) TH_LOG("uid %d outside the group opened " KALLOC_DEVICE,
+					USER_ID);
+	EXPECT_EQ(EACCES, errno);
+
+	liballoc_path(lib, sizeof(lib));
+	if (!lib[0])
+		SKIP(return, "lib/liballoc.so is not built (make lib)");
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", lib);
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		char *const argv[] = { "sh", "-c", "echo ran", NULL };
+		char *const envp[] = { preload, "KALLOC_BACKEND=auto", "PATH=/usr/bin:/bin", NULL };
+
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		execve("/bin/sh", argv, envp);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], out + got, sizeof(out) - 1 - got)) > 0)
+		got += n;
+	out[got] = '\0';
+	close(pipefd[0]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("the program under liballoc failed: %s", out);
+	EXPECT_NE(NULL, strstr(out, "ran")) TH_LOG("output: %s", out);
+	EXPECT_NE(NULL, strstr(out, "(Permission denied); using anonymous memory"))
+		TH_LOG("liballoc did not say it fell back on EACCES: %s", out);
 }
 
 TEST_F(hostile, proc_shows_own_rows_only)

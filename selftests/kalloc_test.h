@@ -9,6 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,38 @@
 #include <linux/kalloc.h>
 
 #define KT_PAGE 4096UL
+
+/*
+ * Unprivileged users the tests become, and the group they give the device
+ * node: the module makes it root:root 0660 and the guest has no udev to
+ * apply the install's rule (group "kalloc"), so the tests chgrp it to a
+ * group of their own, by number, and make the users they want members.
+ */
+#define KT_USER_ID	1000
+#define KT_OTHER_USER_ID	1001
+#define KT_DEVICE_GID	990
+
+#ifdef _GNU_SOURCE	/* setresuid() and setresgid() */
+/* Give the device node the tests' group (as root); 0 or -errno. */
+static inline int kt_device_group(void)
+{
+	return chown(KALLOC_DEVICE, -1, KT_DEVICE_GID) ? -errno : 0;
+}
+
+/*
+ * Become uid and gid @uid for good (from root), with KT_DEVICE_GID as the
+ * only supplementary group when @member; 0 or -errno.
+ */
+static inline int kt_become(uid_t uid, bool member)
+{
+	gid_t group = KT_DEVICE_GID;
+
+	if (setgroups(member ? 1 : 0, &group) || setresgid(uid, uid, uid) ||
+	    setresuid(uid, uid, uid))
+		return -errno;
+	return geteuid() == uid && getegid() == uid ? 0 : -EPERM;
+}
+#endif
 
 static inline int kt_open(void)
 {
