@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Limits: the module parameters max_region_pages (largest region) and
- * max_pages (most pages all regions hold at once).  Going past them gives
- * ENOMEM from CREATE, or SIGBUS to the process whose fault would pass
- * max_pages; the kernel logs nothing, the counters come back, and memory
- * under the limit keeps working.
+ * Limits: the module parameters max_region_pages (largest region),
+ * max_pages (most pages all regions hold at once) and max_user_pages (most
+ * pages one user's regions hold).  Going past them gives ENOMEM from
+ * CREATE, or SIGBUS to the process whose fault would pass a limit; the
+ * kernel logs nothing, the counters come back, and memory under the limit
+ * keeps working.  A user at max_user_pages leaves other users' faults
+ * alone.
  *
  * The parameters are global: every test sets them relative to what is
  * resident when it starts, and the teardown (in the parent, so that it runs
@@ -408,6 +410,192 @@ TEST_F(limits, fork_copy_past_max_pages_is_broken_not_a_crash)
 	EXPECT_EQ(pages * KT_PAGE, i) TH_LOG("the parent's data changed at byte %lu", i);
 	munmap(p, pages * KT_PAGE);
 	close(fd);
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * max_user_pages: two unprivileged users (1000 and 1001), each in a child
+ * of its own, against one small per-user limit.  The parameter is put back
+ * as it was by the teardown.
+ */
+FIXTURE(user_limits) {
+	long saved;		/* max_user_pages at setup */
+	int kmsg;
+};
+
+FIXTURE_SETUP(user_limits)
+{
+	self->kmsg = -1;
+	self->saved = kt_param("max_user_pages");
+	ASSERT_LT(0, self->saved) TH_LOG("no max_user_pages parameter, or no default limit");
+	if (getuid() != 0)
+		SKIP(return, "must start as root to become uids %d and %d",
+		     KT_USER_ID, KT_OTHER_USER_ID);
+	ASSERT_EQ(0, kt_device_group());
+	ASSERT_EQ(0, kt_param("max_pages")) TH_LOG("a limit left set by someone");
+	self->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (self->kmsg >= 0)
+		lseek(self->kmsg, 0, SEEK_END);
+}
+
+FIXTURE_TEARDOWN_PARENT(user_limits)
+{
+	if (self->saved > 0)
+		EXPECT_EQ(0, kt_set_param("max_user_pages", self->saved));
+}
+
+/* The "userUID_resident" line of /proc/kalloc, or -1 if none is shown. */
+static long user_resident(unsigned int uid)
+{
+	char key[48];
+
+	snprintf(key, sizeof(key), "user%u_resident", uid);
+	return kt_proc_total(key);
+}
+
+/*
+ * A user's child: become @uid, create a PAGES region of @pages and touch
+ * it in order until all is touched or a touch gets SIGBUS; report how many
+ * pages were touched on @report, then wait for a byte on @go (holding the
+ * pages) and exit.
+ */
+static void user_touches(uid_t uid, unsigned long pages, int report, int go)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	volatile unsigned long touched = 0;
+	struct kalloc_create c;
+	volatile unsigned char *p;
+	char byte;
+	int fd;
+
+	if (kt_become(uid, true))
+		_exit(2);
+	fd = kt_open();
+	if (fd < 0 || kt_create(fd, pages * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c))
+		_exit(3);
+	p = kt_map(fd, &c, 0);
+	if (p == MAP_FAILED)
+		_exit(4);
+	sigaction(SIGBUS, &sa, NULL);
+	if (!sigsetjmp(jump, 1)) {
+		for (touched = 0; touched < pages; touched++)
+			p[touched * KT_PAGE] = 1;
+	}
+	if (write(report, (const void *)&touched, sizeof(touched)) != sizeof(touched))
+		_exit(5);
+	if (read(go, &byte, 1) != 1)
+		_exit(6);
+	_exit(0);
+}
+
+struct user_child {
+	pid_t pid;
+	int report, go;
+};
+
+static int user_start(struct user_child *u, uid_t uid, unsigned long pages,
+		      unsigned long *touched)
+{
+	int report[2], go[2];
+
+	if (pipe2(report, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
+		return -errno;
+	u->pid = fork();
+	if (u->pid < 0)
+		return -errno;
+	if (u->pid == 0)
+		user_touches(uid, pages, report[1], go[0]);
+	close(report[1]);
+	close(go[0]);
+	u->report = report[0];
+	u->go = go[1];
+	if (read(u->report, touched, sizeof(*touched)) != sizeof(*touched))
+		return -EIO;
+	return 0;
+}
+
+static int user_finish(struct user_child *u)
+{
+	int status;
+
+	if (write(u->go, "x", 1) != 1 || waitpid(u->pid, &status, 0) != u->pid)
+		return -1;
+	close(u->go);
+	close(u->report);
+	return status;
+}
+
+TEST_F(user_limits, a_user_at_the_limit_leaves_other_users_alone)
+{
+	unsigned long limit = 64, pages = 256, touched_a = 0, touched_b = 0;
+	struct user_child a, b;
+	long regions = kt_proc_total("regions");
+	struct kalloc_create c;
+	int fd;
+
+	ASSERT_EQ(0, kt_set_param("max_user_pages", limit));
+	EXPECT_EQ((long)limit, kt_proc_total("max_user_pages"));
+
+	/* user 1000 fills its limit and holds it */
+	ASSERT_EQ(0, user_start(&a, KT_USER_ID, pages, &touched_a));
+	EXPECT_EQ(limit, touched_a) TH_LOG("user %d touched %lu pages under a %lu-page limit",
+					   KT_USER_ID, touched_a, limit);
+	EXPECT_EQ((long)limit, user_resident(KT_USER_ID));
+
+	/* user 1001's faults are served all the same, up to its own limit */
+	ASSERT_EQ(0, user_start(&b, KT_OTHER_USER_ID, pages, &touched_b));
+	EXPECT_EQ(limit, touched_b) TH_LOG("user %d touched %lu pages while user %d was at the limit",
+					   KT_OTHER_USER_ID, touched_b, KT_USER_ID);
+	EXPECT_EQ((long)limit, user_resident(KT_OTHER_USER_ID));
+	EXPECT_EQ((long)limit, user_resident(KT_USER_ID));
+
+	/* root (CAP_SYS_RESOURCE) is counted, not limited */
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, kt_create(fd, 2 * limit * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+		TH_LOG("root's VMALLOC region past max_user_pages was refused");
+	EXPECT_LE((long)(2 * limit), user_resident(0));
+	close(fd);
+
+	EXPECT_EQ(0, user_finish(&a));
+	EXPECT_EQ(0, user_finish(&b));
+	/* users with no regions left are not shown */
+	EXPECT_EQ(-1, user_resident(KT_USER_ID));
+	EXPECT_EQ(-1, user_resident(KT_OTHER_USER_ID));
+	EXPECT_EQ(regions, kt_proc_total("regions"));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+TEST_F(user_limits, vmalloc_create_past_the_user_limit_is_enomem)
+{
+	struct kalloc_create c;
+	int fd, status;
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (kt_become(KT_USER_ID, true))
+			_exit(1);
+		fd = kt_open();
+		if (fd < 0 || kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+			_exit(2);
+		/* 60 more would pass 100: refused, and nothing of it stays */
+		if (kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c) != -ENOMEM)
+			_exit(3);
+		if (user_resident(KT_USER_ID) != 60)
+			_exit(4);
+		if (kt_create(fd, 40 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+			_exit(5);
+		/* the user sees its own line, and no one else's */
+		if (user_resident(KT_USER_ID) != 100 || user_resident(0) != -1)
+			_exit(6);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("step %d failed (see the test)", WEXITSTATUS(status));
+	EXPECT_EQ(-1, user_resident(KT_USER_ID));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
 
