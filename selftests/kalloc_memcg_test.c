@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Memory cgroups: the pages of a region are charged to the memory cgroup
- * of the process that causes them (the one that faults a PAGES region in,
- * the one that creates a VMALLOC region), visible in cgroup v2's
- * memory.current, and uncharged when they are released or the process
- * exits.  Under memory.max the process that goes past it is OOM-killed or
- * gets SIGBUS, and the kernel carries on.
+ * of the region's owner (the process that created it), whoever faults
+ * them in, as anonymous memory is charged to its mm's cgroup: visible in
+ * cgroup v2's memory.current, and uncharged when they are released or the
+ * process exits.  Under memory.max the process that goes past it is
+ * OOM-killed or gets SIGBUS, and the kernel carries on; a writer in another
+ * cgroup (process_vm_writev) neither pays nor lifts the owner's limit.
  *
  * Each test makes a cgroup of its own under /sys/fs/cgroup, moves a forked
  * child into it and steps the child through the work over two pipes, reading
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <sys/klog.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -126,10 +128,22 @@ FIXTURE_SETUP(memcg)
 	self->regions = kt_proc_total("regions");
 }
 
+static void cg_remove(const char *path)
+{
+	write_file(path, "cgroup.kill", "1");
+	for (int i = 0; i < 100 && rmdir(path) && errno == EBUSY; i++)
+		usleep(20000);
+}
+
 FIXTURE_TEARDOWN_PARENT(memcg)
 {
+	char writer[160];
+
 	if (!self->path[0])
 		return;
+	snprintf(writer, sizeof(writer), "%s.writer", self->path);
+	if (!access(writer, F_OK))
+		cg_remove(writer);
 	/* anything still in the cgroup goes */
 	write_file(self->path, "cgroup.kill", "1");
 	if (self->child > 0)
@@ -362,6 +376,124 @@ TEST_F(memcg, past_memory_max_the_toucher_dies_and_the_kernel_lives)
 	 */
 	problems = log_problems_outside_oom(first, sizeof(first));
 	EXPECT_EQ(0, problems) TH_LOG("the kernel log shows: %s", first);
+}
+
+/*
+ * The owner of a region (in the test's cgroup, memory.max 32 MiB) maps
+ * 64 MiB and touches none of it; a writer in a cgroup of its own fills it
+ * with process_vm_writev().  The owner's cgroup pays, its limit holds (the
+ * writes past it fail: the owner is exempt from the OOM killer, so the
+ * charge fails and so does the fault), and the writer's cgroup pays
+ * nothing.
+ */
+TEST_F_TIMEOUT(memcg, a_remote_writer_charges_the_owner_not_itself, 120)
+{
+	const size_t size = 64 * MiB, chunk = MiB, max = 32 * MiB;
+	char writer[160], step;
+	unsigned long addr = 0;
+	long before, after, owner_current, written = 0, resident;
+	int result[2], go[2], status;
+	struct kt_row row;
+	pid_t owner, wpid;
+
+	if (variant->backing != KALLOC_BACKING_PAGES)
+		SKIP(return, "a VMALLOC region is allocated whole by its creator");
+	ASSERT_EQ(0, write_file(self->path, "memory.max", "33554432"));
+
+	/* the owner: joins the cgroup, maps the region, sends its address */
+	owner = fork();		/* self is shared: only the parent sets child */
+	ASSERT_LE(0, owner);
+	if (owner == 0) {
+		struct kalloc_create c;
+		void *p;
+		int fd;
+
+		close(self->up[0]);
+		close(self->down[1]);
+		if (write_file(self->path, "cgroup.procs", "0") ||
+		    write_file("/proc/self", "oom_score_adj", "-1000"))
+			_exit(11);
+		fd = kt_open();
+		if (fd < 0 || kt_create(fd, size, KALLOC_BACKING_PAGES, 0, -1, &c))
+			_exit(12);
+		p = kt_map(fd, &c, 0);
+		if (p == MAP_FAILED)
+			_exit(13);
+		addr = (unsigned long)p;
+		if (write(self->up[1], &addr, sizeof(addr)) != sizeof(addr) ||
+		    read(self->down[0], &step, 1) != 1)
+			_exit(14);
+		_exit(0);
+	}
+	self->child = owner;
+	close(self->up[1]);
+	close(self->down[0]);
+	ASSERT_EQ(sizeof(addr), read(self->up[0], &addr, sizeof(addr)))
+		TH_LOG("the owner could not map its region");
+
+	/* the writer's cgroup, beside the owner's */
+	snprintf(writer, sizeof(writer), "%s.writer", self->path);
+	ASSERT_EQ(0, mkdir(writer, 0755));
+	ASSERT_EQ(0, pipe(result));
+	ASSERT_EQ(0, pipe(go));
+	wpid = fork();
+	ASSERT_LE(0, wpid);
+	if (wpid == 0) {
+		static char buf[1 << 20];
+		struct iovec local = { .iov_base = buf, .iov_len = chunk };
+		struct iovec remote = { .iov_len = chunk };
+		long done = 0;
+		ssize_t n;
+
+		close(result[0]);
+		close(go[1]);
+		memset(buf, 0x5c, sizeof(buf));
+		if (write_file(writer, "cgroup.procs", "0"))
+			_exit(21);
+		/* ready; then wait for the parent to have read memory.current */
+		if (write(result[1], &done, sizeof(done)) != sizeof(done) ||
+		    read(go[0], &step, 1) != 1)
+			_exit(22);
+		for (size_t off = 0; off < size; off += chunk) {
+			remote.iov_base = (void *)(addr + off);
+			n = process_vm_writev(owner, &local, 1, &remote, 1, 0);
+			if (n > 0)
+				done += n;
+			if (n != (ssize_t)chunk)
+				break;
+		}
+		if (write(result[1], &done, sizeof(done)) != sizeof(done))
+			_exit(23);
+		_exit(0);
+	}
+	close(result[1]);
+	close(go[0]);
+	ASSERT_EQ(sizeof(written), read(result[0], &written, sizeof(written)));
+	before = cg_long(writer, "memory.current");
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(sizeof(written), read(result[0], &written, sizeof(written)))
+		TH_LOG("the writer died");
+	after = cg_long(writer, "memory.current");
+	owner_current = cg_long(self->path, "memory.current");
+	ASSERT_EQ(0, kt_proc_row(0, self->child, &row));
+	resident = row.resident_pages * KT_PAGE;
+	TH_LOG("written %ld KiB; owner's cgroup %ld KiB (region %ld KiB); writer's cgroup %+ld KiB",
+	       written / 1024, owner_current / 1024, resident / 1024, (after - before) / 1024);
+
+	EXPECT_GT((long)size, written) TH_LOG("all 64 MiB written past a 32 MiB limit");
+	EXPECT_GE((long)max, resident) TH_LOG("the region grew past its owner's memory.max");
+	EXPECT_LT((long)max / 2, resident) TH_LOG("the owner's cgroup was not what filled up");
+	EXPECT_GT(2 * MiB, after - before) TH_LOG("the writer's cgroup was charged %ld KiB",
+						 (after - before) / 1024);
+	EXPECT_LE(resident, owner_current) TH_LOG("the owner's cgroup does not hold its region");
+
+	ASSERT_EQ(wpid, waitpid(wpid, &status, 0));
+	EXPECT_EQ(0, status);
+	ASSERT_EQ(1, write(self->down[1], "g", 1));
+	ASSERT_EQ(self->child, waitpid(self->child, &status, 0));
+	self->child = 0;
+	EXPECT_EQ(0, status) TH_LOG("the owner did not live through the writes: %#x", status);
+	cg_remove(writer);
 }
 
 TEST_HARNESS_MAIN
