@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The OOM killer sees who holds kalloc memory.  A region's pages are not
+ * on the LRU and cannot be swapped; while they are not mapped they would
+ * be in no process's RSS, and under global pressure the OOM killer would
+ * kill bystanders while the holder lives on.  The module counts every page
+ * a region holds in its owner's MM_SHMEMPAGES (RssShmem in
+ * /proc/PID/status), mapped or not, which oom_badness() adds up.
+ *
+ * The tests start as root and make the holder uid 1000 (a member of the
+ * device's group).  max_user_pages, when the module has it, is lifted for
+ * the run and put back after.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <sys/wait.h>
+#include "kalloc_test.h"
+#include "kselftest_harness.h"
+
+#define MiB	(1024UL * 1024)
+
+FIXTURE(oom) {
+	long saved_user_max;	/* max_user_pages at setup, -1 if none */
+	int kmsg;		/* /dev/kmsg, at its end at setup */
+	pid_t holder, bystander, pressure;
+	int ready[2];		/* children -> parent: "ready" */
+};
+
+FIXTURE_SETUP(oom)
+{
+	self->holder = self->bystander = self->pressure = 0;
+	self->kmsg = -1;
+	if (getuid() != 0)
+		SKIP(return, "must start as root to become uid %d", KT_USER_ID);
+	ASSERT_EQ(0, kt_device_group());
+	self->saved_user_max = kt_param("max_user_pages");
+	if (self->saved_user_max > 0)
+		ASSERT_EQ(0, kt_set_param("max_user_pages", 0));
+	ASSERT_EQ(0, pipe(self->ready));
+	self->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (self->kmsg >= 0)
+		lseek(self->kmsg, 0, SEEK_END);
+}
+
+static void reap(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+FIXTURE_TEARDOWN(oom)
+{
+	reap(self->holder);
+	reap(self->bystander);
+	reap(self->pressure);
+	if (self->saved_user_max > 0)
+		EXPECT_EQ(0, kt_set_param("max_user_pages", self->saved_user_max));
+}
+
+/* A field of /proc/PID/status or /proc/meminfo, in kB; -1 if absent. */
+static long kb_field(const char *path, const char *key)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	long value = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			value = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return value;
+}
+
+static long status_kb(pid_t pid, const char *key)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	return kb_field(path, key);
+}
+
+static long rss_shmem_kb(pid_t pid)
+{
+	return status_kb(pid, "RssShmem");
+}
+
+/*
+ * The holder, uid 1000: @n PAGES regions of @each bytes, each created,
+ * touched whole and unmapped (the regions stay, named, with their pages).
+ * Says ready, then destroys region 1 when told to (a byte on @cmd) and
+ * says ready again; then waits to be killed.
+ */
+static void holder_body(int ready, int cmd, unsigned long n, size_t each)
+{
+	struct kalloc_create c;
+	unsigned char *p;
+	char byte;
+	int fd;
+
+	if (kt_become(KT_USER_ID, true))
+		_exit(2);
+	fd = kt_open();
+	if (fd < 0)
+		_exit(3);
+	for (unsigned long i = 0; i < n; i++) {
+		if (kt_create(fd, each, KALLOC_BACKING_PAGES, 0, -1, &c))
+			_exit(4);
+		p = kt_map(fd, &c, 0);
+		if (p == MAP_FAILED)
+			_exit(5);
+		for (size_t off = 0; off < each; off += KT_PAGE)
+			p[off] = 1;
+		munmap(p, each);
+	}
+	if (write(ready, "h", 1) != 1)
+		_exit(6);
+	if (cmd >= 0) {
+		if (read(cmd, &byte, 1) != 1 || kt_destroy(fd, 1))
+			_exit(7);
+		if (write(ready, "d", 1) != 1)
+			_exit(8);
+	}
+	for (;;)
+		pause();
+}
+
+static pid_t start_holder(FIXTURE_DATA(oom) *self, int cmd, unsigned long n, size_t each)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		holder_body(self->ready[1], cmd, n, each);
+	return pid;
+}
+
+static char wait_ready(FIXTURE_DATA(oom) *self)
+{
+	char byte = 0;
+
+	if (read(self->ready[0], &byte, 1) != 1)
+		return 0;
+	return byte;
+}
+
+TEST_F(oom, unmapped_region_pages_count_in_the_owners_rss)
+{
+	const size_t each = 8 * MiB;
+	long held, destroyed;
+	int cmd[2];
+
+	ASSERT_EQ(0, pipe(cmd));
+	self->holder = start_holder(self, cmd[0], 4, each);
+	ASSERT_LT(0, self->holder);
+	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
+	held = rss_shmem_kb(self->holder);
+	TH_LOG("RssShmem of the holder: %ld kB with 4 x 8 MiB unmapped", held);
+	EXPECT_LE((long)(4 * each / 1024), held)
+		TH_LOG("32 MiB held in unmapped regions count in no RSS");
+	EXPECT_GT((long)(4 * each / 1024) + 1024, held) TH_LOG("counted more than it holds");
+
+	ASSERT_EQ(1, write(cmd[1], "x", 1));
+	ASSERT_EQ('d', wait_ready(self));
+	destroyed = rss_shmem_kb(self->holder);
+	EXPECT_EQ(held - (long)(each / 1024), destroyed)
+		TH_LOG("DESTROY of an unmapped 8 MiB region: RssShmem %ld -> %ld kB",
+		       held, destroyed);
+}
+
+/*
+ * The holder keeps 45% of the available memory in unmapped regions, a
+ * bystander 20% in ordinary anonymous memory; then a process that the OOM
+ * killer may not pick (oom_score_adj -1000) asks for 60%.  The OOM killer
+ * must kill the holder, and only it, and the run must then complete.
+ */
+TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_and_only_it, 300)
+{
+	long avail = kb_field("/proc/meminfo", "MemAvailable");
+	size_t hold, stand, want, region = 16 * MiB;
+	char rec[2048], victim[2048] = "", expect[64];
+	pid_t holder;
+	int status, kills = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ASSERT_LT(0, avail);
+	hold = (size_t)avail * 1024 * 45 / 100 / region * region;
+	stand = (size_t)avail * 1024 * 20 / 100;
+	want = (size_t)avail * 1024 * 60 / 100;
+	TH_LOG("available %ld MiB: holder %zu MiB, bystander %zu MiB, pressure %zu MiB",
+	       avail / 1024, hold / MiB, stand / MiB, want / MiB);
+
+	self->holder = start_holder(self, -1, hold / region, region);
+	ASSERT_LT(0, self->holder);
+	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
+
+	self->bystander = fork();
+	ASSERT_LE(0, self->bystander);
+	if (self->bystander == 0) {
+		unsigned char *p = mmap(NULL, stand, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(2);
+		memset(p, 0x42, stand);
+		if (write(self->ready[1], "b", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	ASSERT_EQ('b', wait_ready(self));
+	TH_LOG("RssShmem of the holder %ld kB, RssAnon of the bystander %ld kB",
+	       rss_shmem_kb(self->holder), status_kb(self->bystander, "RssAnon"));
+	holder = self->holder;
+
+	self->pressure = fork();
+	ASSERT_LE(0, self->pressure);
+	if (self->pressure == 0) {
+		unsigned char *p;
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+		if (fd < 0 || write(fd, "-1000", 5) != 5)
+			_exit(2);
+		close(fd);
+		p = mmap(NULL, want, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			_exit(3);
+		for (size_t off = 0; off < want; off += KT_PAGE)
+			p[off] = 1;
+		_exit(0);
+	}
+	ASSERT_EQ(self->pressure, waitpid(self->pressure, &status, 0));
+	self->pressure = 0;
+	EXPECT_EQ(0, status) TH_LOG("the pressure run did not complete: %#x", status);
+
+	/* the holder was killed */
+	pid = waitpid(self->holder, &status, WNOHANG);
+	EXPECT_EQ(self->holder, pid) TH_LOG("the kalloc holder is still alive");
+	if (pid == self->holder) {
+		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+			TH_LOG("holder status %#x", status);
+		self->holder = 0;
+	}
+	/* the bystander was not */
+	pid = waitpid(self->bystander, &status, WNOHANG);
+	EXPECT_EQ(0, pid) TH_LOG("the bystander was killed (status %#x)", status);
+	if (pid == self->bystander)
+		self->bystander = 0;
+
+	/* and nothing else: one kill, of the holder */
+	snprintf(expect, sizeof(expect), "Killed process %d ", holder);
+	while (self->kmsg >= 0 && ((n = read(self->kmsg, rec, sizeof(rec) - 1)) > 0 ||
+				   (n < 0 && errno == EPIPE))) {
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		if (strstr(rec, "Killed process")) {
+			if (!kills++)
+				snprintf(victim, sizeof(victim), "%s", rec);
+			else
+				TH_LOG("also: %s", rec);
+		}
+	}
+	if (self->kmsg >= 0) {
+		EXPECT_EQ(1, kills) TH_LOG("%d OOM kills; the first: %s", kills, victim);
+		EXPECT_NE(NULL, strstr(victim, expect)) TH_LOG("the OOM killer killed: %s", victim);
+	}
+}
+
+TEST_HARNESS_MAIN
