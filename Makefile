@@ -86,7 +86,10 @@ tools: lib
 
 # make install: what a machine that loads the module needs.  The module for
 # KVER (default: KDIR's) goes to /lib/modules/KVER/extra, followed by depmod
-# unless DESTDIR is set (a staging tree's depmod is the packager's).
+# unless DESTDIR is set (a staging tree's depmod is the packager's).  The
+# udev rule gives /dev/kalloc group kalloc, mode 0660; the system group is
+# created and udev reloaded unless DESTDIR is set (then the package's
+# maintainer scripts do it).
 PREFIX ?= /usr/local
 VERSION := $(shell sed -n 's/.*KALLOC_VERSION_STRING[[:space:]]*"\(.*\)"/\1/p' $(TOP)/module/kalloc.h)
 KVER ?= $(call kver,$(KDIR))
@@ -111,7 +114,15 @@ install: module lib tools
 	$(INSTALL) -D -m 644 Documentation/man/kallocstat.8 $(DESTDIR)$(PREFIX)/share/man/man8/kallocstat.8
 	$(INSTALL) -D -m 644 Documentation/man/kallocctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/kallocctl.8
 	$(INSTALL) -D -m 644 Documentation/man/liballoc.3 $(DESTDIR)$(PREFIX)/share/man/man3/liballoc.3
-	$(if $(DESTDIR),,ldconfig)
+	$(INSTALL) -D -m 644 tools/udev/60-kalloc.rules $(DESTDIR)/usr/lib/udev/rules.d/60-kalloc.rules
+ifeq ($(DESTDIR),)
+	getent group kalloc >/dev/null || groupadd --system kalloc
+	if command -v udevadm >/dev/null && [ -d /run/udev ]; then \
+		udevadm control --reload && udevadm trigger --name-match=kalloc || true; fi
+	ldconfig
+else
+	@echo "DESTDIR set: not creating group kalloc nor reloading udev (the package's scripts do)"
+endif
 
 # What dkms builds from: dkms.conf, Kbuild and the module's sources, in
 # /usr/src/kalloc-VERSION.  Then: dkms install kalloc/VERSION.
