@@ -184,6 +184,14 @@ static void print_text(const struct kp_snapshot *s, size_t shown)
 	}
 	if (nodes)
 		printf("\n");
+	if (kp_total(s, "max_user_pages")) {
+		limit(a, sizeof(a), s, "max_user_pages");
+		printf("max_user_pages %s; resident by user:", a);
+		for (i = 0; i < s->nr_users; i++)
+			printf("%s uid %lu %s", i ? "," : "", s->users[i].uid,
+			       pages(b, sizeof(b), s->users[i].resident_pages));
+		printf("%s\n", s->nr_users ? "" : " none");
+	}
 	printf("\n");
 	if (!shown) {
 		if (opt.nr_pids)
@@ -234,7 +242,11 @@ static void print_json(const struct kp_snapshot *s, size_t shown)
 		printf("%s\"%s\": %s", sep, s->totals[i].key, s->totals[i].value);
 		sep = ", ";
 	}
-	printf("}, \"regions_total\": %zu, \"regions\": [", s->nr_regions);
+	printf("}, \"users\": [");
+	for (i = 0; i < s->nr_users; i++)
+		printf("%s{\"uid\": %lu, \"resident_pages\": %lu}", i ? ", " : "",
+		       s->users[i].uid, s->users[i].resident_pages);
+	printf("], \"regions_total\": %zu, \"regions\": [", s->nr_regions);
 	for (i = 0; i < shown; i++) {
 		const struct kp_region *r = &s->regions[i];
 

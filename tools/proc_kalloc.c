@@ -54,6 +54,35 @@ static bool parse_l(const char *s, long *out)
 	return !errno && !*end;
 }
 
+/*
+ * A "userUID_resident PAGES" total: appended to snap->users (true), or
+ * false if @key is not one.  -1 in *err when memory ran out.
+ */
+static bool kp_user_total(struct kp_snapshot *snap, const char *key,
+			  const char *value, size_t *cap, int *err)
+{
+	unsigned long uid, pages;
+	struct kp_user *grown;
+	char tail[16];
+
+	if (sscanf(key, "user%lu_%15s", &uid, tail) != 2 || strcmp(tail, "resident") ||
+	    key[4] < '0' || key[4] > '9' || !parse_ul(value, &pages))
+		return false;
+	if (snap->nr_users == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		grown = realloc(snap->users, *cap * sizeof(*grown));
+		if (!grown) {
+			*err = -1;
+			return true;
+		}
+		snap->users = grown;
+	}
+	snap->users[snap->nr_users].uid = uid;
+	snap->users[snap->nr_users].resident_pages = pages;
+	snap->nr_users++;
+	return true;
+}
+
 static bool is_key(const char *s)
 {
 	if (!*s)
@@ -110,7 +139,8 @@ enum kp_status kp_read(const char *path, struct kp_snapshot *snap,
 	enum kp_status status = KP_BAD_FORMAT;
 	enum { TOTALS, HEADER, ROWS } part = TOTALS;
 	char *buf, *line, *next, *words[KP_NR_COLUMNS + 1];
-	size_t len, n, cap = 0, lineno = 0, i;
+	size_t len, n, cap = 0, user_cap = 0, lineno = 0, i;
+	int err = 0;
 	struct kp_region *r, *grown;
 	FILE *f;
 
@@ -156,6 +186,11 @@ enum kp_status kp_read(const char *path, struct kp_snapshot *snap,
 			    strlen(words[0]) >= KP_KEY_LEN || strlen(words[1]) >= KP_KEY_LEN)
 				bad("%s: unknown format at line %zu: expected \"key value\"",
 				    path, lineno);
+			if (kp_user_total(snap, words[0], words[1], &user_cap, &err)) {
+				if (err)
+					bad("%s: out of memory", path);
+				break;
+			}
 			if (snap->nr_totals == KP_MAX_TOTALS)
 				bad("%s: unknown format at line %zu: more than %d totals",
 				    path, lineno, KP_MAX_TOTALS);
@@ -227,6 +262,9 @@ void kp_free(struct kp_snapshot *snap)
 	free(snap->regions);
 	snap->regions = NULL;
 	snap->nr_regions = 0;
+	free(snap->users);
+	snap->users = NULL;
+	snap->nr_users = 0;
 }
 
 const char *kp_total(const struct kp_snapshot *snap, const char *key)

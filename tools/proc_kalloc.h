@@ -6,7 +6,9 @@
  * The format only ever grows at the end of the totals or of a row, so the
  * reader keeps totals it does not know, as strings, and ignores columns past
  * the ten it knows; anything else it does not recognise is refused with the
- * line that broke it, never guessed at.
+ * line that broke it, never guessed at.  The per-user totals
+ * ("userUID_resident", one per user holding regions: as many as there are
+ * users) are kept apart, in users[].
  */
 #ifndef PROC_KALLOC_H
 #define PROC_KALLOC_H
@@ -35,9 +37,16 @@ struct kp_region {
 	unsigned long mappings;
 };
 
+struct kp_user {
+	unsigned long uid;
+	unsigned long resident_pages;
+};
+
 struct kp_snapshot {
 	struct kp_total totals[KP_MAX_TOTALS];
 	size_t nr_totals;
+	struct kp_user *users;
+	size_t nr_users;
 	struct kp_region *regions;
 	size_t nr_regions;
 };

@@ -134,6 +134,20 @@ assert d["totals"]["compactions"] == 3 and d["regions"][0]["comm"] == "a\"b\\c",
 }
 check "kallocstat reads a later format (a new total, a new column); JSON escapes comm" extended
 
+users() {
+	local out
+	out=$(stat_fixture users) || return 1
+	echo "$out" | cut -c1-160
+	grep -q '^max_user_pages 512\.0 MiB; resident by user: uid 0 2\.0 MiB, uid 1000 106\.2 MiB, uid 2000 0 B,' <<<"$out" &&
+		stat_fixture users --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+u = d["users"]
+assert len(u) == 72 and u[0] == {"uid": 0, "resident_pages": 512} and u[1]["uid"] == 1000, u[:3]
+assert d["totals"]["max_user_pages"] == 131072 and "user0_resident" not in d["totals"], d["totals"]'
+}
+check "kallocstat shows max_user_pages and each user's pages (72 users: more than the totals hold)" users
+
 # refuses FIXTURE PATTERN: exit 1, one line on stderr matching PATTERN, nothing on stdout.
 refuses() {
 	local err rc
@@ -259,10 +273,14 @@ install_tree() {
 	for f in "lib/modules/$kv/extra/kalloc.ko" usr/lib/liballoc.so usr/lib/liballoc.a \
 		usr/include/kalloc/alloc.h usr/include/linux/kalloc.h usr/lib/pkgconfig/liballoc.pc \
 		usr/bin/kallocstat usr/sbin/kallocctl usr/share/man/man8/kallocstat.8 \
-		usr/share/man/man8/kallocctl.8 usr/share/man/man3/liballoc.3; do
+		usr/share/man/man8/kallocctl.8 usr/share/man/man3/liballoc.3 \
+		usr/lib/udev/rules.d/60-kalloc.rules; do
 		[ -f "$d/$f" ] || { echo "missing: $f"; find "$d" -type f; return 1; }
 	done
 	grep -q depmod "$TMP/install" && { echo "depmod ran with DESTDIR set"; return 1; }
+	grep -qE 'groupadd|udevadm' "$TMP/install" && { echo "groupadd or udevadm ran with DESTDIR set"; return 1; }
+	grep -qx 'KERNEL=="kalloc", GROUP="kalloc", MODE="0660"' "$d/usr/lib/udev/rules.d/60-kalloc.rules" ||
+		{ echo "the udev rule does not give group kalloc, mode 0660"; return 1; }
 	# a program builds against the installed tree through liballoc.pc
 	PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_LIBDIR=$d/usr/lib/pkgconfig \
 		cc -std=c11 -Wall -Wextra -Werror -o "$TMP/demo" Documentation/examples/kalloc_demo.c \
