@@ -56,6 +56,7 @@
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/user_namespace.h>
 #include <linux/vmalloc.h>
 #include "kalloc.h"
 
@@ -364,7 +365,8 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 		kalloc_region_put(region);
 		return ERR_PTR(-ENOMEM);
 	}
-	region->limited = !capable(CAP_SYS_RESOURCE);
+	/* noaudit: asked at every CREATE, and "no" is the common answer */
+	region->limited = !ns_capable_noaudit(&init_user_ns, CAP_SYS_RESOURCE);
 	get_task_comm(region->comm, current);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		err = kalloc_vmalloc_fill(region, region->mm);
