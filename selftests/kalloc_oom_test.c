@@ -7,6 +7,11 @@
  * a region holds in its owner's MM_SHMEMPAGES (RssShmem in
  * /proc/PID/status), mapped or not, which oom_badness() adds up.
  *
+ * The holder's RssShmem is checked directly; then the OOM killer is asked
+ * for one kill (sysrq f) and must choose the holder over a bystander that
+ * holds less ordinary memory; then a real pressure run must kill the
+ * holder first.
+ *
  * The tests start as root and make the holder uid 1000 (a member of the
  * device's group).  max_user_pages, when the module has it, is lifted for
  * the run and put back after.
@@ -174,51 +179,129 @@ TEST_F(oom, unmapped_region_pages_count_in_the_owners_rss)
 		       held, destroyed);
 }
 
+/* A bystander: @size bytes of ordinary anonymous memory, touched, held. */
+static pid_t start_bystander(FIXTURE_DATA(oom) *self, size_t size)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		unsigned char *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			_exit(2);
+		memset(p, 0x42, size);
+		if (write(self->ready[1], "b", 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
 /*
- * The holder keeps 45% of the available memory in unmapped regions, a
- * bystander 20% in ordinary anonymous memory; then a process that the OOM
- * killer may not pick (oom_score_adj -1000) asks for 60%.  The OOM killer
- * must kill the holder, and only it, and the run must then complete.
+ * The OOM kills logged since setup: their number, the first one's record
+ * in @first.
  */
-TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_and_only_it, 300)
+static int oom_kills(int kmsg, char *first, size_t len)
+{
+	char rec[2048];
+	int kills = 0;
+	ssize_t n;
+
+	while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		if (strstr(rec, "Killed process") && !kills++)
+			snprintf(first, len, "%s", rec);
+	}
+	return kills;
+}
+
+/*
+ * The holder keeps 30% of the available memory in unmapped regions, a
+ * bystander 15% in ordinary anonymous memory; then the OOM killer is
+ * asked for one kill (sysrq f, as the kernel's own OOM path chooses).  It
+ * must choose the holder, and only it.
+ */
+TEST_F_TIMEOUT(oom, the_oom_killer_chooses_the_holder_of_unmapped_regions, 120)
+{
+	long avail = kb_field("/proc/meminfo", "MemAvailable");
+	size_t region = 16 * MiB, hold, stand;
+	char first[2048] = "", expect[64];
+	int status, fd, kills;
+	pid_t holder, pid;
+
+	ASSERT_LT(0, avail);
+	ASSERT_LE(0, self->kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
+	hold = (size_t)avail * 1024 * 30 / 100 / region * region;
+	stand = (size_t)avail * 1024 * 15 / 100;
+	holder = self->holder = start_holder(self, -1, hold / region, region);
+	ASSERT_LT(0, holder);
+	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
+	self->bystander = start_bystander(self, stand);
+	ASSERT_LT(0, self->bystander);
+	ASSERT_EQ('b', wait_ready(self));
+	TH_LOG("holder %zu MiB unmapped (RssShmem %ld kB), bystander %zu MiB (RssAnon %ld kB)",
+	       hold / MiB, rss_shmem_kb(holder), stand / MiB,
+	       status_kb(self->bystander, "RssAnon"));
+
+	fd = open("/proc/sysrq-trigger", O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, write(fd, "f", 1));
+	close(fd);
+
+	/* the one kill is the holder's */
+	pid = waitpid(self->bystander, &status, WNOHANG);
+	for (int i = 0; i < 200 && !pid && waitpid(holder, &status, WNOHANG) == 0; i++) {
+		usleep(50000);
+		pid = waitpid(self->bystander, &status, WNOHANG);
+	}
+	EXPECT_EQ(0, pid) TH_LOG("the OOM killer chose the bystander");
+	if (pid == self->bystander)
+		self->bystander = 0;
+	kills = oom_kills(self->kmsg, first, sizeof(first));
+	snprintf(expect, sizeof(expect), "Killed process %d ", holder);
+	EXPECT_EQ(1, kills) TH_LOG("%d OOM kills; the first: %s", kills, first);
+	EXPECT_NE(NULL, strstr(first, expect)) TH_LOG("the OOM killer killed: %s", first);
+}
+
+/*
+ * The same under real pressure: the holder keeps 45% of the available
+ * memory in unmapped regions, a bystander 20%; then a process that the OOM
+ * killer may not pick (oom_score_adj -1000) asks for 60%.  The OOM killer
+ * must kill the holder first, and the run must then complete.
+ *
+ * A second kill can follow: the kernel hides a victim from the OOM killer
+ * (MMF_OOM_SKIP) once exit_mmap() has freed its address space, but the
+ * holder's pages go only when its files are closed, later in its exit, and
+ * an allocation that fails in between finds another victim.  Memory held
+ * through a file (a memfd, a tmpfs file) has the same window; it is logged
+ * here, not failed (see Documentation/kalloc.rst).
+ */
+TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_first, 300)
 {
 	long avail = kb_field("/proc/meminfo", "MemAvailable");
 	size_t hold, stand, want, region = 16 * MiB;
-	char rec[2048], victim[2048] = "", expect[64];
-	pid_t holder;
-	int status, kills = 0;
-	ssize_t n;
-	pid_t pid;
+	char first[2048] = "", expect[64];
+	int status, kills;
+	pid_t holder, pid;
 
 	ASSERT_LT(0, avail);
+	ASSERT_LE(0, self->kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
 	hold = (size_t)avail * 1024 * 45 / 100 / region * region;
 	stand = (size_t)avail * 1024 * 20 / 100;
 	want = (size_t)avail * 1024 * 60 / 100;
 	TH_LOG("available %ld MiB: holder %zu MiB, bystander %zu MiB, pressure %zu MiB",
 	       avail / 1024, hold / MiB, stand / MiB, want / MiB);
 
-	self->holder = start_holder(self, -1, hold / region, region);
-	ASSERT_LT(0, self->holder);
+	holder = self->holder = start_holder(self, -1, hold / region, region);
+	ASSERT_LT(0, holder);
 	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
-
-	self->bystander = fork();
-	ASSERT_LE(0, self->bystander);
-	if (self->bystander == 0) {
-		unsigned char *p = mmap(NULL, stand, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			_exit(2);
-		memset(p, 0x42, stand);
-		if (write(self->ready[1], "b", 1) != 1)
-			_exit(3);
-		for (;;)
-			pause();
-	}
+	self->bystander = start_bystander(self, stand);
+	ASSERT_LT(0, self->bystander);
 	ASSERT_EQ('b', wait_ready(self));
-	TH_LOG("RssShmem of the holder %ld kB, RssAnon of the bystander %ld kB",
-	       rss_shmem_kb(self->holder), status_kb(self->bystander, "RssAnon"));
-	holder = self->holder;
 
 	self->pressure = fork();
 	ASSERT_LE(0, self->pressure);
@@ -241,37 +324,20 @@ TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_and_only_it, 300)
 	self->pressure = 0;
 	EXPECT_EQ(0, status) TH_LOG("the pressure run did not complete: %#x", status);
 
-	/* the holder was killed */
-	pid = waitpid(self->holder, &status, WNOHANG);
-	EXPECT_EQ(self->holder, pid) TH_LOG("the kalloc holder is still alive");
-	if (pid == self->holder) {
+	pid = waitpid(holder, &status, WNOHANG);
+	EXPECT_EQ(holder, pid) TH_LOG("the kalloc holder is still alive");
+	if (pid == holder) {
 		EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 			TH_LOG("holder status %#x", status);
 		self->holder = 0;
 	}
-	/* the bystander was not */
-	pid = waitpid(self->bystander, &status, WNOHANG);
-	EXPECT_EQ(0, pid) TH_LOG("the bystander was killed (status %#x)", status);
-	if (pid == self->bystander)
-		self->bystander = 0;
-
-	/* and nothing else: one kill, of the holder */
+	kills = oom_kills(self->kmsg, first, sizeof(first));
 	snprintf(expect, sizeof(expect), "Killed process %d ", holder);
-	while (self->kmsg >= 0 && ((n = read(self->kmsg, rec, sizeof(rec) - 1)) > 0 ||
-				   (n < 0 && errno == EPIPE))) {
-		if (n <= 0)
-			continue;
-		rec[n] = '\0';
-		if (strstr(rec, "Killed process")) {
-			if (!kills++)
-				snprintf(victim, sizeof(victim), "%s", rec);
-			else
-				TH_LOG("also: %s", rec);
-		}
-	}
-	if (self->kmsg >= 0) {
-		EXPECT_EQ(1, kills) TH_LOG("%d OOM kills; the first: %s", kills, victim);
-		EXPECT_NE(NULL, strstr(victim, expect)) TH_LOG("the OOM killer killed: %s", victim);
+	EXPECT_NE(NULL, strstr(first, expect)) TH_LOG("the first OOM kill: %s", first);
+	if (waitpid(self->bystander, &status, WNOHANG) == self->bystander) {
+		TH_LOG("%d OOM kills: the bystander too, after the holder (the exit window)",
+		       kills);
+		self->bystander = 0;
 	}
 }
 
