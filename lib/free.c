@@ -109,6 +109,8 @@ KA_NOINLINE void ka_free_generic(void *p)
 	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
 		ka_page_retire(heap, page);
 		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
+	} else if (page->used == 0) {
+		ka_page_emptied(page);
 	}
 }
 
@@ -133,7 +135,10 @@ void ka_free(void *p)
 	b->key = key;
 	b->next = page->free;
 	page->free = b;
-	page->used--;
+	if (KA_UNLIKELY(--page->used == 0)) {
+		ka_page_emptied(page);	/* back to its segment, unless the only one */
+		return;
+	}
 	if (page->block_size > KA_DIRECT_MAX)
 		ka_page_to_front(page);
 	return;
