@@ -135,8 +135,13 @@ void ka_free(void *p)
 	b->key = key;
 	b->next = page->free;
 	page->free = b;
-	if (KA_UNLIKELY(--page->used == 0)) {
-		ka_page_emptied(page);	/* back to its segment, unless the only one */
+	/* Emptied, and not its class's only page (no neighbour in the queue):
+	 * back to its segment (page.c).  One test, without a branch per
+	 * condition: the only page of a class, emptied once per batch by a
+	 * program that allocates and frees in batches, stays predictable. */
+	unsigned left = --page->used;
+	if (KA_UNLIKELY((left == 0) & (((uintptr_t)page->next | (uintptr_t)page->prev) != 0))) {
+		ka_page_emptied(page);
 		return;
 	}
 	if (page->block_size > KA_DIRECT_MAX)
