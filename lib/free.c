@@ -109,6 +109,8 @@ KA_NOINLINE void ka_free_generic(void *p)
 	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
 		ka_page_retire(heap, page);
 		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
+	} else if (page->used == 0) {
+		ka_page_emptied(page);
 	}
 }
 
@@ -133,7 +135,15 @@ void ka_free(void *p)
 	b->key = key;
 	b->next = page->free;
 	page->free = b;
-	page->used--;
+	/* Emptied, and not its class's only page (no neighbour in the queue):
+	 * back to its segment (page.c).  One test, without a branch per
+	 * condition: the only page of a class, emptied once per batch by a
+	 * program that allocates and frees in batches, stays predictable. */
+	unsigned left = --page->used;
+	if (KA_UNLIKELY((left == 0) & (((uintptr_t)page->next | (uintptr_t)page->prev) != 0))) {
+		ka_page_emptied(page);
+		return;
+	}
 	if (page->block_size > KA_DIRECT_MAX)
 		ka_page_to_front(page);
 	return;

@@ -163,6 +163,10 @@ ka_heap_t *ka_heap_thread_init(void)
 	ka_late_init();
 	pthread_setspecific(ka_key, heap);
 	ka_heap_drain_delayed(heap);
+	/* A second thread: what it leaves when it exits only the purge thread
+	 * collects (purge.c), and this is a point where it may start. */
+	if (heap != &ka_heap_main)
+		ka_purge_thread_start();
 	return heap;
 }
 

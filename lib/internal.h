@@ -304,7 +304,9 @@ KA_HIDDEN void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t
 KA_HIDDEN void ka_segment_to_pool(ka_segment_t *seg);
 KA_HIDDEN void ka_segments_abandon(ka_heap_t *heap);
 KA_HIDDEN bool ka_segment_reclaim(ka_heap_t *heap);
-KA_HIDDEN bool ka_segments_trim_abandoned(void);
+KA_HIDDEN bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next);
+KA_HIDDEN void ka_segments_purge_owned(uint64_t now, uint64_t *next);
+KA_HIDDEN bool ka_segment_purge(ka_segment_t *seg, uint64_t now, bool force, uint64_t *next);
 KA_HIDDEN void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg);
 KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
 KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
@@ -319,6 +321,7 @@ KA_HIDDEN void *ka_huge_alloc(size_t size, size_t align, bool zero);
 KA_HIDDEN void ka_huge_free(ka_segment_t *seg);
 KA_HIDDEN bool ka_huge_resize(ka_segment_t *seg, size_t size);
 KA_HIDDEN bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next);
+KA_HIDDEN void ka_huge_cache_shrink(size_t bytes);
 KA_HIDDEN void ka_huge_stats(struct ka_stats *st);
 KA_HIDDEN void ka_huge_fork_lock(bool lock);
 
@@ -328,6 +331,7 @@ KA_HIDDEN void ka_page_collect(ka_page_t *page);
 KA_HIDDEN void ka_page_to_front(ka_page_t *page);
 KA_HIDDEN void ka_page_unfull(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_page_retire(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_page_emptied(ka_page_t *page);
 KA_HIDDEN void ka_page_adopt(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN bool ka_heap_free_empty_pages(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
@@ -362,7 +366,10 @@ extern KA_HIDDEN _Atomic unsigned ka_purge_epoch;
 KA_HIDDEN void ka_purge_init(void);
 KA_HIDDEN void ka_heap_purge(ka_heap_t *heap, bool force);
 KA_HIDDEN uint64_t ka_purge_tick(ka_heap_t *heap);
-KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg);
+KA_HIDDEN uint64_t ka_purge_deadline(void);
+KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t due);
+KA_HIDDEN void ka_purge_request(uint64_t when);
+KA_HIDDEN void ka_purge_thread_start(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||

@@ -5,20 +5,56 @@
  * wanted again, then its slices go back to the kernel (KALLOC_IOC_RELEASE
  * or MADV_DONTNEED, os.c); a segment left empty goes back to the region
  * pool.  A heap with pages also purges on a tick, every decay (100 ms at
- * least): its empty pages, which free() leaves in their queues (page.c),
- * go back as spans then.  The owning thread does this from its slow path,
- * so no thread touches another's segments.  The huge cache (huge.c) is shared: any
- * heap's purge gives back the cached regions that are due, and a heap that
- * cached one purges when it is due.  malloc_trim(0) purges the caller's
- * heap, the abandoned segments and the huge cache at once and bumps an
- * epoch that makes every other heap purge everything on its next slow path.
+ * least): its empty pages that free() left in their queues (page.c) go
+ * back as spans then.  The owning thread does this from its slow path.
+ * The huge cache (huge.c) is shared: any heap's purge gives back the
+ * cached regions that are due, and a heap that cached one purges when it
+ * is due.  malloc_trim(0) purges the caller's heap, the abandoned segments
+ * and the huge cache at once and bumps an epoch that makes every other
+ * heap purge everything on its next slow path.
+ *
+ * The purge thread.  A program that frees everything and then sleeps, or
+ * whose threads exit, never takes a slow path again, so something else
+ * must give the memory back when the delay runs out.  As jemalloc's
+ * background_thread, one thread per process does: it sleeps on a futex
+ * until the soonest deadline anyone asked for (ka_purge_request: a span
+ * came free in a segment, a huge region was cached, a thread exited), and
+ * then gives back what is due of what nobody else would: the huge cache,
+ * the dirty slices of every segment (under each segment's lock, which the
+ * owner takes only to carve or free a span, segment.c) and the abandoned
+ * segments, whose remote frees it collects.  With nothing due it sleeps
+ * without a timeout: an idle process does not wake up for it.  It does
+ * not allocate, and blocks every signal.
+ *
+ * It starts lazily, never from inside the allocator's work (creating a
+ * thread calls malloc): at the next purge of a heap after the first
+ * request, or when a second thread gets a heap, since memory that an
+ * exiting thread leaves is only collected by it.  fork(): the child has
+ * no purge thread; the atfork handler forgets it, and the child starts
+ * its own the same way (the allocator's locks, which it takes only under
+ * those held around fork, are never held across it).  KALLOC_PURGE_THREAD=0
+ * keeps it from starting: memory then goes back from the slow paths only.
  */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 _Atomic uint64_t ka_decay_ms = 1000;
 _Atomic unsigned ka_purge_epoch;
+
+static bool ka_purge_thread_off;
+static _Atomic uint64_t ka_purge_due = UINT64_MAX;	/* the soonest deadline asked */
+static _Atomic uint32_t ka_purge_seq;			/* futex word: bumped to wake */
+static atomic_int ka_purge_state;	/* 0 none, 1 starting, 2 running */
+static atomic_bool ka_purge_wanted;	/* a request came before it ran */
+static atomic_bool ka_purge_atfork;	/* the child handler is registered */
 
 void ka_purge_init(void)
 {
@@ -26,23 +62,140 @@ void ka_purge_init(void)
 
 	if (env && *env)
 		atomic_store_explicit(&ka_decay_ms, strtoull(env, NULL, 10), KA_RELAXED);
+	env = getenv("KALLOC_PURGE_THREAD");
+	ka_purge_thread_off = env && strcmp(env, "0") == 0;
 }
 
-void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg)
+/* When slices freed now are due to go back; 0: at once (a delay of 0). */
+uint64_t ka_purge_deadline(void)
 {
 	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
 
-	if (decay == 0) {
-		ka_segment_release_dirty(seg);
-		if (seg->used == 1)
+	return decay ? ka_os_now_ms() + decay : 0;
+}
+
+/*
+ * A span of seg came free (segment.c, under seg's lock no more); due is
+ * the deadline ka_span_free set for its slices, 0 if it set none.
+ */
+void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t due)
+{
+	if (due == 0) {
+		if (seg->used == 1 && atomic_load_explicit(&ka_decay_ms, KA_RELAXED) == 0)
 			heap->purge_next = 0;	/* return it from the slow path */
 		return;
 	}
-	if (seg->purge_at == 0) {
-		seg->purge_at = ka_os_now_ms() + decay;
-		if (seg->purge_at < heap->purge_next)
-			heap->purge_next = seg->purge_at;
+	if (due < heap->purge_next)
+		heap->purge_next = due;
+	ka_purge_request(due);
+}
+
+static void ka_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+	syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+}
+
+/* Ask the purge thread to run by when (ms). */
+void ka_purge_request(uint64_t when)
+{
+	uint64_t cur = atomic_load_explicit(&ka_purge_due, KA_RELAXED);
+
+	if (ka_purge_thread_off)
+		return;
+	do {
+		if (when >= cur)
+			return;
+	} while (!atomic_compare_exchange_weak(&ka_purge_due, &cur, when));
+	if (atomic_load_explicit(&ka_purge_state, memory_order_acquire) != 2) {
+		atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
+		return;
 	}
+	atomic_fetch_add(&ka_purge_seq, 1);
+	ka_futex(&ka_purge_seq, FUTEX_WAKE, 1, NULL);
+}
+
+/* One pass: what is due goes back; the soonest deadline left. */
+static uint64_t ka_purge_pass(uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	ka_huge_cache_purge(now, false, &next);
+	ka_segments_collect_abandoned(now, false, &next);
+	ka_segments_purge_owned(now, &next);
+	return next;
+}
+
+static void *ka_purge_thread(void *arg)
+{
+	(void)arg;
+	prctl(PR_SET_NAME, "kalloc-purge", 0, 0, 0);
+	for (;;) {
+		uint32_t seq = atomic_load(&ka_purge_seq);
+		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
+
+		if (due <= now) {
+			atomic_store(&ka_purge_due, UINT64_MAX);
+			ka_purge_request(ka_purge_pass(now));
+			continue;
+		}
+		if (due == UINT64_MAX) {
+			ka_futex(&ka_purge_seq, FUTEX_WAIT, seq, NULL);
+			continue;
+		}
+		/* The coarse clock lags the futex's by up to a tick: 4 ms more. */
+		uint64_t ms = due - now + 4;
+		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+		ka_futex(&ka_purge_seq, FUTEX_WAIT, seq, &ts);
+	}
+	return NULL;
+}
+
+/* fork() child: the thread is the parent's; the next safe point starts one. */
+static void ka_purge_forget(void)
+{
+	if (atomic_load_explicit(&ka_purge_state, KA_RELAXED) == 0)
+		return;
+	atomic_store_explicit(&ka_purge_state, 0, KA_RELAXED);
+	atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
+	atomic_store_explicit(&ka_purge_due, 0, KA_RELAXED);
+}
+
+/*
+ * Start the purge thread if it is not running.  Only from a point where
+ * the caller's heap is consistent and no allocator lock is held:
+ * pthread_create and pthread_atfork call malloc.
+ */
+void ka_purge_thread_start(void)
+{
+	int expected = 0;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t th;
+
+	if (ka_purge_thread_off ||
+	    !atomic_compare_exchange_strong(&ka_purge_state, &expected, 1))
+		return;
+	atomic_store_explicit(&ka_purge_wanted, false, KA_RELAXED);
+	if (!atomic_exchange(&ka_purge_atfork, true) &&
+	    pthread_atfork(NULL, NULL, ka_purge_forget) != 0) {
+		/* without the handler a child would think it has a thread */
+		atomic_store(&ka_purge_atfork, false);
+		atomic_store(&ka_purge_state, 0);
+		return;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	bool ok = pthread_attr_init(&attr) == 0;
+	if (ok) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		ok = pthread_create(&th, &attr, ka_purge_thread, NULL) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Failed: the slow paths purge as before, and it is not tried again. */
+	atomic_store_explicit(&ka_purge_state, ok ? 2 : 1, memory_order_release);
+	if (ok)
+		ka_purge_request(0);	/* what was asked before it ran */
 }
 
 /*
@@ -64,6 +217,9 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 {
 	unsigned epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
 
+	if (KA_UNLIKELY(atomic_load_explicit(&ka_purge_wanted, KA_RELAXED)))
+		ka_purge_thread_start();
+
 	if (heap->purge_epoch != epoch) {
 		heap->purge_epoch = epoch;
 		force = true;
@@ -80,15 +236,8 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	ka_segment_t *seg, *n;
 	for (seg = heap->segs_avail; seg; seg = n) {
 		n = seg->next;
-		if (seg->dirty & ~seg->used) {
-			if (!force && seg->purge_at > now) {
-				if (seg->purge_at < next)
-					next = seg->purge_at;
-				continue;
-			}
-			ka_segment_release_dirty(seg);
-		}
-		seg->purge_at = 0;
+		if (!ka_segment_purge(seg, now, force, &next))
+			continue;
 		if (seg->used == 1) {
 			ka_seg_list_remove(&heap->segs_avail, seg);
 			ka_segment_set_heap(seg, NULL);
@@ -115,7 +264,8 @@ int ka_malloc_trim(size_t pad)
 		ka_heap_purge(heap, true);
 	}
 	ka_heaps_drain_idle();
-	ka_segments_trim_abandoned();
+	uint64_t next = UINT64_MAX;
+	ka_segments_collect_abandoned(ka_os_now_ms(), true, &next);
 	unsigned epoch = atomic_fetch_add(&ka_purge_epoch, 1) + 1;
 	if (heap != &ka_heap_empty)
 		heap->purge_epoch = epoch;

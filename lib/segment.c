@@ -7,8 +7,13 @@
  * heap; its first 64 KiB slice holds this header and a page descriptor per
  * slice, the other 63 slices are handed out as spans of contiguous slices
  * (one span = one page of one size class, or one large block).  Only the
- * owning thread carves spans, so nothing here takes a lock except the
- * region table and the list of abandoned segments (threads that exited).
+ * owning thread carves spans and changes its segment lists, so only the
+ * region table and the list of abandoned segments (threads that exited)
+ * have locks of their own, and each segment a small one, kept in the
+ * region table (not in the header, which goes back to the kernel with the
+ * segment): it covers the slice bitmaps and purge_at, so that the purge
+ * thread (purge.c) can give back the dirty slices of a segment whose
+ * owner sleeps while the owner carves or frees spans.
  *
  * ka_segmap has a byte per 4 MiB of address space: 1 marks a segment start,
  * v > 1 the inside of a huge segment v-1 granules (at most 254) further on.
@@ -19,6 +24,8 @@
 struct ka_region {
 	struct ka_os_region os;
 	uint32_t seg_used;		/* segments handed out */
+	ka_lock_t seg_lock[KA_REGION_SEGMENTS];	/* used, dirty, purge_at, seg_live */
+	bool seg_live[KA_REGION_SEGMENTS];	/* header valid: the purge thread may look */
 };
 
 static struct ka_region ka_regions[KA_MAX_REGIONS];
@@ -28,6 +35,7 @@ static ka_lock_t ka_region_lock;
 static ka_segment_t *ka_abandoned;
 static _Atomic size_t ka_abandoned_count;	/* peeked without the lock */
 static ka_lock_t ka_abandoned_lock;
+static uint64_t ka_abandoned_poll;	/* ms between looks for remote frees */
 
 _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
 
@@ -112,11 +120,24 @@ static void ka_seg_set_full(ka_heap_t *heap, ka_segment_t *seg, bool full)
 
 /* ---- the region table: a pool of segments ---- */
 
+static ka_lock_t *ka_seg_lock(const ka_segment_t *seg)
+{
+	return &ka_regions[seg->region].seg_lock[seg->region_offset >> KA_SEGMENT_SHIFT];
+}
+
+static bool *ka_seg_live(const ka_segment_t *seg)
+{
+	return &ka_regions[seg->region].seg_live[seg->region_offset >> KA_SEGMENT_SHIFT];
+}
+
 static ka_segment_t *ka_segment_new(int node)
 {
 	struct ka_region *r = NULL;
 	unsigned ri, si;
 
+	/* Fresh memory is wanted: freed huge blocks' resident pages serve it
+	 * rather than add to the peak. */
+	ka_huge_cache_shrink(KA_SEGMENT_SIZE);
 	ka_lock(&ka_region_lock);
 	for (ri = 0; ri < ka_region_count; ri++) {
 		if (ka_regions[ri].os.node == node &&
@@ -150,6 +171,9 @@ static ka_segment_t *ka_segment_new(int node)
 	for (unsigned i = 0; i < KA_SLICES; i++)
 		atomic_store_explicit(&seg->pages[i].flags, KA_PAGE_UNUSED, KA_RELAXED);
 	ka_segment_map(seg, KA_SEGMENT_SIZE);
+	ka_lock(ka_seg_lock(seg));
+	*ka_seg_live(seg) = true;
+	ka_unlock(ka_seg_lock(seg));
 	return seg;
 }
 
@@ -159,6 +183,9 @@ void ka_segment_to_pool(ka_segment_t *seg)
 	struct ka_region *r = &ka_regions[seg->region];
 	unsigned si = (unsigned)(seg->region_offset >> KA_SEGMENT_SHIFT);
 
+	ka_lock(ka_seg_lock(seg));
+	*ka_seg_live(seg) = false;
+	ka_unlock(ka_seg_lock(seg));
 	ka_segment_unmap(seg, KA_SEGMENT_SIZE);
 	seg->cookie = 0;
 	ka_os_region_release(&r->os, seg->region_offset, KA_SEGMENT_SIZE);
@@ -167,8 +194,8 @@ void ka_segment_to_pool(ka_segment_t *seg)
 	ka_unlock(&ka_region_lock);
 }
 
-/* Give back the free slices that are still resident. */
-void ka_segment_release_dirty(ka_segment_t *seg)
+/* Give back the free slices that are still resident; seg's lock held. */
+static void ka_segment_release_dirty_locked(ka_segment_t *seg)
 {
 	const struct ka_os_region *os = &ka_regions[seg->region].os;
 	uint64_t d = seg->dirty & ~seg->used;
@@ -182,6 +209,39 @@ void ka_segment_release_dirty(ka_segment_t *seg)
 		d &= ~(n == 64 ? ~0UL : (((1UL << n) - 1) << lo));
 	}
 	seg->dirty = 0;
+	seg->purge_at = 0;
+}
+
+void ka_segment_release_dirty(ka_segment_t *seg)
+{
+	ka_lock(ka_seg_lock(seg));
+	ka_segment_release_dirty_locked(seg);
+	ka_unlock(ka_seg_lock(seg));
+}
+
+/*
+ * The dirty slices of seg go back if their delay ran out by now (or
+ * force); else *next becomes their deadline if sooner.  True when seg has
+ * no dirty slice left.
+ */
+bool ka_segment_purge(ka_segment_t *seg, uint64_t now, bool force, uint64_t *next)
+{
+	bool clean = true;
+
+	ka_lock(ka_seg_lock(seg));
+	if (seg->dirty & ~seg->used) {
+		if (force || seg->purge_at <= now) {
+			ka_segment_release_dirty_locked(seg);
+		} else {
+			clean = false;
+			if (seg->purge_at < *next)
+				*next = seg->purge_at;
+		}
+	} else {
+		seg->purge_at = 0;
+	}
+	ka_unlock(ka_seg_lock(seg));
+	return clean;
 }
 
 /* Give back len bytes at offset in a segment (a span's free 4 KiB pages). */
@@ -206,12 +266,14 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 {
 	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
 
+	ka_lock(ka_seg_lock(seg));
 	if (KA_UNLIKELY(ka_debug))	/* dirty: freed as junk, not given back */
 		for (uint64_t d = seg->dirty & mask; d; d &= d - 1)
 			ka_debug_check_junk("free slice", (uint8_t *)seg +
 					    ((size_t)__builtin_ctzl(d) << KA_SLICE_SHIFT), KA_SLICE_SIZE);
 	seg->used |= mask;
 	seg->dirty &= ~mask;
+	ka_unlock(ka_seg_lock(seg));
 	if (seg->used == ~0UL)
 		ka_seg_set_full(heap, seg, true);
 	for (unsigned i = 0; i < n; i++) {
@@ -269,10 +331,20 @@ void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 		atomic_store_explicit(&seg->pages[idx + i].flags, KA_PAGE_UNUSED, KA_RELAXED);
 	}
 	ka_seg_set_full(heap, seg, false);
+	uint64_t due = 0;
+	ka_lock(ka_seg_lock(seg));
 	seg->used &= ~mask;
 	seg->dirty |= mask;
+	if (heap && seg->purge_at == 0) {
+		due = ka_purge_deadline();
+		if (due)
+			seg->purge_at = due;
+		else
+			ka_segment_release_dirty_locked(seg);
+	}
+	ka_unlock(ka_seg_lock(seg));
 	if (heap)
-		ka_span_became_dirty(heap, seg);
+		ka_span_became_dirty(heap, seg, due);
 }
 
 /* ---- abandoned segments: their thread exited ---- */
@@ -301,9 +373,12 @@ void ka_segments_abandon(ka_heap_t *heap)
 				ka_abandoned->prev = seg;
 			ka_abandoned = seg;
 			ka_abandoned_count++;
+			ka_abandoned_poll = 0;	/* look soon: remote frees come next */
 			ka_unlock(&ka_abandoned_lock);
 		}
 	}
+	if (atomic_load_explicit(&ka_abandoned_count, KA_RELAXED))
+		ka_purge_request(ka_purge_deadline());
 }
 
 /* Walk the span heads of a segment's used slices. */
@@ -358,33 +433,94 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 	return true;
 }
 
-/* malloc_trim: free what the remote frees emptied in abandoned segments. */
-bool ka_segments_trim_abandoned(void)
+/*
+ * Abandoned segments are nobody's, so the purge thread (or malloc_trim,
+ * force) collects them: the remote frees into their pages are taken in,
+ * a page left empty gives its span back, and the free slices go back to
+ * the kernel a decay after they came free, like any other, the segment to
+ * the pool once empty.  While some hold live blocks that other threads may
+ * still free, they are looked at again after a decay, then less often
+ * (twice the wait each time nothing came free, at most 64 decays): a
+ * block that lives for good costs a wake-up a minute, not one a second.
+ * *next becomes when to look again.  True if anything went back.
+ */
+bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next)
 {
-	bool any = false;
-	ka_segment_t *seg, *next;
+	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
+	bool any = false, freed = false;
+	ka_segment_t *seg, *n;
 	ka_page_t *page;
 
+	if (!atomic_load_explicit(&ka_abandoned_count, KA_RELAXED))
+		return false;
 	ka_lock(&ka_abandoned_lock);
-	for (seg = ka_abandoned; seg; seg = next) {
-		next = seg->next;
+	for (seg = ka_abandoned; seg; seg = n) {
+		n = seg->next;
 		ka_for_each_span(seg, page) {
 			ka_page_collect(page);
-			if (page->used == 0)
+			if (page->used == 0) {
 				ka_span_free(NULL, page);
+				freed = true;
+			}
 		}
-		if (seg->dirty & ~seg->used) {
-			any = true;
-			ka_segment_release_dirty(seg);
-		}
+		ka_lock(ka_seg_lock(seg));
+		if ((seg->dirty & ~seg->used) && seg->purge_at == 0)
+			seg->purge_at = now + decay;
+		ka_unlock(ka_seg_lock(seg));
+		if (!ka_segment_purge(seg, now, force, next))
+			continue;
+		any = true;
 		if (seg->used == 1) {
 			ka_abandoned_unlink(seg);
 			ka_segment_to_pool(seg);
-			any = true;
 		}
+	}
+	if (ka_abandoned_count) {
+		uint64_t d = decay > 100 ? decay : 100;
+		if (freed || ka_abandoned_poll == 0)
+			ka_abandoned_poll = d;
+		else if (ka_abandoned_poll < 64 * d)
+			ka_abandoned_poll *= 2;
+		if (now + ka_abandoned_poll < *next)
+			*next = now + ka_abandoned_poll;
 	}
 	ka_unlock(&ka_abandoned_lock);
 	return any;
+}
+
+/*
+ * The purge thread's look at the segments that threads own: their dirty
+ * slices whose delay ran out go back (the owner hands an empty segment to
+ * the pool on its own next purge).  Under the region lock, so that no
+ * segment leaves the table meanwhile; a segment whose owner holds its
+ * lock is skipped for now.  *next becomes the soonest deadline left.
+ */
+void ka_segments_purge_owned(uint64_t now, uint64_t *next)
+{
+	ka_lock(&ka_region_lock);
+	for (unsigned ri = 0; ri < ka_region_count; ri++) {
+		struct ka_region *r = &ka_regions[ri];
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			if (!(r->seg_used >> si & 1))
+				continue;
+			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
+							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_lock_t *l = &r->seg_lock[si];
+			if (atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) {
+				if (now + 10 < *next)
+					*next = now + 10;	/* busy: soon again */
+				continue;
+			}
+			if (r->seg_live[si] && (seg->dirty & ~seg->used)) {
+				if (seg->purge_at <= now)
+					ka_segment_release_dirty_locked(seg);
+				else if (seg->purge_at < *next)
+					*next = seg->purge_at;
+			}
+			ka_unlock(l);
+		}
+	}
+	ka_unlock(&ka_region_lock);
 }
 
 /* The node the region of p was created for (-1: local); for tests. */
@@ -415,7 +551,9 @@ void ka_segments_stats(struct ka_stats *st)
 				continue;	/* being handed back right now */
 			st->segments++;
 			st->active += (size_t)(__builtin_popcountl(seg->used) - 1) << KA_SLICE_SHIFT;
+			ka_lock(&r->seg_lock[si]);
 			st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) << KA_SLICE_SHIFT;
+			ka_unlock(&r->seg_lock[si]);
 			ka_for_each_span(seg, page)
 				st->allocated += (size_t)page->used * page->block_size;
 		}
@@ -427,13 +565,26 @@ void ka_segments_stats(struct ka_stats *st)
 	ka_unlock(&ka_abandoned_lock);
 }
 
-/* Lock order: heaps (heap.c), then abandoned, then regions. */
+/*
+ * Lock order: heaps (heap.c), then abandoned, then regions, then a
+ * segment's (an owner holding its segment's lock takes no other).  Every
+ * segment's is taken around fork() too: in the child, no thread that does
+ * not exist there holds one.
+ */
 void ka_segment_fork_lock(bool lock)
 {
 	if (lock) {
 		ka_lock(&ka_abandoned_lock);
 		ka_lock(&ka_region_lock);
-	} else {
+	}
+	for (unsigned ri = 0; ri < ka_region_count; ri++)
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			if (lock)
+				ka_lock(&ka_regions[ri].seg_lock[si]);
+			else
+				ka_unlock(&ka_regions[ri].seg_lock[si]);
+		}
+	if (!lock) {
 		ka_unlock(&ka_region_lock);
 		ka_unlock(&ka_abandoned_lock);
 	}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory that goes back, against glibc measured in the same run.
+ *
+ *   test_retain check CASE MIB LIB   runs "test_retain run CASE MIB" twice,
+ *                                    plain (glibc) and with LD_PRELOAD=LIB,
+ *                                    and compares what each reports
+ *   test_retain run CASE MIB         one run: prints "peak_kb idle_kb"
+ *
+ * Cases (the patterns of issue 11, section 4):
+ *   huge    MIB/16 blocks of 16 MiB written and freed, then MIB MiB of
+ *           2000-byte blocks written, then all freed.  The peak may be at
+ *           most 1.5x glibc's (freed huge memory serves the small blocks).
+ *   thread  a thread allocates MIB MiB of 2000-byte blocks and exits; the
+ *           main thread frees them all.
+ * In both, after the last free the program only sleeps: no malloc, no
+ * stdio (which allocates), RSS read with open/read.  After the purge delay
+ * (KALLOC_DECAY_MS=250 here) and some, RSS may be at most 8 MiB over
+ * glibc's.  The bounds are generous on purpose; bench/retain.c measures.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DECAY_MS	250
+#define IDLE_MS		(8 * DECAY_MS)
+#define BLOCK		2000
+
+static size_t mib;
+static void **blk;
+static size_t nblk;
+
+/* "VmHWM:" or "VmRSS:" of /proc/self/status, in KiB, without malloc. */
+static long status_kb(const char *key)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void *touch(size_t sz)
+{
+	char *p = malloc(sz);
+
+	if (!p) {
+		fprintf(stderr, "malloc(%zu) failed\n", sz);
+		exit(1);
+	}
+	for (size_t i = 0; i < sz; i += 4096)
+		p[i] = 1;
+	p[sz - 1] = 1;
+	return p;
+}
+
+static void fill(void)
+{
+	for (size_t i = 0; i < nblk; i++)
+		blk[i] = touch(BLOCK);
+}
+
+static void *thread_fill(void *arg)
+{
+	(void)arg;
+	fill();
+	return NULL;
+}
+
+static int run(const char *what)
+{
+	nblk = (mib << 20) / BLOCK;
+	blk = touch(nblk * sizeof *blk);
+	if (strcmp(what, "huge") == 0) {
+		size_t nbig = mib / 16;
+		void *big[64];
+		if (nbig > 64)
+			nbig = 64;
+		for (size_t i = 0; i < nbig; i++)
+			big[i] = touch(16UL << 20);
+		for (size_t i = 0; i < nbig; i++)
+			free(big[i]);
+		fill();
+	} else if (strcmp(what, "thread") == 0) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, thread_fill, NULL) != 0 ||
+		    pthread_join(th, NULL) != 0) {
+			fprintf(stderr, "pthread_create failed\n");
+			return 1;
+		}
+	} else {
+		fprintf(stderr, "unknown case %s\n", what);
+		return 2;
+	}
+	long peak = status_kb("VmHWM:");
+	for (size_t i = 0; i < nblk; i++)
+		free(blk[i]);
+	free(blk);
+	/* From here on: no allocator call at all. */
+	sleep_ms(IDLE_MS);
+	long idle = status_kb("VmRSS:");
+	char out[64];
+	int len = snprintf(out, sizeof out, "%ld %ld\n", peak, idle);
+	return write(STDOUT_FILENO, out, (size_t)len) == len ? 0 : 1;
+}
+
+/* Run self as "run CASE MIB", preloading lib (or nothing): peak, idle. */
+static int measure(const char *self, const char *what, const char *lib, long *peak, long *idle)
+{
+	int fd[2];
+
+	if (pipe(fd) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char arg[32];
+		dup2(fd[1], STDOUT_FILENO);
+		close(fd[0]);
+		close(fd[1]);
+		if (lib)
+			setenv("LD_PRELOAD", lib, 1);
+		else
+			unsetenv("LD_PRELOAD");
+		snprintf(arg, sizeof arg, "%d", DECAY_MS);
+		setenv("KALLOC_DECAY_MS", arg, 1);
+		snprintf(arg, sizeof arg, "%zu", mib);
+		execl("/proc/self/exe", self, "run", what, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	char buf[128] = "";
+	ssize_t n = read(fd[0], buf, sizeof buf - 1);
+	close(fd[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
+	    sscanf(buf, "%ld %ld", peak, idle) != 2) {
+		printf("%s run of %s failed (status %d)\n", lib ? "preloaded" : "plain", what, st);
+		return -1;
+	}
+	return 0;
+}
+
+static int check(const char *self, const char *what, const char *lib)
+{
+	long gp, gi, lp, li;
+	char note[256];
+
+	if (measure(self, what, NULL, &gp, &gi) || measure(self, what, lib, &lp, &li))
+		return 1;
+	snprintf(note, sizeof note,
+		 "# %s, %zu MiB: peak glibc %ld KiB, liballoc %ld KiB (%.2fx); "
+		 "idle %d ms after the last free: glibc %ld KiB, liballoc %ld KiB\n",
+		 what, mib, gp, lp, (double)lp / (double)gp, IDLE_MS, gi, li);
+	fputs(note, stdout);
+	if (write(3, note, strlen(note)) < 0) {
+		/* fd 3 (run.sh's note) is optional */
+	}
+	int bad = 0;
+	if (strcmp(what, "huge") == 0 && lp * 2 > gp * 3) {
+		printf("peak RSS %ld KiB is over 1.5x glibc's %ld KiB\n", lp, gp);
+		bad = 1;
+	}
+	if (li > gi + 8192) {
+		printf("RSS after the frees and the delay, %ld KiB, is over glibc's %ld KiB + 8 MiB\n",
+		       li, gi);
+		bad = 1;
+	}
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "run") == 0) {
+		mib = strtoul(argv[3], NULL, 10);
+		return run(argv[2]);
+	}
+	if (argc == 5 && strcmp(argv[1], "check") == 0) {
+		mib = strtoul(argv[3], NULL, 10);
+		return check(argv[0], argv[2], argv[4]);
+	}
+	fprintf(stderr, "usage: %s check|run CASE MIB [LIB]\n", argv[0]);
+	return 2;
+}
