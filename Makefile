@@ -3,7 +3,7 @@
 #   make             the module for one kernel (KDIR) and the userspace
 #   make modules-all the module for every installed Debian target kernel
 #   make check       deps, build, host lane, a VM lane per target kernel
-#   make demo        boot a VM, load the module, show /proc/kalloc
+#   make demo        deps, build, boot a VM, load the module, run the demo
 #   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only;
 #                    RUNS=N: runs per cell, 5 by default)
 #   make deps        install what the project needs (root)
@@ -36,10 +36,18 @@ HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
 all: module userspace
 
+# No headers: say which and how to get them, rather than fail in Kbuild
+# (expanded only when a recipe that needs them runs).
+NO_HEADERS = $(error make $@: no kernel headers (/usr/src/linux-headers-*-amd64): \
+	run 'make deps' (as root) to install them)
+
 # One kernel's build happens in build/KVER/: a tree of links to the sources,
 # so that several kernels' objects never mix.
 define build_module
-	@kv=$(call kver,$(1)); test -n "$$kv" || { echo "no kernel build dir at $(1)" >&2; exit 1; }; \
+	$(if $(1),,$(NO_HEADERS))
+	@kv=$(call kver,$(1)); test -n "$$kv" || { echo "make $@: $(1) is not a kernel" \
+		"build dir (no include/generated/utsrelease.h): install its headers, or" \
+		"run 'make deps' (as root)" >&2; exit 1; }; \
 	b=$(TOP)/build/$$kv; mkdir -p $$b/module/uapi/linux; \
 	ln -sf $(TOP)/Kbuild $$b/Kbuild; \
 	for f in $(TOP)/module/*.[ch] $(TOP)/module/uapi/linux/*.h; do \
@@ -57,10 +65,14 @@ vm-selftest-module:
 	$(MAKE) --no-print-directory -C $(KDIR) M=$$b modules
 
 modules-all:
+	$(if $(KDIRS),,$(NO_HEADERS))
 	@for k in $(KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k || exit 1; done
 
 # C=2: run sparse on every file, built or not.
 sparse:
+	$(if $(KDIRS),,$(NO_HEADERS))
+	@command -v sparse >/dev/null || { echo "make sparse: sparse is missing:" \
+		"run 'make deps' (as root)" >&2; exit 1; }
 	@for k in $(KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k KFLAGS=C=2 || exit 1; done
 
 # The compat header exists to test LINUX_VERSION_CODE, which checkpatch
@@ -68,6 +80,8 @@ sparse:
 CHECKPATCH := perl $(CACHE)/linux-source/scripts/checkpatch.pl --no-tree \
 	--strict --ignore FILE_PATH_CHANGES -q -f
 checkpatch:
+	@test -f $(CACHE)/linux-source/scripts/checkpatch.pl || { echo "make checkpatch:" \
+		"$(CACHE)/linux-source/scripts/checkpatch.pl is missing: run 'make deps'" >&2; exit 1; }
 	@$(CHECKPATCH) --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON $(TOP)/module/compat.h
 	@$(CHECKPATCH) $(filter-out %/compat.h,$(wildcard $(TOP)/module/*.[ch])) \
 		$(TOP)/module/uapi/linux/*.h
@@ -136,11 +150,25 @@ soak: modules-all selftests
 		env KALLOC_FUZZ_OPS=$(SOAK_OPS) KALLOC_FUZZ_TIME=0 selftests/run.sh kalloc_fuzz_test.sh || s=1; \
 	done; exit $$s
 
-# The demo loads the module itself, with kallocctl.
-demo: all
+# The demo loads the module itself, with kallocctl.  It is the first
+# command a newcomer types: it installs what is missing (make deps), builds
+# quietly (the log in build/demo-build.log, its end shown on failure), then
+# runs.  The module is built for the kernel the demo boots: Debian's 6.12
+# in the VM, this machine's own with VM=0.
+DEMO_LOG := $(TOP)/build/demo-build.log
+demo: deps
+	@mkdir -p $(TOP)/build
+	@echo "demo: building (log: build/demo-build.log)"
 ifeq ($(VM),0)
+	@$(MAKE) --no-print-directory module lib tools >$(DEMO_LOG) 2>&1 || \
+		{ tail -n 20 $(DEMO_LOG) >&2; echo "demo: the build failed (above)" >&2; exit 1; }
 	@$(TOP)/tools/demo
 else
+	@k=$$(ls -d /usr/src/linux-headers-6.12.*-amd64 2>/dev/null | sort -V | tail -n 1); \
+	test -n "$$k" || { echo "demo: no 6.12 kernel headers: run 'make deps' (as root)" >&2; exit 1; }; \
+	$(MAKE) --no-print-directory module lib tools KDIR=$$k >$(DEMO_LOG) 2>&1 || \
+		{ tail -n 20 $(DEMO_LOG) >&2; echo "demo: the build failed (above)" >&2; exit 1; }
+	@echo "demo: booting Debian's 6.12 kernel in QEMU (about a minute)"
 	@$(TOP)/tools/kalloc-vm --kernel 6.12 --no-module -- tools/demo
 endif
 
