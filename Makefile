@@ -9,6 +9,8 @@
 #   make deps        install what the project needs (root)
 #   make install     module, liballoc, headers, tools, man pages (PREFIX, DESTDIR)
 #   make install-dkms  the module's sources to /usr/src/kalloc-VERSION for dkms
+#   make deb         Debian packages in build/deb/: kalloc-dkms, liballoc1,
+#                    liballoc-dev, kalloc-tools (then lintian)
 
 SHELL := /bin/bash
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -32,7 +34,7 @@ USER_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
 .PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps soak \
-	clean load unload checkpatch sparse lib tools install install-dkms bench
+	clean load unload checkpatch sparse lib tools install install-dkms bench deb
 
 all: module userspace
 
@@ -109,7 +111,8 @@ INSTALL ?= install
 install: module lib tools
 	$(INSTALL) -D -m 644 build/$(KVER)/kalloc.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kalloc.ko
 	$(if $(DESTDIR),,depmod -a $(KVER))
-	$(INSTALL) -D -m 755 lib/liballoc.so $(DESTDIR)$(PREFIX)/lib/liballoc.so
+	$(INSTALL) -D -m 644 lib/liballoc.so.1 $(DESTDIR)$(PREFIX)/lib/liballoc.so.1
+	ln -sf liballoc.so.1 $(DESTDIR)$(PREFIX)/lib/liballoc.so
 	$(INSTALL) -D -m 644 lib/liballoc.a $(DESTDIR)$(PREFIX)/lib/liballoc.a
 	$(INSTALL) -D -m 644 lib/alloc.h $(DESTDIR)$(PREFIX)/include/kalloc/alloc.h
 	$(INSTALL) -D -m 644 module/uapi/linux/kalloc.h $(DESTDIR)$(PREFIX)/include/linux/kalloc.h
@@ -138,6 +141,31 @@ install-dkms:
 
 deps:
 	@$(TOP)/tools/deps.sh
+
+# make deb: the Debian packages, from debian/, built in a copy of the
+# sources (the files git knows, as committed or edited) under build/deb/,
+# where dpkg-buildpackage also leaves the .debs; then lintian, which fails
+# the target on any error.  The version is module/kalloc.h's: debian/
+# changelog and dkms.conf must say the same.
+DEB_OUT := $(TOP)/build/deb
+deb:
+	@for c in dpkg-buildpackage:dpkg-dev dh:debhelper dh_dkms:dh-dkms lintian:lintian; do \
+		command -v $${c%%:*} >/dev/null || { echo "make deb: $${c%%:*} is missing" \
+			"(package $${c#*:}): run 'make deps' (as root)" >&2; exit 1; }; done
+	@v=$$(dpkg-parsechangelog -l $(TOP)/debian/changelog -S Version); \
+	test "$$v" = "$(VERSION)" || { echo "make deb: debian/changelog says $$v," \
+		"module/kalloc.h $(VERSION): add a changelog entry (dch -v $(VERSION))" >&2; exit 1; }
+	@grep -qx 'PACKAGE_VERSION="$(VERSION)"' $(TOP)/dkms.conf || { echo "make deb:" \
+		"dkms.conf's PACKAGE_VERSION is not $(VERSION) (module/kalloc.h)" >&2; exit 1; }
+	rm -rf $(DEB_OUT)
+	@mkdir -p $(DEB_OUT)/kalloc-$(VERSION)
+	@cd $(TOP) && { git ls-files -co --exclude-standard 2>/dev/null || \
+		find . -path ./build -prune -o -path ./.git -prune -o -path ./.cache -prune \
+			-o -type f -print; } | while read -r f; do [ -f "$$f" ] && echo "$$f"; done | \
+		tar -cf - -T - | tar -xf - -C $(DEB_OUT)/kalloc-$(VERSION)
+	cd $(DEB_OUT)/kalloc-$(VERSION) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error $(DEB_OUT)/kalloc_$(VERSION)_$$(dpkg --print-architecture).changes
+	@ls $(DEB_OUT)/*.deb
 
 check: deps
 	@$(TOP)/tools/check
