@@ -18,6 +18,7 @@ demo_from_clone() {
 		grep -q 'entries left, all intact$' <<<"$out" &&
 		# after the program exits, every region is gone
 		[ "$(grep -c ': 0 regions, 0 B resident' <<<"$out")" = 2 ] &&
+		grep -q '^- after it exited, no region and no page was left' <<<"$out" &&
 		grep -q '^kalloc unloaded$' <<<"$out"
 }
 
