@@ -3,12 +3,14 @@
 #   make             the module for one kernel (KDIR) and the userspace
 #   make modules-all the module for every installed Debian target kernel
 #   make check       deps, build, host lane, a VM lane per target kernel
-#   make demo        boot a VM, load the module, show /proc/kalloc
+#   make demo        deps, build, boot a VM, load the module, run the demo
 #   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only;
 #                    RUNS=N: runs per cell, 5 by default)
 #   make deps        install what the project needs (root)
 #   make install     module, liballoc, headers, tools, man pages (PREFIX, DESTDIR)
 #   make install-dkms  the module's sources to /usr/src/kalloc-VERSION for dkms
+#   make deb         Debian packages in build/deb/: kalloc-dkms, liballoc1,
+#                    liballoc-dev, kalloc-tools (then lintian)
 
 SHELL := /bin/bash
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -32,14 +34,22 @@ USER_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
 .PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps soak \
-	clean load unload checkpatch sparse lib tools install install-dkms bench
+	clean load unload checkpatch sparse lib tools install install-dkms bench deb
 
 all: module userspace
+
+# No headers: say which and how to get them, rather than fail in Kbuild
+# (expanded only when a recipe that needs them runs).
+NO_HEADERS = $(error make $@: no kernel headers (/usr/src/linux-headers-*-amd64): \
+	run 'make deps' (as root) to install them)
 
 # One kernel's build happens in build/KVER/: a tree of links to the sources,
 # so that several kernels' objects never mix.
 define build_module
-	@kv=$(call kver,$(1)); test -n "$$kv" || { echo "no kernel build dir at $(1)" >&2; exit 1; }; \
+	$(if $(1),,$(NO_HEADERS))
+	@kv=$(call kver,$(1)); test -n "$$kv" || { echo "make $@: $(1) is not a kernel" \
+		"build dir (no include/generated/utsrelease.h): install its headers, or" \
+		"run 'make deps' (as root)" >&2; exit 1; }; \
 	b=$(TOP)/build/$$kv; mkdir -p $$b/module/uapi/linux; \
 	ln -sf $(TOP)/Kbuild $$b/Kbuild; \
 	for f in $(TOP)/module/*.[ch] $(TOP)/module/uapi/linux/*.h; do \
@@ -57,10 +67,14 @@ vm-selftest-module:
 	$(MAKE) --no-print-directory -C $(KDIR) M=$$b modules
 
 modules-all:
+	$(if $(KDIRS),,$(NO_HEADERS))
 	@for k in $(KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k || exit 1; done
 
 # C=2: run sparse on every file, built or not.
 sparse:
+	$(if $(KDIRS),,$(NO_HEADERS))
+	@command -v sparse >/dev/null || { echo "make sparse: sparse is missing:" \
+		"run 'make deps' (as root)" >&2; exit 1; }
 	@for k in $(KDIRS); do $(MAKE) --no-print-directory module KDIR=$$k KFLAGS=C=2 || exit 1; done
 
 # The compat header exists to test LINUX_VERSION_CODE, which checkpatch
@@ -68,6 +82,8 @@ sparse:
 CHECKPATCH := perl $(CACHE)/linux-source/scripts/checkpatch.pl --no-tree \
 	--strict --ignore FILE_PATH_CHANGES -q -f
 checkpatch:
+	@test -f $(CACHE)/linux-source/scripts/checkpatch.pl || { echo "make checkpatch:" \
+		"$(CACHE)/linux-source/scripts/checkpatch.pl is missing: run 'make deps'" >&2; exit 1; }
 	@$(CHECKPATCH) --ignore LINUX_VERSION_CODE,CONSTANT_COMPARISON $(TOP)/module/compat.h
 	@$(CHECKPATCH) $(filter-out %/compat.h,$(wildcard $(TOP)/module/*.[ch])) \
 		$(TOP)/module/uapi/linux/*.h
@@ -98,7 +114,8 @@ INSTALL ?= install
 install: module lib tools
 	$(INSTALL) -D -m 644 build/$(KVER)/kalloc.ko $(DESTDIR)/lib/modules/$(KVER)/extra/kalloc.ko
 	$(if $(DESTDIR),,depmod -a $(KVER))
-	$(INSTALL) -D -m 755 lib/liballoc.so $(DESTDIR)$(PREFIX)/lib/liballoc.so
+	$(INSTALL) -D -m 644 lib/liballoc.so.1 $(DESTDIR)$(PREFIX)/lib/liballoc.so.1
+	ln -sf liballoc.so.1 $(DESTDIR)$(PREFIX)/lib/liballoc.so
 	$(INSTALL) -D -m 644 lib/liballoc.a $(DESTDIR)$(PREFIX)/lib/liballoc.a
 	$(INSTALL) -D -m 644 lib/alloc.h $(DESTDIR)$(PREFIX)/include/kalloc/alloc.h
 	$(INSTALL) -D -m 644 module/uapi/linux/kalloc.h $(DESTDIR)$(PREFIX)/include/linux/kalloc.h
@@ -136,6 +153,31 @@ install-dkms:
 deps:
 	@$(TOP)/tools/deps.sh
 
+# make deb: the Debian packages, from debian/, built in a copy of the
+# sources (the files git knows, as committed or edited) under build/deb/,
+# where dpkg-buildpackage also leaves the .debs; then lintian, which fails
+# the target on any error.  The version is module/kalloc.h's: debian/
+# changelog and dkms.conf must say the same.
+DEB_OUT := $(TOP)/build/deb
+deb:
+	@for c in dpkg-buildpackage:dpkg-dev dh:debhelper dh_dkms:dh-dkms lintian:lintian; do \
+		command -v $${c%%:*} >/dev/null || { echo "make deb: $${c%%:*} is missing" \
+			"(package $${c#*:}): run 'make deps' (as root)" >&2; exit 1; }; done
+	@v=$$(dpkg-parsechangelog -l $(TOP)/debian/changelog -S Version); \
+	test "$$v" = "$(VERSION)" || { echo "make deb: debian/changelog says $$v," \
+		"module/kalloc.h $(VERSION): add a changelog entry (dch -v $(VERSION))" >&2; exit 1; }
+	@grep -qx 'PACKAGE_VERSION="$(VERSION)"' $(TOP)/dkms.conf || { echo "make deb:" \
+		"dkms.conf's PACKAGE_VERSION is not $(VERSION) (module/kalloc.h)" >&2; exit 1; }
+	rm -rf $(DEB_OUT)
+	@mkdir -p $(DEB_OUT)/kalloc-$(VERSION)
+	@cd $(TOP) && { git ls-files -co --exclude-standard 2>/dev/null || \
+		find . -path ./build -prune -o -path ./.git -prune -o -path ./.cache -prune \
+			-o -type f -print; } | while read -r f; do [ -f "$$f" ] && echo "$$f"; done | \
+		tar -cf - -T - | tar -xf - -C $(DEB_OUT)/kalloc-$(VERSION)
+	cd $(DEB_OUT)/kalloc-$(VERSION) && dpkg-buildpackage -b -us -uc
+	lintian --fail-on error $(DEB_OUT)/kalloc_$(VERSION)_$$(dpkg --print-architecture).changes
+	@ls $(DEB_OUT)/*.deb
+
 check: deps
 	@$(TOP)/tools/check
 
@@ -147,11 +189,25 @@ soak: modules-all selftests
 		env KALLOC_FUZZ_OPS=$(SOAK_OPS) KALLOC_FUZZ_TIME=0 selftests/run.sh kalloc_fuzz_test.sh || s=1; \
 	done; exit $$s
 
-# The demo loads the module itself, with kallocctl.
-demo: all
+# The demo loads the module itself, with kallocctl.  It is the first
+# command a newcomer types: it installs what is missing (make deps), builds
+# quietly (the log in build/demo-build.log, its end shown on failure), then
+# runs.  The module is built for the kernel the demo boots: Debian's 6.12
+# in the VM, this machine's own with VM=0.
+DEMO_LOG := $(TOP)/build/demo-build.log
+demo: deps
+	@mkdir -p $(TOP)/build
+	@echo "demo: building (log: build/demo-build.log)"
 ifeq ($(VM),0)
+	@$(MAKE) --no-print-directory module lib tools >$(DEMO_LOG) 2>&1 || \
+		{ tail -n 20 $(DEMO_LOG) >&2; echo "demo: the build failed (above)" >&2; exit 1; }
 	@$(TOP)/tools/demo
 else
+	@k=$$(ls -d /usr/src/linux-headers-6.12.*-amd64 2>/dev/null | sort -V | tail -n 1); \
+	test -n "$$k" || { echo "demo: no 6.12 kernel headers: run 'make deps' (as root)" >&2; exit 1; }; \
+	$(MAKE) --no-print-directory module lib tools KDIR=$$k >$(DEMO_LOG) 2>&1 || \
+		{ tail -n 20 $(DEMO_LOG) >&2; echo "demo: the build failed (above)" >&2; exit 1; }
+	@echo "demo: booting Debian's 6.12 kernel in QEMU (about a minute)"
 	@$(TOP)/tools/kalloc-vm --kernel 6.12 --no-module -- tools/demo
 endif
 

@@ -7,10 +7,12 @@
  *   kallocctl status
  *
  * load inserts the kalloc.ko built for the running kernel: the project's
- * build/$(uname -r)/ next to this binary's tools/, else what make install
- * or dkms put under /lib/modules/$(uname -r)/.  Parameters are checked
- * against the module's own list before the kernel sees them.  unload while
- * a process holds the device names the processes (EBUSY).
+ * build/$(uname -r)/ next to this binary's tools/, else the one modules.dep
+ * names (make install's extra/, the kalloc-dkms package's updates/dkms/),
+ * else extra/ or updates/dkms/ under /lib/modules/$(uname -r)/ by path.
+ * Parameters are checked against the module's own list before the kernel
+ * sees them.  unload while a process holds the device names the processes
+ * (EBUSY).
  *
  * Exit status: 0, 1 for any failure (one line on stderr), 2 when kalloc is
  * not loaded (status, unload).
@@ -58,7 +60,8 @@ static void usage(FILE *f)
 		"       kallocctl unload\n"
 		"       kallocctl status\n"
 		"  load    insert kalloc.ko for the running kernel (build/$(uname -r)/,\n"
-		"          else /lib/modules/$(uname -r)/extra or updates/dkms)\n"
+		"          else the one modules.dep names, else /lib/modules/$(uname -r)/\n"
+		"          extra or updates/dkms)\n"
 		"  unload  remove it; refused, naming the processes, while any holds it\n"
 		"  status  loaded or not, version, parameters, regions, resident memory\n"
 		"Exit status: 0 ok, 1 failure, 2 kalloc is not loaded.\n");
@@ -94,6 +97,27 @@ static struct kmod_module *module_by_name(void)
 	return mod;
 }
 
+/* The path modules.dep gives for kalloc, if depmod has seen one. */
+static bool lookup_module(char *path, size_t len)
+{
+	struct kmod_list *list = NULL;
+	struct kmod_module *mod;
+	const char *found;
+	bool ok = false;
+
+	if (kmod_module_new_from_lookup(ctx, NAME, &list) < 0 || !list)
+		return false;
+	mod = kmod_module_get_module(list);
+	found = kmod_module_get_path(mod);
+	if (found) {
+		snprintf(path, len, "%s", found);
+		ok = !access(path, R_OK);
+	}
+	kmod_module_unref(mod);
+	kmod_module_unref_list(list);
+	return ok;
+}
+
 /* Where kalloc.ko for the running kernel is; NULL, with tried[] filled, if nowhere. */
 static const char *find_module(char *tried, size_t len)
 {
@@ -112,6 +136,13 @@ static const char *find_module(char *tried, size_t len)
 			return path;
 		used += snprintf(tried + used, len - used, "%s", path);
 	}
+	/*
+	 * By name, as modprobe would: modules.dep knows where make install
+	 * (extra/) or dkms (updates/dkms/) put it, compressed or not (dkms
+	 * compresses it like the kernel's own modules, as 6.12's .ko.xz).
+	 */
+	if (lookup_module(path, sizeof(path)))
+		return path;
 	snprintf(path, sizeof(path), "/lib/modules/%s/extra/" NAME ".ko", u.release);
 	if (!access(path, R_OK))
 		return path;
@@ -172,8 +203,9 @@ static int cmd_load(int argc, char **argv)
 	kmod_module_unref(named);
 	path = find_module(tried, sizeof(tried));
 	if (!path)
-		fail("no kalloc.ko for kernel %s (looked at %s): build it with make, "
-		     "or install it with make install", u.release, tried);
+		fail("no kalloc.ko for kernel %s (looked at %s): build it with make, or "
+		     "install it with make install or the kalloc-dkms package",
+		     u.release, tried);
 	err = kmod_module_new_from_path(ctx, path, &mod);
 	if (err < 0)
 		fail("%s: %s", path, strerror(-err));

@@ -8,16 +8,25 @@
 #   kallocctl's usage errors and status without the module;
 #   the man pages render with no groff warning, the .rst files parse;
 #   make install DESTDIR=... puts every file in place;
-#   dkms builds the module for every installed kernel (from make install-dkms).
+#   dkms builds the module for every installed kernel (from make install-dkms);
+#   make demo in a fresh clone, and a missing dependency's message
+#   (tools/test/demo.sh);
+#   make deb, and as root the packages installed, loaded in a VM per
+#   kernel, and purged (tools/test/deb.sh).
 #
-# TOOLS_TEST_DKMS=0 skips the dkms builds (about 10 s per kernel).
+# TOOLS_TEST_DKMS=0 skips the dkms builds (about 10 s per kernel),
+# TOOLS_TEST_DEMO=0 the demo, TOOLS_TEST_DEB=0 the packages.
 cd "$(dirname "$0")/../.." || exit 2
 TOP=$PWD
 STAT=tools/kallocstat
 CTL=tools/kallocctl
 FIX=tools/test/fixtures
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kalloc-tools-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+. tools/test/demo.sh
+. tools/test/deb.sh
+# deb_cleanup (tools/test/deb.sh): purge the packages if a test left them.
+trap 'deb_cleanup; rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
 n=0
 failed=0
 
@@ -270,7 +279,7 @@ install_tree() {
 	make --no-print-directory install DESTDIR="$d" PREFIX=/usr >"$TMP/install" 2>&1 ||
 		{ cat "$TMP/install"; return 1; }
 	kv=$(make --no-print-directory -s -f Makefile -f - print-kver <<<'print-kver: ; @echo $(KVER)')
-	for f in "lib/modules/$kv/extra/kalloc.ko" usr/lib/liballoc.so usr/lib/liballoc.a \
+	for f in "lib/modules/$kv/extra/kalloc.ko" usr/lib/liballoc.so.1 usr/lib/liballoc.so usr/lib/liballoc.a \
 		usr/include/kalloc/alloc.h usr/include/linux/kalloc.h usr/lib/pkgconfig/liballoc.pc \
 		usr/bin/kallocstat usr/sbin/kallocctl usr/share/man/man8/kallocstat.8 \
 		usr/share/man/man8/kallocctl.8 usr/share/man/man3/liballoc.3 \
@@ -324,5 +333,9 @@ for k in $(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V); do
 		check "dkms add + build of kalloc for $kv (installed headers)" dkms_build "$kv"
 	fi
 done
+
+# --- make demo, make deb --------------------------------------------------------------
+demo_tests
+deb_tests
 
 exit $failed
