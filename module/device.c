@@ -242,6 +242,12 @@ static int kalloc_args_in(void *args, size_t size, void __user *uargs)
 		return -EFAULT;
 	if (argsz < size)
 		return -EINVAL;
+	/*
+	 * A struct that has grown past a page is not one of ours: refuse it
+	 * rather than check up to 4 GiB of the caller's memory for zeroes.
+	 */
+	if (argsz > PAGE_SIZE)
+		return -E2BIG;
 	err = copy_struct_from_user(args, size, uargs, argsz);
 	return err == -E2BIG ? -EINVAL : err;
 }
