@@ -69,7 +69,9 @@ struct kalloc_user {
 
 struct kalloc_region {
 	struct kref ref;
-	struct list_head link;		/* in the list /proc/kalloc walks */
+	struct rcu_head rcu;		/* /proc/kalloc may still look at it */
+	u32 list_index;			/* in the xarray /proc/kalloc walks */
+	bool listed;			/* is in it */
 	u32 id;
 	u32 backing;			/* enum kalloc_backing */
 	unsigned int order;
@@ -143,8 +145,7 @@ void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
 void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
 				unsigned long index, unsigned int window_order);
-void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
-			     void *arg);
+struct kalloc_region *kalloc_region_next_listed(unsigned long *index);
 
 /* device.c */
 struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,

@@ -66,9 +66,14 @@
 
 struct kalloc_totals kalloc_totals;
 
-/* Every region, for /proc/kalloc. */
-static LIST_HEAD(kalloc_regions);
-static DEFINE_MUTEX(kalloc_regions_lock);
+/*
+ * Every published region, for /proc/kalloc, by an index handed out
+ * cyclically so that a reader's cursor only moves forward.  Readers walk
+ * it under RCU and pin a region with kref_get_unless_zero(): neither
+ * CREATE nor the last put ever waits for a reader.
+ */
+static DEFINE_XARRAY_ALLOC(kalloc_regions);
+static u32 kalloc_regions_next;
 
 int kalloc_totals_init(void)
 {
@@ -261,26 +266,47 @@ static struct kalloc_region *kalloc_region_alloc(void)
 	kref_init(&region->ref);
 	mutex_init(&region->lock);
 	xa_init(&region->pages);
-	INIT_LIST_HEAD(&region->link);
 	atomic_long_inc(&kalloc_totals.regions);
 	return region;
 }
 
-/* Show @region in /proc/kalloc, once its id is set. */
+/*
+ * Show @region in /proc/kalloc, once its id is set.  A region that cannot
+ * be listed (no memory for an xarray node) works all the same, unlisted.
+ */
 void kalloc_region_publish(struct kalloc_region *region)
 {
-	mutex_lock(&kalloc_regions_lock);
-	list_add_tail(&region->link, &kalloc_regions);
-	mutex_unlock(&kalloc_regions_lock);
+	region->listed = xa_alloc_cyclic(&kalloc_regions, &region->list_index,
+					 region, xa_limit_32b,
+					 &kalloc_regions_next, GFP_KERNEL) >= 0;
+}
+
+/*
+ * The first listed region at *@index or after, pinned for the caller (who
+ * puts it), with *@index set to its index; NULL at the end.  Regions whose
+ * last reference is already gone are stepped over.
+ */
+struct kalloc_region *kalloc_region_next_listed(unsigned long *index)
+{
+	struct kalloc_region *region;
+
+	rcu_read_lock();
+	for (;;) {
+		region = xa_find(&kalloc_regions, index, ULONG_MAX, XA_PRESENT);
+		if (!region || kref_get_unless_zero(&region->ref))
+			break;
+		(*index)++;
+	}
+	rcu_read_unlock();
+	return region;
 }
 
 static void kalloc_region_free(struct kref *ref)
 {
 	struct kalloc_region *region = container_of(ref, struct kalloc_region, ref);
 
-	mutex_lock(&kalloc_regions_lock);
-	list_del(&region->link);
-	mutex_unlock(&kalloc_regions_lock);
+	if (region->listed)
+		xa_erase(&kalloc_regions, region->list_index);
 	kalloc_backing_free(region);
 	if (region->user)
 		kalloc_user_put(region->user);
@@ -288,7 +314,8 @@ static void kalloc_region_free(struct kref *ref)
 		mmdrop(region->mm);
 	atomic_long_dec(&kalloc_totals.regions);
 	mutex_destroy(&region->lock);
-	kfree(region);
+	/* a /proc/kalloc reader may have found it just before the erase */
+	kfree_rcu(region, rcu);
 }
 
 void kalloc_region_get(struct kalloc_region *region)
@@ -577,14 +604,3 @@ void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info)
 	mutex_unlock(&region->lock);
 }
 
-/* Call @fn on every region, with the region list held still. */
-void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
-			     void *arg)
-{
-	struct kalloc_region *region;
-
-	mutex_lock(&kalloc_regions_lock);
-	list_for_each_entry(region, &kalloc_regions, link)
-		fn(region, arg);
-	mutex_unlock(&kalloc_regions_lock);
-}
