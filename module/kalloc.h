@@ -55,6 +55,7 @@ struct kalloc_file {
 struct kalloc_space {
 	struct list_head link;		/* in kalloc_file.spaces */
 	struct mm_struct *mm;		/* mmgrab()ed: the address stays unique */
+	u64 serial;			/* never reused, unlike the address */
 	struct xarray regions;		/* id -> region, holds a reference */
 	u32 next_id;			/* ids are not reused soon: see CREATE */
 };
@@ -80,7 +81,9 @@ struct kalloc_region {
 	pgoff_t pgoff;			/* start of its window in the file */
 	struct mm_struct *mm;		/* the one mm that maps it, mmgrab()ed */
 	bool named;			/* its id names it (until DESTROY); kfile->lock */
-	struct kalloc_region *origin;	/* fork copy: the region copied (compare only) */
+	/* the copy last made by fork, for the child space of that serial; kfile->lock */
+	struct kalloc_region *fork_copy;
+	u64 fork_space;
 	struct address_space *mapping;	/* the file's, for zapping released ranges */
 	pid_t tgid;			/* the owner's, once known */
 	kuid_t uid;			/* the creator's euid: /proc/kalloc rows */

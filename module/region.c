@@ -245,14 +245,18 @@ static void kalloc_backing_free(struct kalloc_region *region)
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		if (region->vaddr)
 			vunmap(region->vaddr);
-		for (i = 0; region->vpages && i < region->nr_pages; i++)
+		for (i = 0; region->vpages && i < region->nr_pages; i++) {
 			if (region->vpages[i])
 				kalloc_free_page(region, region->vpages[i]);
+			cond_resched();
+		}
 		kvfree(region->vpages);
 		return;
 	}
-	xa_for_each(&region->pages, i, page)
+	xa_for_each(&region->pages, i, page) {
 		kalloc_free_page(region, page);
+		cond_resched();
+	}
 	xa_destroy(&region->pages);
 }
 
@@ -405,7 +409,11 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 	return region;
 }
 
-/* Copy @parent's pages into @copy.  Called with parent->lock held. */
+/*
+ * Copy @parent's pages into @copy, a page at a time: the forking task
+ * yields the CPU between pages and stops at a fatal signal (the fork then
+ * fails, see kalloc_region_fork()).  Called with parent->lock held.
+ */
 static int kalloc_region_copy(struct kalloc_region *copy,
 			      struct kalloc_region *parent)
 {
@@ -416,13 +424,21 @@ static int kalloc_region_copy(struct kalloc_region *copy,
 
 	if (parent->backing == KALLOC_BACKING_VMALLOC) {
 		err = kalloc_vmalloc_fill(copy, parent->mm);
-		if (!err)
-			memcpy(copy->vaddr, parent->vaddr,
-			       parent->nr_pages << PAGE_SHIFT);
+		for (i = 0; !err && i < parent->nr_pages; i++) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			copy_page(copy->vaddr + (i << PAGE_SHIFT),
+				  parent->vaddr + (i << PAGE_SHIFT));
+			cond_resched();
+		}
 		return err;
 	}
 	kalloc_charge_begin(&charge, parent->mm);
 	xa_for_each(&parent->pages, i, page) {
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		new = kalloc_alloc(copy, page_to_nid(page), 0,
 				   KALLOC_PAGE_GFP & ~__GFP_ZERO);
 		if (!new) {
@@ -446,7 +462,10 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * maps it: a write in either process never shows in the other.  The copy
  * is eager (one page allocated and copied per resident page) because ->open
  * cannot fail; if memory runs out the copy is marked broken and the child's
- * faults on it get SIGBUS.  The caller publishes it.
+ * faults on it get SIGBUS.  If the forking task is killed meanwhile the
+ * copy stops, broken too: that child never runs, as copy_process() fails
+ * a fork with a fatal signal pending, and its teardown frees the copy.
+ * The caller publishes it.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
@@ -473,7 +492,10 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
-	mutex_lock(&parent->lock);
+	if (mutex_lock_killable(&parent->lock)) {
+		copy->broken = true;
+		return copy;
+	}
 	if (parent->broken || kalloc_region_copy(copy, parent)) {
 		kalloc_backing_free(copy);
 		xa_init(&copy->pages);
@@ -578,6 +600,7 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			xa_erase(&region->pages, i);
 			kalloc_free_page(region, page);
 			released++;
+			cond_resched();
 		}
 	}
 	mutex_unlock(&region->lock);
