@@ -46,4 +46,20 @@ static inline void kalloc_mm_counter_add(struct mm_struct *mm, int member,
 #endif
 }
 
+/*
+ * Remove the page-table entries of [@start, @start + @size), inside @vma,
+ * whatever they map.  zap_vma_ptes() would do only for VM_PFNMAP, and
+ * kalloc maps with VM_MIXEDMAP; 6.3 replaced the exported zap_page_range()
+ * with zap_page_range_single().  The caller holds @vma's mmap_lock.
+ */
+static inline void kalloc_zap_vma_range(struct vm_area_struct *vma,
+					unsigned long start, unsigned long size)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	zap_page_range_single(vma, start, size, NULL);
+#else
+	zap_page_range(vma, start, size);
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

@@ -61,8 +61,8 @@ MODULE_PARM_DESC(fault_around,
 
 /*
  * Each open file gets an inode of this pseudo filesystem, so that its
- * mappings share an address space of their own and RELEASE can zap a range
- * with unmap_mapping_range() without touching other files' mappings.
+ * mappings share an address space of their own rather than the misc
+ * device's, which every open of /dev/kalloc shares.
  */
 #define KALLOC_FS_MAGIC	0x6b616c6c	/* "kall" */
 
@@ -317,7 +317,7 @@ static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
 
 	if (err)
 		return err;
-	region = kalloc_region_create(&args, kfile->inode->i_mapping);
+	region = kalloc_region_create(&args);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
 

@@ -11,6 +11,13 @@
  * mapped under region->lock: RELEASE holds the same lock from zap to free,
  * so a page is never mapped once it has been handed back.
  *
+ * RELEASE zaps only the releasing process's own mappings of the region.
+ * Every mapping of a file shares the file's offsets, and a forked child's
+ * copy of region N (or another process's region N, with the fd passed)
+ * sits at the same offsets as region N: unmap_mapping_range() over the
+ * window would zap them all.  kalloc_zap_own_mappings() walks the owner's
+ * vmas instead, and zaps those that map this region.
+ *
  * Fork: dup_mmap() calls ->open on the child's vma and then would copy the
  * page-table entries of a VM_MIXEDMAP mapping, leaving the child pointing
  * at the parent's pages.  Every kalloc vma carries VM_WIPEONFORK, which
@@ -20,6 +27,8 @@
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include "kalloc.h"
+
+static const struct vm_operations_struct kalloc_vm_ops;
 
 static void kalloc_vm_open(struct vm_area_struct *vma)
 {
@@ -148,6 +157,42 @@ static const struct vm_operations_struct kalloc_vm_ops = {
 	.close = kalloc_vm_close,
 	.fault = kalloc_fault,
 };
+
+/*
+ * Zap pages [@first, @first + @nr) of @region in its owner's vmas that map
+ * it, and in no one else's.  The vmas are found by walking the owner's
+ * address space; the walk stops once it has seen as many as the region
+ * has mappings.  Called with the owner's mmap_lock held (read) and
+ * region->lock.
+ */
+void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
+			     unsigned long nr)
+{
+	VMA_ITERATOR(vmi, region->mm, 0);
+	int left = atomic_read(&region->mappings);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(region->mm);
+	for_each_vma(vmi, vma) {
+		unsigned long vma_first, vma_last, from, to;
+
+		if (left <= 0)
+			break;
+		if (vma->vm_ops != &kalloc_vm_ops ||
+		    vma->vm_private_data != region)
+			continue;
+		left--;
+		/* the vma's pages, as indexes into the region */
+		vma_first = vma->vm_pgoff - region->pgoff;
+		vma_last = vma_first + vma_pages(vma);
+		from = max(first, vma_first);
+		to = min(first + nr, vma_last);
+		if (from < to)
+			kalloc_zap_vma_range(vma, vma->vm_start +
+					     ((from - vma_first) << PAGE_SHIFT),
+					     (to - from) << PAGE_SHIFT);
+	}
+}
 
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 {

@@ -6,9 +6,8 @@
  * Objects and their lifetimes:
  *
  *   struct kalloc_file    one per open of /dev/kalloc.  Owns an anonymous
- *                         inode whose address space holds every mapping of
- *                         the file, so RELEASE can zap a range in all of
- *                         them with unmap_mapping_range().
+ *                         inode, so that the file's mappings share an
+ *                         address space of their own.
  *   struct kalloc_space   the regions one process (one mm) has in one file.
  *                         After fork the child shares the file but gets a
  *                         space of its own, so a region id always names the
@@ -84,7 +83,6 @@ struct kalloc_region {
 	/* the copy last made by fork, for the child space of that serial; kfile->lock */
 	struct kalloc_region *fork_copy;
 	u64 fork_space;
-	struct address_space *mapping;	/* the file's, for zapping released ranges */
 	pid_t tgid;			/* the owner's, once known */
 	kuid_t uid;			/* the creator's euid: /proc/kalloc rows */
 	struct kalloc_user *user;	/* the creator's real uid: the limit */
@@ -136,8 +134,7 @@ extern struct kalloc_totals kalloc_totals;
 int kalloc_totals_init(void);
 void kalloc_totals_exit(void);
 unsigned long kalloc_resident_total(void);
-struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
-					   struct address_space *mapping);
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args);
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm);
 void kalloc_region_get(struct kalloc_region *region);
@@ -170,6 +167,8 @@ void kalloc_users_show(struct seq_file *m);
 
 /* fault.c */
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma);
+void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
+			     unsigned long nr);
 
 /* proc.c */
 int kalloc_proc_init(void);

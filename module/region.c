@@ -370,8 +370,7 @@ static int kalloc_check_create(const struct kalloc_create *args)
  * A new region for the calling process, described by @args (checked here).
  * The caller gives it an id and then publishes it.
  */
-struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
-					   struct address_space *mapping)
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 {
 	struct kalloc_region *region;
 	int err;
@@ -388,7 +387,6 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
 	mmgrab(current->mm);
 	region->mm = current->mm;
-	region->mapping = mapping;
 	region->tgid = task_tgid_nr(current);
 	region->uid = current_euid();
 	region->user = kalloc_user_get(current_uid());
@@ -483,7 +481,6 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->pgoff = parent->pgoff;
 	mmgrab(child_mm);
 	copy->mm = child_mm;
-	copy->mapping = parent->mapping;
 	/* the child has no pid yet: its first fault or ioctl records it */
 	copy->tgid = 0;
 	copy->uid = parent->uid;
@@ -574,10 +571,12 @@ struct page *kalloc_region_page(struct kalloc_region *region,
 }
 
 /*
- * Take pages [@first, @first + @nr) back: remove them from every mapping,
- * then free them (PAGES) or zero them (VMALLOC).  The next touch finds
- * fresh zeroed memory.  The fault handler maps pages under region->lock,
- * so none can be mapped again between the zap and the free.
+ * Take pages [@first, @first + @nr) back: remove them from the owner's
+ * mappings, then free them (PAGES) or zero them (VMALLOC).  The next touch
+ * finds fresh zeroed memory.  The fault handler maps pages under
+ * region->lock, so none can be mapped again between the zap and the free.
+ * Called by the owner (current->mm == region->mm); its mmap_lock is taken
+ * for reading around the zap, before region->lock as a fault takes them.
  */
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr)
@@ -588,12 +587,16 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 	/* a fork copy that could not be made has nothing to release */
 	if (region->broken)
 		return -EIO;
+	if (mmap_read_lock_killable(region->mm))
+		return -EINTR;
 	mutex_lock(&region->lock);
-	unmap_mapping_range(region->mapping,
-			    (loff_t)(region->pgoff + first) << PAGE_SHIFT,
-			    (loff_t)nr << PAGE_SHIFT, 1);
+	kalloc_zap_own_mappings(region, first, nr);
+	mmap_read_unlock(region->mm);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
-		memset(region->vaddr + (first << PAGE_SHIFT), 0, nr << PAGE_SHIFT);
+		for (i = first; i < first + nr; i++) {
+			clear_page(region->vaddr + (i << PAGE_SHIFT));
+			cond_resched();
+		}
 		released = nr;
 	} else {
 		xa_for_each_range(&region->pages, i, page, first, first + nr - 1) {
