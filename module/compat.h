@@ -62,4 +62,18 @@ static inline void kalloc_zap_vma_range(struct vm_area_struct *vma,
 #endif
 }
 
+/*
+ * Drop the lock a fault runs under before returning VM_FAULT_RETRY.
+ * release_fault_lock() (6.7) also knows the per-VMA lock; before it a
+ * fault that reached ->fault always held mmap_lock.
+ */
+static inline void kalloc_fault_unlock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	release_fault_lock(vmf);
+#else
+	mmap_read_unlock(vmf->vma->vm_mm);
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

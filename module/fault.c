@@ -9,7 +9,9 @@
  * in one batch with vm_insert_pages(), so touching memory in order takes
  * one fault per neighbourhood rather than one per page.  The pages are
  * mapped under region->lock: RELEASE holds the same lock from zap to free,
- * so a page is never mapped once it has been handed back.
+ * so a page is never mapped once it has been handed back.  A fault waits
+ * for that lock killably: a thread killed while another one allocates or
+ * releases under it leaves at once (see kalloc_fault_lock()).
  *
  * RELEASE zaps only the releasing process's own mappings of the region.
  * Every mapping of a file shares the file's offsets, and a forked child's
@@ -97,6 +99,33 @@ static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
 	return 0;
 }
 
+/*
+ * Take region->lock for a fault.  Another thread may hold it for a while
+ * (allocating under reclaim, or RELEASE freeing many pages); a fault that
+ * may be retried waits killably and, killed, returns VM_FAULT_RETRY with
+ * the fault's lock dropped, as filemap_fault() does for a page lock: the
+ * arch fault handler then sees the fatal signal and returns to die.  A
+ * caller that cannot retry (VM_FAULT_RETRY would break its lock protocol)
+ * waits as before; one that must not sleep (RETRY_NOWAIT) gets
+ * VM_FAULT_RETRY with the lock still held.  False: return VM_FAULT_RETRY.
+ */
+static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region)
+{
+	if (mutex_trylock(&region->lock))
+		return true;
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+		return false;
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
+	    !(vmf->flags & FAULT_FLAG_KILLABLE)) {
+		mutex_lock(&region->lock);
+		return true;
+	}
+	if (!mutex_lock_killable(&region->lock))
+		return true;
+	kalloc_fault_unlock(vmf);
+	return false;
+}
+
 static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -125,7 +154,8 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	/* a window mapped whole may be allocated as one block */
 	window_order = last - first == around ? ilog2(around) : 0;
 
-	mutex_lock(&region->lock);
+	if (!kalloc_fault_lock(vmf, region))
+		return VM_FAULT_RETRY;
 	for (i = first; i < last; i++) {
 		pages[n] = kalloc_region_page(region, i, window_order);
 		if (pages[n]) {
