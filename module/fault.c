@@ -20,11 +20,18 @@
  * window would zap them all.  kalloc_zap_own_mappings() walks the owner's
  * vmas instead, and zaps those that map this region.
  *
- * Fork: dup_mmap() calls ->open on the child's vma and then would copy the
- * page-table entries of a VM_MIXEDMAP mapping, leaving the child pointing
- * at the parent's pages.  Every kalloc vma carries VM_WIPEONFORK, which
- * skips that copy, and ->open gives the child its own copy of the region
- * instead (see kalloc_region_fork()).
+ * Fork: dup_mmap() calls ->open on the child's vma and, unless the vma has
+ * VM_WIPEONFORK, copies the page-table entries of a VM_MIXEDMAP mapping,
+ * which would leave the child pointing at the parent's pages.  Every kalloc
+ * vma carries VM_WIPEONFORK, which skips that copy, and ->open gives the
+ * child its own copy of the region instead (see kalloc_region_fork()).
+ * MADV_KEEPONFORK can take VM_WIPEONFORK off the parent's vma, and the
+ * order of the two steps depends on the kernel: 6.12 and 6.1.191 and later
+ * call ->open first (setting the flag there is in time), 6.1.95 to 6.1.190
+ * copied the entries first.  So when the parent's vma lacked the flag,
+ * ->open also zaps the child's vma whole: whichever order the kernel uses,
+ * the child keeps no entry that maps a parent's page, and its first touch
+ * faults in its own copy.
  */
 #include <linux/log2.h>
 #include <linux/mm.h>
@@ -40,11 +47,13 @@ static void kalloc_vm_open(struct vm_area_struct *vma)
 		return;
 	if (vma->vm_mm != region->mm) {
 		/*
-		 * fork: the child's mm is write-locked, the parent's too.  The
-		 * parent's vma may have lost VM_WIPEONFORK to MADV_KEEPONFORK;
-		 * setting it on the child's keeps dup_mmap() from copying the
-		 * parent's page-table entries after this.
+		 * fork: the child's mm is write-locked, the parent's too, as
+		 * zapping the child's entries and setting its flags require.
+		 * The child's vma has the parent's flags at this point.
 		 */
+		if (!(vma->vm_flags & VM_WIPEONFORK))
+			kalloc_zap_vma_range(vma, vma->vm_start,
+					     vma->vm_end - vma->vm_start);
 		kalloc_vma_set_flags(vma, VM_WIPEONFORK);
 		region = kalloc_file_fork_region(vma->vm_file->private_data,
 						 region, vma->vm_mm);
