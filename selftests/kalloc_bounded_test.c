@@ -6,6 +6,8 @@
  * - fork copies a region once per child, however many vmas map it;
  * - a process killed while fork copies a large region dies promptly, and
  *   everything it held is freed;
+ * - a process killed while one thread's fault waits behind another
+ *   thread's RELEASE dies, and everything it held is freed;
  * - reading /proc/kalloc over 100,000 regions never makes CREATE wait for
  *   the read.
  *
@@ -13,6 +15,7 @@
  * measured on the same machine in the same run.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -241,6 +244,89 @@ TEST_F_TIMEOUT(bounded, killed_while_fork_copies_dies_promptly_and_frees_everyth
 	TH_LOG("%lu pages: a fork's copy %.3f s; killed idle, died in %.3f s; killed a quarter into a copy, in %.3f s",
 	       KILL_REGION_PAGES, t_copy, t_idle, t_die);
 	EXPECT_LT(t_die, t_idle + t_copy / 2) TH_LOG("the copy went on after SIGKILL");
+	EXPECT_EQ(regions, kt_proc_total("regions")) TH_LOG("regions leaked");
+	EXPECT_EQ(resident, kt_resident()) TH_LOG("pages leaked");
+}
+
+/*
+ * One thread RELEASEs a VMALLOC region again and again (zeroing it under
+ * the region's lock), another keeps touching its first page (a fault each
+ * time, which waits for that lock): killed, the process dies and leaves
+ * nothing.  A fault killed while it waits returns VM_FAULT_RETRY having
+ * dropped mmap_lock itself; a mistake there (a lock dropped twice, or not
+ * at all) hangs the exit or shows in the kernel log, which the VM runner
+ * fails on.  This runs that path; it cannot tell a killable wait from an
+ * uninterruptible one by time, as the releasing thread holds the process
+ * until its RELEASE ends either way.
+ */
+#define RELEASE_REGION_PAGES	16384UL		/* 64 MiB */
+
+struct releaser {
+	int fd;
+	unsigned int id;
+	volatile unsigned char *p;
+};
+
+static void *release_forever(void *arg)
+{
+	struct releaser *r = arg;
+
+	for (;;)
+		kt_release(r->fd, r->id, 0, RELEASE_REGION_PAGES * KT_PAGE);
+	return NULL;
+}
+
+static void *touch_forever(void *arg)
+{
+	struct releaser *r = arg;
+
+	for (;;)
+		r->p[0]++;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(bounded, killed_while_a_fault_waits_behind_a_release_dies, 120)
+{
+	long regions = kt_proc_total("regions"), resident = kt_resident();
+	int fds[2], status;
+	double t_kill;
+	pid_t pid;
+	char go;
+
+	ASSERT_EQ(0, pipe(fds));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kalloc_create c;
+		struct releaser r;
+		pthread_t t;
+
+		r.fd = kt_open();
+		if (r.fd < 0 || kt_create(r.fd, RELEASE_REGION_PAGES * KT_PAGE,
+					  KALLOC_BACKING_VMALLOC, 0,
+					  KALLOC_NODE_LOCAL, &c))
+			_exit(100);
+		r.id = c.id;
+		r.p = kt_map(r.fd, &c, 0);
+		if (r.p == MAP_FAILED)
+			_exit(101);
+		if (pthread_create(&t, NULL, release_forever, &r) ||
+		    pthread_create(&t, NULL, touch_forever, &r))
+			_exit(102);
+		if (write(fds[1], "r", 1) != 1)
+			_exit(103);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	ASSERT_EQ(1, read(fds[0], &go, 1));
+	close(fds[0]);
+	usleep(300000);
+	t_kill = now();
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	TH_LOG("died %.3f s after SIGKILL", now() - t_kill);
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) TH_LOG("status %#x", status);
 	EXPECT_EQ(regions, kt_proc_total("regions")) TH_LOG("regions leaked");
 	EXPECT_EQ(resident, kt_resident()) TH_LOG("pages leaked");
 }
