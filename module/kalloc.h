@@ -18,6 +18,16 @@
  * A vma holds its file, so a file is released only after every mapping of
  * it is gone; the file's release then drops the spaces' references and
  * every region is freed.
+ *
+ * Locks, outermost first:
+ *
+ *   mmap_lock             a fault, RELEASE (read), fork's ->open (write)
+ *   kalloc_file.lock      the spaces and their ids; never held while pages
+ *                         are copied or freed in bulk
+ *   kalloc_region.lock    the backing; faults wait for it killably
+ *
+ * /proc/kalloc takes none of them: it walks the regions' xarray under RCU
+ * and pins one region at a time (see kalloc_region_next_listed()).
  */
 #ifndef _KALLOC_H
 #define _KALLOC_H
