@@ -250,9 +250,11 @@ TEST_F_TIMEOUT(bounded, killed_while_fork_copies_dies_promptly_and_frees_everyth
 
 /*
  * One thread RELEASEs a VMALLOC region again and again (zeroing it under
- * the region's lock), another keeps touching its first page (a fault each
- * time, which waits for that lock): killed, the process dies and leaves
- * nothing.  A fault killed while it waits returns VM_FAULT_RETRY having
+ * the region's lock), others keep touching its pages (a fault each time,
+ * which waits for that lock), and two more keep the CPUs busy, so that
+ * the releasing thread is preempted with the lock held and the waiting
+ * faults sleep rather than spin on it: killed, the process dies and
+ * leaves nothing.  A fault killed while it waits returns VM_FAULT_RETRY having
  * dropped mmap_lock itself; a mistake there (a lock dropped twice, or not
  * at all) hangs the exit or shows in the kernel log, which the VM runner
  * fails on.  This runs that path; it cannot tell a killable wait from an
@@ -261,10 +263,18 @@ TEST_F_TIMEOUT(bounded, killed_while_fork_copies_dies_promptly_and_frees_everyth
  */
 #define RELEASE_REGION_PAGES	16384UL		/* 64 MiB */
 
+#define TOUCHERS		3
+#define SPINNERS		2
+
 struct releaser {
 	int fd;
 	unsigned int id;
 	volatile unsigned char *p;
+};
+
+struct toucher {
+	struct releaser *r;
+	unsigned long page;
 };
 
 static void *release_forever(void *arg)
@@ -278,10 +288,19 @@ static void *release_forever(void *arg)
 
 static void *touch_forever(void *arg)
 {
-	struct releaser *r = arg;
+	struct toucher *t = arg;
 
 	for (;;)
-		r->p[0]++;
+		t->r->p[t->page * KT_PAGE]++;
+	return NULL;
+}
+
+static void *spin_forever(void *arg)
+{
+	volatile unsigned long *n = arg;
+
+	for (;;)
+		(*n)++;
 	return NULL;
 }
 
@@ -297,9 +316,12 @@ TEST_F_TIMEOUT(bounded, killed_while_a_fault_waits_behind_a_release_dies, 120)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
+		struct toucher touchers[TOUCHERS];
+		unsigned long spins[SPINNERS];
 		struct kalloc_create c;
 		struct releaser r;
 		pthread_t t;
+		int i;
 
 		r.fd = kt_open();
 		if (r.fd < 0 || kt_create(r.fd, RELEASE_REGION_PAGES * KT_PAGE,
@@ -310,9 +332,17 @@ TEST_F_TIMEOUT(bounded, killed_while_a_fault_waits_behind_a_release_dies, 120)
 		r.p = kt_map(r.fd, &c, 0);
 		if (r.p == MAP_FAILED)
 			_exit(101);
-		if (pthread_create(&t, NULL, release_forever, &r) ||
-		    pthread_create(&t, NULL, touch_forever, &r))
+		if (pthread_create(&t, NULL, release_forever, &r))
 			_exit(102);
+		for (i = 0; i < TOUCHERS; i++) {
+			touchers[i].r = &r;
+			touchers[i].page = i * (RELEASE_REGION_PAGES / TOUCHERS);
+			if (pthread_create(&t, NULL, touch_forever, &touchers[i]))
+				_exit(102);
+		}
+		for (i = 0; i < SPINNERS; i++)
+			if (pthread_create(&t, NULL, spin_forever, &spins[i]))
+				_exit(102);
 		if (write(fds[1], "r", 1) != 1)
 			_exit(103);
 		for (;;)
