@@ -46,4 +46,34 @@ static inline void kalloc_mm_counter_add(struct mm_struct *mm, int member,
 #endif
 }
 
+/*
+ * Remove the page-table entries of [@start, @start + @size), inside @vma,
+ * whatever they map.  zap_vma_ptes() would do only for VM_PFNMAP, and
+ * kalloc maps with VM_MIXEDMAP; 6.3 replaced the exported zap_page_range()
+ * with zap_page_range_single().  The caller holds @vma's mmap_lock.
+ */
+static inline void kalloc_zap_vma_range(struct vm_area_struct *vma,
+					unsigned long start, unsigned long size)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	zap_page_range_single(vma, start, size, NULL);
+#else
+	zap_page_range(vma, start, size);
+#endif
+}
+
+/*
+ * Drop the lock a fault runs under before returning VM_FAULT_RETRY.
+ * release_fault_lock() (6.7) also knows the per-VMA lock; before it a
+ * fault that reached ->fault always held mmap_lock.
+ */
+static inline void kalloc_fault_unlock(struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+	release_fault_lock(vmf);
+#else
+	mmap_read_unlock(vmf->vma->vm_mm);
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

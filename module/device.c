@@ -61,8 +61,8 @@ MODULE_PARM_DESC(fault_around,
 
 /*
  * Each open file gets an inode of this pseudo filesystem, so that its
- * mappings share an address space of their own and RELEASE can zap a range
- * with unmap_mapping_range() without touching other files' mappings.
+ * mappings share an address space of their own rather than the misc
+ * device's, which every open of /dev/kalloc shares.
  */
 #define KALLOC_FS_MAGIC	0x6b616c6c	/* "kall" */
 
@@ -78,6 +78,9 @@ static struct file_system_type kalloc_fs_type = {
 };
 
 static struct vfsmount *kalloc_mnt;
+
+/* Names each space for fork's copy cache: see kalloc_file_fork_region(). */
+static atomic64_t kalloc_space_serial = ATOMIC64_INIT(0);
 
 static void kalloc_space_free(struct kalloc_space *space)
 {
@@ -119,6 +122,7 @@ static struct kalloc_space *kalloc_space_find(struct kalloc_file *kfile,
 		return NULL;
 	mmgrab(mm);
 	space->mm = mm;
+	space->serial = atomic64_inc_return(&kalloc_space_serial);
 	xa_init_flags(&space->regions, XA_FLAGS_ALLOC1);
 	list_add(&space->link, &kfile->spaces);
 	return space;
@@ -156,12 +160,32 @@ void kalloc_file_prune(struct kalloc_file *kfile)
 }
 
 /*
+ * The copy of @parent that @space (a child's, being forked) already has,
+ * with a reference for the caller; or NULL.  A region split into many vmas
+ * is copied for the first and found here for the others, named or not.
+ * The child's space is new with this fork (spaces are per mm, and the
+ * child's mm is new), so a serial match can only be this fork's copy, and
+ * the copy lives as long as the child's vma that took it, which outlives
+ * the fork.  Called with kfile->lock held.
+ */
+static struct kalloc_region *kalloc_space_fork_copy(struct kalloc_space *space,
+						    struct kalloc_region *parent)
+{
+	if (parent->fork_space != space->serial || !parent->fork_copy)
+		return NULL;
+	kalloc_region_get(parent->fork_copy);
+	return parent->fork_copy;
+}
+
+/*
  * The child's copy of @parent, made when fork duplicates the first vma
- * that maps @parent and found again for the others.  The copy takes the
- * parent's id in the child's space if the id still names @parent: a
- * region the parent has destroyed stays unnamed in the child too (each
- * of its vmas then gets a copy of its own).  Returns a reference for the
- * child's vma, or NULL if not even a broken copy could be made.
+ * that maps @parent and found again for the others: at most one copy of a
+ * region per child.  The copy takes the parent's id in the child's space
+ * if the id still names @parent: a region the parent has destroyed stays
+ * unnamed in the child too.  The pages are copied without kfile->lock, so
+ * that other processes sharing the file do not wait for the copy.  Returns
+ * a reference for the child's vma, or NULL if not even a broken copy could
+ * be made.
  */
 struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 					      struct kalloc_region *parent,
@@ -172,24 +196,31 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 
 	mutex_lock(&kfile->lock);
 	space = kalloc_space_find(kfile, child_mm, true);
-	if (!space)
-		goto out;
-	copy = xa_load(&space->regions, parent->id);
-	if (copy && copy->origin == parent) {
-		kalloc_region_get(copy);
-		goto out;
-	}
+	if (space)
+		copy = kalloc_space_fork_copy(space, parent);
+	mutex_unlock(&kfile->lock);
+	if (!space || copy)
+		return copy;
+
+	/*
+	 * Only this fork adds to the child's space, one vma at a time, and
+	 * the child's mm stays alive throughout: the space is still there.
+	 */
 	copy = kalloc_region_fork(parent, child_mm);
 	if (!copy)
-		goto out;
-	copy->origin = parent;
-	if (parent->named &&
+		return NULL;
+	mutex_lock(&kfile->lock);
+	space = kalloc_space_find(kfile, child_mm, false);
+	if (space && parent->named &&
 	    !xa_insert(&space->regions, parent->id, copy, GFP_KERNEL_ACCOUNT)) {
 		copy->named = true;
 		kalloc_region_get(copy);
 	}
+	if (space) {
+		parent->fork_copy = copy;
+		parent->fork_space = space->serial;
+	}
 	kalloc_region_publish(copy);
-out:
 	mutex_unlock(&kfile->lock);
 	return copy;
 }
@@ -242,6 +273,12 @@ static int kalloc_args_in(void *args, size_t size, void __user *uargs)
 		return -EFAULT;
 	if (argsz < size)
 		return -EINVAL;
+	/*
+	 * A struct that has grown past a page is not one of ours: refuse it
+	 * rather than check up to 4 GiB of the caller's memory for zeroes.
+	 */
+	if (argsz > PAGE_SIZE)
+		return -E2BIG;
 	err = copy_struct_from_user(args, size, uargs, argsz);
 	return err == -E2BIG ? -EINVAL : err;
 }
@@ -280,7 +317,7 @@ static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
 
 	if (err)
 		return err;
-	region = kalloc_region_create(&args, kfile->inode->i_mapping);
+	region = kalloc_region_create(&args);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
 

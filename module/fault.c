@@ -9,17 +9,35 @@
  * in one batch with vm_insert_pages(), so touching memory in order takes
  * one fault per neighbourhood rather than one per page.  The pages are
  * mapped under region->lock: RELEASE holds the same lock from zap to free,
- * so a page is never mapped once it has been handed back.
+ * so a page is never mapped once it has been handed back.  A fault waits
+ * for that lock killably: a thread killed while another one allocates or
+ * releases under it leaves at once (see kalloc_fault_lock()).
  *
- * Fork: dup_mmap() calls ->open on the child's vma and then would copy the
- * page-table entries of a VM_MIXEDMAP mapping, leaving the child pointing
- * at the parent's pages.  Every kalloc vma carries VM_WIPEONFORK, which
- * skips that copy, and ->open gives the child its own copy of the region
- * instead (see kalloc_region_fork()).
+ * RELEASE zaps only the releasing process's own mappings of the region.
+ * Every mapping of a file shares the file's offsets, and a forked child's
+ * copy of region N (or another process's region N, with the fd passed)
+ * sits at the same offsets as region N: unmap_mapping_range() over the
+ * window would zap them all.  kalloc_zap_own_mappings() walks the owner's
+ * vmas instead, and zaps those that map this region.
+ *
+ * Fork: dup_mmap() calls ->open on the child's vma and, unless the vma has
+ * VM_WIPEONFORK, copies the page-table entries of a VM_MIXEDMAP mapping,
+ * which would leave the child pointing at the parent's pages.  Every kalloc
+ * vma carries VM_WIPEONFORK, which skips that copy, and ->open gives the
+ * child its own copy of the region instead (see kalloc_region_fork()).
+ * MADV_KEEPONFORK can take VM_WIPEONFORK off the parent's vma, and the
+ * order of the two steps depends on the kernel: 6.12 and 6.1.191 and later
+ * call ->open first (setting the flag there is in time), 6.1.95 to 6.1.190
+ * copied the entries first.  So when the parent's vma lacked the flag,
+ * ->open also zaps the child's vma whole: whichever order the kernel uses,
+ * the child keeps no entry that maps a parent's page, and its first touch
+ * faults in its own copy.
  */
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include "kalloc.h"
+
+static const struct vm_operations_struct kalloc_vm_ops;
 
 static void kalloc_vm_open(struct vm_area_struct *vma)
 {
@@ -29,11 +47,13 @@ static void kalloc_vm_open(struct vm_area_struct *vma)
 		return;
 	if (vma->vm_mm != region->mm) {
 		/*
-		 * fork: the child's mm is write-locked, the parent's too.  The
-		 * parent's vma may have lost VM_WIPEONFORK to MADV_KEEPONFORK;
-		 * setting it on the child's keeps dup_mmap() from copying the
-		 * parent's page-table entries after this.
+		 * fork: the child's mm is write-locked, the parent's too, as
+		 * zapping the child's entries and setting its flags require.
+		 * The child's vma has the parent's flags at this point.
 		 */
+		if (!(vma->vm_flags & VM_WIPEONFORK))
+			kalloc_zap_vma_range(vma, vma->vm_start,
+					     vma->vm_end - vma->vm_start);
 		kalloc_vma_set_flags(vma, VM_WIPEONFORK);
 		region = kalloc_file_fork_region(vma->vm_file->private_data,
 						 region, vma->vm_mm);
@@ -88,6 +108,33 @@ static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
 	return 0;
 }
 
+/*
+ * Take region->lock for a fault.  Another thread may hold it for a while
+ * (allocating under reclaim, or RELEASE freeing many pages); a fault that
+ * may be retried waits killably and, killed, returns VM_FAULT_RETRY with
+ * the fault's lock dropped, as filemap_fault() does for a page lock: the
+ * arch fault handler then sees the fatal signal and returns to die.  A
+ * caller that cannot retry (VM_FAULT_RETRY would break its lock protocol)
+ * waits as before; one that must not sleep (RETRY_NOWAIT) gets
+ * VM_FAULT_RETRY with the lock still held.  False: return VM_FAULT_RETRY.
+ */
+static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region)
+{
+	if (mutex_trylock(&region->lock))
+		return true;
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+		return false;
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
+	    !(vmf->flags & FAULT_FLAG_KILLABLE)) {
+		mutex_lock(&region->lock);
+		return true;
+	}
+	if (!mutex_lock_killable(&region->lock))
+		return true;
+	kalloc_fault_unlock(vmf);
+	return false;
+}
+
 static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -116,7 +163,8 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	/* a window mapped whole may be allocated as one block */
 	window_order = last - first == around ? ilog2(around) : 0;
 
-	mutex_lock(&region->lock);
+	if (!kalloc_fault_lock(vmf, region))
+		return VM_FAULT_RETRY;
 	for (i = first; i < last; i++) {
 		pages[n] = kalloc_region_page(region, i, window_order);
 		if (pages[n]) {
@@ -148,6 +196,42 @@ static const struct vm_operations_struct kalloc_vm_ops = {
 	.close = kalloc_vm_close,
 	.fault = kalloc_fault,
 };
+
+/*
+ * Zap pages [@first, @first + @nr) of @region in its owner's vmas that map
+ * it, and in no one else's.  The vmas are found by walking the owner's
+ * address space; the walk stops once it has seen as many as the region
+ * has mappings.  Called with the owner's mmap_lock held (read) and
+ * region->lock.
+ */
+void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
+			     unsigned long nr)
+{
+	VMA_ITERATOR(vmi, region->mm, 0);
+	int left = atomic_read(&region->mappings);
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(region->mm);
+	for_each_vma(vmi, vma) {
+		unsigned long vma_first, vma_last, from, to;
+
+		if (left <= 0)
+			break;
+		if (vma->vm_ops != &kalloc_vm_ops ||
+		    vma->vm_private_data != region)
+			continue;
+		left--;
+		/* the vma's pages, as indexes into the region */
+		vma_first = vma->vm_pgoff - region->pgoff;
+		vma_last = vma_first + vma_pages(vma);
+		from = max(first, vma_first);
+		to = min(first + nr, vma_last);
+		if (from < to)
+			kalloc_zap_vma_range(vma, vma->vm_start +
+					     ((from - vma_first) << PAGE_SHIFT),
+					     (to - from) << PAGE_SHIFT);
+	}
+}
 
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 {

@@ -6,9 +6,8 @@
  * Objects and their lifetimes:
  *
  *   struct kalloc_file    one per open of /dev/kalloc.  Owns an anonymous
- *                         inode whose address space holds every mapping of
- *                         the file, so RELEASE can zap a range in all of
- *                         them with unmap_mapping_range().
+ *                         inode, so that the file's mappings share an
+ *                         address space of their own.
  *   struct kalloc_space   the regions one process (one mm) has in one file.
  *                         After fork the child shares the file but gets a
  *                         space of its own, so a region id always names the
@@ -19,6 +18,16 @@
  * A vma holds its file, so a file is released only after every mapping of
  * it is gone; the file's release then drops the spaces' references and
  * every region is freed.
+ *
+ * Locks, outermost first:
+ *
+ *   mmap_lock             a fault, RELEASE (read), fork's ->open (write)
+ *   kalloc_file.lock      the spaces and their ids; never held while pages
+ *                         are copied or freed in bulk
+ *   kalloc_region.lock    the backing; faults wait for it killably
+ *
+ * /proc/kalloc takes none of them: it walks the regions' xarray under RCU
+ * and pins one region at a time (see kalloc_region_next_listed()).
  */
 #ifndef _KALLOC_H
 #define _KALLOC_H
@@ -55,6 +64,7 @@ struct kalloc_file {
 struct kalloc_space {
 	struct list_head link;		/* in kalloc_file.spaces */
 	struct mm_struct *mm;		/* mmgrab()ed: the address stays unique */
+	u64 serial;			/* never reused, unlike the address */
 	struct xarray regions;		/* id -> region, holds a reference */
 	u32 next_id;			/* ids are not reused soon: see CREATE */
 };
@@ -69,7 +79,9 @@ struct kalloc_user {
 
 struct kalloc_region {
 	struct kref ref;
-	struct list_head link;		/* in the list /proc/kalloc walks */
+	struct rcu_head rcu;		/* /proc/kalloc may still look at it */
+	u32 list_index;			/* in the xarray /proc/kalloc walks */
+	bool listed;			/* is in it */
 	u32 id;
 	u32 backing;			/* enum kalloc_backing */
 	unsigned int order;
@@ -78,8 +90,9 @@ struct kalloc_region {
 	pgoff_t pgoff;			/* start of its window in the file */
 	struct mm_struct *mm;		/* the one mm that maps it, mmgrab()ed */
 	bool named;			/* its id names it (until DESTROY); kfile->lock */
-	struct kalloc_region *origin;	/* fork copy: the region copied (compare only) */
-	struct address_space *mapping;	/* the file's, for zapping released ranges */
+	/* the copy last made by fork, for the child space of that serial; kfile->lock */
+	struct kalloc_region *fork_copy;
+	u64 fork_space;
 	pid_t tgid;			/* the owner's, once known */
 	kuid_t uid;			/* the creator's euid: /proc/kalloc rows */
 	struct kalloc_user *user;	/* the creator's real uid: the limit */
@@ -131,8 +144,7 @@ extern struct kalloc_totals kalloc_totals;
 int kalloc_totals_init(void);
 void kalloc_totals_exit(void);
 unsigned long kalloc_resident_total(void);
-struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
-					   struct address_space *mapping);
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args);
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm);
 void kalloc_region_get(struct kalloc_region *region);
@@ -143,8 +155,7 @@ void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
 void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
 				unsigned long index, unsigned int window_order);
-void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
-			     void *arg);
+struct kalloc_region *kalloc_region_next_listed(unsigned long *index);
 
 /* device.c */
 struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
@@ -166,6 +177,8 @@ void kalloc_users_show(struct seq_file *m);
 
 /* fault.c */
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma);
+void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
+			     unsigned long nr);
 
 /* proc.c */
 int kalloc_proc_init(void);

@@ -5,6 +5,15 @@
  * tools/kallocstat: "key value" lines, a blank line, a header line, rows.
  * Root sees every row; others see the rows of their own uid.  No kernel
  * pointers are shown.
+ *
+ * A seq_file iterator: the totals are the first record, then one record
+ * per region.  The position is a cursor into the regions' xarray (the
+ * region's list index + 1), so a read resumes where it stopped, the walk
+ * is never restarted from the top when the buffer grows, and no lock is
+ * held across it: each step finds the next region under RCU and pins it
+ * (kalloc_region_next_listed()) until the next step or ->stop.  CREATE and
+ * the last put of a region never wait for a reader.  A read is not a
+ * snapshot: regions created or freed meanwhile may or may not show.
  */
 #include <linux/cred.h>
 #include <linux/nodemask.h>
@@ -17,16 +26,16 @@ static const char *const kalloc_backing_names[] = {
 	[KALLOC_BACKING_PAGES] = "pages",
 };
 
-static void kalloc_proc_row(struct kalloc_region *region, void *arg)
+/* One region's row; SEQ_SKIP for a region the reader may not see. */
+static int kalloc_proc_row(struct seq_file *m, struct kalloc_region *region)
 {
-	struct seq_file *m = arg;
 	const struct cred *cred = m->file->f_cred;
 	char comm[TASK_COMM_LEN];
 	int i;
 
 	if (!uid_eq(cred->euid, GLOBAL_ROOT_UID) &&
 	    !uid_eq(cred->euid, region->uid))
-		return;
+		return SEQ_SKIP;
 	/* one word per field: whitespace and odd bytes in comm become '_' */
 	for (i = 0; i < TASK_COMM_LEN - 1 && region->comm[i]; i++)
 		comm[i] = isgraph(region->comm[i]) ? region->comm[i] : '_';
@@ -37,9 +46,11 @@ static void kalloc_proc_row(struct kalloc_region *region, void *arg)
 		   region->node, region->nr_pages, READ_ONCE(region->resident),
 		   atomic_long_read(&region->faults),
 		   atomic_read(&region->mappings));
+	return 0;
 }
 
-static int kalloc_proc_show(struct seq_file *m, void *v)
+/* The totals, and the header of the rows. */
+static void kalloc_proc_totals(struct seq_file *m)
 {
 	int nid;
 
@@ -63,13 +74,65 @@ static int kalloc_proc_show(struct seq_file *m, void *v)
 	seq_printf(m, "max_user_pages %lu\n", READ_ONCE(kalloc_max_user_pages));
 	kalloc_users_show(m);
 	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings\n");
-	kalloc_regions_for_each(kalloc_proc_row, m);
-	return 0;
 }
+
+/* The region at or after position *@pos, pinned, with *@pos moved to it. */
+static void *kalloc_proc_start(struct seq_file *m, loff_t *pos)
+{
+	struct kalloc_region *region;
+	unsigned long index;
+
+	if (!*pos)
+		return SEQ_START_TOKEN;
+	index = *pos - 1;
+	region = kalloc_region_next_listed(&index);
+	if (region)
+		*pos = index + 1;
+	return region;
+}
+
+static void *kalloc_proc_next(struct seq_file *m, void *v, loff_t *pos)
+{
+	struct kalloc_region *region = v;
+	unsigned long index = 0;
+
+	if (v != SEQ_START_TOKEN) {
+		index = region->list_index + 1;
+		kalloc_region_put(region);
+	}
+	region = kalloc_region_next_listed(&index);
+	if (region)
+		*pos = index + 1;
+	else
+		++*pos;
+	return region;
+}
+
+static void kalloc_proc_stop(struct seq_file *m, void *v)
+{
+	if (v && v != SEQ_START_TOKEN)
+		kalloc_region_put(v);
+}
+
+static int kalloc_proc_show(struct seq_file *m, void *v)
+{
+	if (v == SEQ_START_TOKEN) {
+		kalloc_proc_totals(m);
+		return 0;
+	}
+	return kalloc_proc_row(m, v);
+}
+
+static const struct seq_operations kalloc_proc_ops = {
+	.start = kalloc_proc_start,
+	.next = kalloc_proc_next,
+	.stop = kalloc_proc_stop,
+	.show = kalloc_proc_show,
+};
 
 int kalloc_proc_init(void)
 {
-	return proc_create_single("kalloc", 0444, NULL, kalloc_proc_show) ?
+	return proc_create_seq("kalloc", 0444, NULL, &kalloc_proc_ops) ?
 	       0 : -ENOMEM;
 }
 

@@ -66,9 +66,14 @@
 
 struct kalloc_totals kalloc_totals;
 
-/* Every region, for /proc/kalloc. */
-static LIST_HEAD(kalloc_regions);
-static DEFINE_MUTEX(kalloc_regions_lock);
+/*
+ * Every published region, for /proc/kalloc, by an index handed out
+ * cyclically so that a reader's cursor only moves forward.  Readers walk
+ * it under RCU and pin a region with kref_get_unless_zero(): neither
+ * CREATE nor the last put ever waits for a reader.
+ */
+static DEFINE_XARRAY_ALLOC(kalloc_regions);
+static u32 kalloc_regions_next;
 
 int kalloc_totals_init(void)
 {
@@ -240,14 +245,18 @@ static void kalloc_backing_free(struct kalloc_region *region)
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		if (region->vaddr)
 			vunmap(region->vaddr);
-		for (i = 0; region->vpages && i < region->nr_pages; i++)
+		for (i = 0; region->vpages && i < region->nr_pages; i++) {
 			if (region->vpages[i])
 				kalloc_free_page(region, region->vpages[i]);
+			cond_resched();
+		}
 		kvfree(region->vpages);
 		return;
 	}
-	xa_for_each(&region->pages, i, page)
+	xa_for_each(&region->pages, i, page) {
 		kalloc_free_page(region, page);
+		cond_resched();
+	}
 	xa_destroy(&region->pages);
 }
 
@@ -261,26 +270,47 @@ static struct kalloc_region *kalloc_region_alloc(void)
 	kref_init(&region->ref);
 	mutex_init(&region->lock);
 	xa_init(&region->pages);
-	INIT_LIST_HEAD(&region->link);
 	atomic_long_inc(&kalloc_totals.regions);
 	return region;
 }
 
-/* Show @region in /proc/kalloc, once its id is set. */
+/*
+ * Show @region in /proc/kalloc, once its id is set.  A region that cannot
+ * be listed (no memory for an xarray node) works all the same, unlisted.
+ */
 void kalloc_region_publish(struct kalloc_region *region)
 {
-	mutex_lock(&kalloc_regions_lock);
-	list_add_tail(&region->link, &kalloc_regions);
-	mutex_unlock(&kalloc_regions_lock);
+	region->listed = xa_alloc_cyclic(&kalloc_regions, &region->list_index,
+					 region, xa_limit_32b,
+					 &kalloc_regions_next, GFP_KERNEL) >= 0;
+}
+
+/*
+ * The first listed region at *@index or after, pinned for the caller (who
+ * puts it), with *@index set to its index; NULL at the end.  Regions whose
+ * last reference is already gone are stepped over.
+ */
+struct kalloc_region *kalloc_region_next_listed(unsigned long *index)
+{
+	struct kalloc_region *region;
+
+	rcu_read_lock();
+	for (;;) {
+		region = xa_find(&kalloc_regions, index, ULONG_MAX, XA_PRESENT);
+		if (!region || kref_get_unless_zero(&region->ref))
+			break;
+		(*index)++;
+	}
+	rcu_read_unlock();
+	return region;
 }
 
 static void kalloc_region_free(struct kref *ref)
 {
 	struct kalloc_region *region = container_of(ref, struct kalloc_region, ref);
 
-	mutex_lock(&kalloc_regions_lock);
-	list_del(&region->link);
-	mutex_unlock(&kalloc_regions_lock);
+	if (region->listed)
+		xa_erase(&kalloc_regions, region->list_index);
 	kalloc_backing_free(region);
 	if (region->user)
 		kalloc_user_put(region->user);
@@ -288,7 +318,8 @@ static void kalloc_region_free(struct kref *ref)
 		mmdrop(region->mm);
 	atomic_long_dec(&kalloc_totals.regions);
 	mutex_destroy(&region->lock);
-	kfree(region);
+	/* a /proc/kalloc reader may have found it just before the erase */
+	kfree_rcu(region, rcu);
 }
 
 void kalloc_region_get(struct kalloc_region *region)
@@ -339,8 +370,7 @@ static int kalloc_check_create(const struct kalloc_create *args)
  * A new region for the calling process, described by @args (checked here).
  * The caller gives it an id and then publishes it.
  */
-struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
-					   struct address_space *mapping)
+struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 {
 	struct kalloc_region *region;
 	int err;
@@ -357,7 +387,6 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
 	mmgrab(current->mm);
 	region->mm = current->mm;
-	region->mapping = mapping;
 	region->tgid = task_tgid_nr(current);
 	region->uid = current_euid();
 	region->user = kalloc_user_get(current_uid());
@@ -378,7 +407,11 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args,
 	return region;
 }
 
-/* Copy @parent's pages into @copy.  Called with parent->lock held. */
+/*
+ * Copy @parent's pages into @copy, a page at a time: the forking task
+ * yields the CPU between pages and stops at a fatal signal (the fork then
+ * fails, see kalloc_region_fork()).  Called with parent->lock held.
+ */
 static int kalloc_region_copy(struct kalloc_region *copy,
 			      struct kalloc_region *parent)
 {
@@ -389,13 +422,21 @@ static int kalloc_region_copy(struct kalloc_region *copy,
 
 	if (parent->backing == KALLOC_BACKING_VMALLOC) {
 		err = kalloc_vmalloc_fill(copy, parent->mm);
-		if (!err)
-			memcpy(copy->vaddr, parent->vaddr,
-			       parent->nr_pages << PAGE_SHIFT);
+		for (i = 0; !err && i < parent->nr_pages; i++) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			copy_page(copy->vaddr + (i << PAGE_SHIFT),
+				  parent->vaddr + (i << PAGE_SHIFT));
+			cond_resched();
+		}
 		return err;
 	}
 	kalloc_charge_begin(&charge, parent->mm);
 	xa_for_each(&parent->pages, i, page) {
+		if (fatal_signal_pending(current)) {
+			err = -EINTR;
+			break;
+		}
 		new = kalloc_alloc(copy, page_to_nid(page), 0,
 				   KALLOC_PAGE_GFP & ~__GFP_ZERO);
 		if (!new) {
@@ -419,7 +460,10 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * maps it: a write in either process never shows in the other.  The copy
  * is eager (one page allocated and copied per resident page) because ->open
  * cannot fail; if memory runs out the copy is marked broken and the child's
- * faults on it get SIGBUS.  The caller publishes it.
+ * faults on it get SIGBUS.  If the forking task is killed meanwhile the
+ * copy stops, broken too: that child never runs, as copy_process() fails
+ * a fork with a fatal signal pending, and its teardown frees the copy.
+ * The caller publishes it.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
@@ -437,7 +481,6 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->pgoff = parent->pgoff;
 	mmgrab(child_mm);
 	copy->mm = child_mm;
-	copy->mapping = parent->mapping;
 	/* the child has no pid yet: its first fault or ioctl records it */
 	copy->tgid = 0;
 	copy->uid = parent->uid;
@@ -446,7 +489,10 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
-	mutex_lock(&parent->lock);
+	if (mutex_lock_killable(&parent->lock)) {
+		copy->broken = true;
+		return copy;
+	}
 	if (parent->broken || kalloc_region_copy(copy, parent)) {
 		kalloc_backing_free(copy);
 		xa_init(&copy->pages);
@@ -525,10 +571,12 @@ struct page *kalloc_region_page(struct kalloc_region *region,
 }
 
 /*
- * Take pages [@first, @first + @nr) back: remove them from every mapping,
- * then free them (PAGES) or zero them (VMALLOC).  The next touch finds
- * fresh zeroed memory.  The fault handler maps pages under region->lock,
- * so none can be mapped again between the zap and the free.
+ * Take pages [@first, @first + @nr) back: remove them from the owner's
+ * mappings, then free them (PAGES) or zero them (VMALLOC).  The next touch
+ * finds fresh zeroed memory.  The fault handler maps pages under
+ * region->lock, so none can be mapped again between the zap and the free.
+ * Called by the owner (current->mm == region->mm); its mmap_lock is taken
+ * for reading around the zap, before region->lock as a fault takes them.
  */
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr)
@@ -539,18 +587,23 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 	/* a fork copy that could not be made has nothing to release */
 	if (region->broken)
 		return -EIO;
+	if (mmap_read_lock_killable(region->mm))
+		return -EINTR;
 	mutex_lock(&region->lock);
-	unmap_mapping_range(region->mapping,
-			    (loff_t)(region->pgoff + first) << PAGE_SHIFT,
-			    (loff_t)nr << PAGE_SHIFT, 1);
+	kalloc_zap_own_mappings(region, first, nr);
+	mmap_read_unlock(region->mm);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
-		memset(region->vaddr + (first << PAGE_SHIFT), 0, nr << PAGE_SHIFT);
+		for (i = first; i < first + nr; i++) {
+			clear_page(region->vaddr + (i << PAGE_SHIFT));
+			cond_resched();
+		}
 		released = nr;
 	} else {
 		xa_for_each_range(&region->pages, i, page, first, first + nr - 1) {
 			xa_erase(&region->pages, i);
 			kalloc_free_page(region, page);
 			released++;
+			cond_resched();
 		}
 	}
 	mutex_unlock(&region->lock);
@@ -577,14 +630,3 @@ void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info)
 	mutex_unlock(&region->lock);
 }
 
-/* Call @fn on every region, with the region list held still. */
-void kalloc_regions_for_each(void (*fn)(struct kalloc_region *, void *),
-			     void *arg)
-{
-	struct kalloc_region *region;
-
-	mutex_lock(&kalloc_regions_lock);
-	list_for_each_entry(region, &kalloc_regions, link)
-		fn(region, arg);
-	mutex_unlock(&kalloc_regions_lock);
-}

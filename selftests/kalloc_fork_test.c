@@ -260,4 +260,69 @@ TEST_F(fork, grandchildren_get_their_own_copies)
 	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11));
 }
 
+/*
+ * MADV_KEEPONFORK takes VM_WIPEONFORK off the parent's vma, so a kernel
+ * that copies page-table entries before ->open (6.1.95 to 6.1.190) would
+ * give the child entries to the parent's pages: the child must still get
+ * its own copy, both ways.
+ */
+TEST_F(fork, keeponfork_leaves_the_child_its_own_copy)
+{
+	struct ctx x = { self->fd, self->c.id, self->p, self->size };
+
+	ASSERT_EQ(0, madvise(self->p, self->size, MADV_KEEPONFORK));
+	EXPECT_EQ(0, in_child(child_reads_then_writes, &x));
+	EXPECT_TRUE(byte_is(self->p, self->size / 2, 0x11)) TH_LOG("after KEEPONFORK the child's write showed in the parent");
+	EXPECT_TRUE(byte_is(self->p + self->size / 2, self->size / 2, 0));
+}
+
+/*
+ * The parent RELEASEs region N while a child maps its own region N (same
+ * id, same file offsets, the file shared): the child's mappings stay as
+ * they were.  Its data is intact and it takes no new fault to see it,
+ * which it would if the parent's RELEASE had zapped its entries.
+ */
+TEST_F(fork, release_leaves_another_processs_mappings_alone)
+{
+	int to_child[2], to_parent[2], status;
+	pid_t pid;
+	char go;
+
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct kalloc_info before, after;
+
+		/* map every page, then let the parent release its region */
+		if (!byte_is(self->p, self->size / 2, 0x11) ||
+		    !byte_is(self->p + self->size / 2, self->size / 2, 0))
+			_exit(70);
+		if (kt_info(self->fd, self->c.id, &before))
+			_exit(71);
+		if (write(to_parent[1], "r", 1) != 1 ||
+		    read(to_child[0], &go, 1) != 1)
+			_exit(72);
+		if (!byte_is(self->p, self->size / 2, 0x11) ||
+		    !byte_is(self->p + self->size / 2, self->size / 2, 0))
+			_exit(73);
+		if (kt_info(self->fd, self->c.id, &after))
+			_exit(74);
+		_exit(after.faults == before.faults ? 0 : 75);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &go, 1));
+	EXPECT_EQ(0, kt_release(self->fd, self->c.id, 0, self->size));
+	ASSERT_EQ(1, write(to_child[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("child: %d (73: data lost, 75: the parent's RELEASE zapped the child's mappings)",
+						 WEXITSTATUS(status));
+	EXPECT_TRUE(byte_is(self->p, self->size, 0)) TH_LOG("the parent's release did not take");
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+}
+
 TEST_HARNESS_MAIN

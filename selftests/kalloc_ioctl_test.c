@@ -180,6 +180,44 @@ TEST_F(dev, larger_struct_must_be_zero_past_ours)
 	EXPECT_EQ(-EINVAL, kt_ioctl(self->fd, KALLOC_IOC_CREATE, &big));
 }
 
+/*
+ * argsz past a page is E2BIG, whatever follows: the module does not scan
+ * the caller's memory for zeroes up to argsz (up to 4 GiB).  Here the
+ * struct is followed by zeroes up to argsz, which a scan would accept.
+ */
+TEST_F(dev, argsz_past_a_page_is_e2big)
+{
+	size_t len = 4 * KT_PAGE;
+	struct kalloc_create *c;
+	unsigned char *buf;
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	c = (struct kalloc_create *)buf;
+	c->size = vsize(variant, 1);
+	c->backing = variant->backing;
+	c->order = variant->order;
+	c->node = KALLOC_NODE_LOCAL;
+
+	c->argsz = KT_PAGE;
+	EXPECT_EQ(0, kt_ioctl(self->fd, KALLOC_IOC_CREATE, c)) TH_LOG("argsz of a page, zero tail");
+	c->id = 0;
+	c->offset = 0;
+	c->argsz = KT_PAGE + 1;
+	EXPECT_EQ(-E2BIG, kt_ioctl(self->fd, KALLOC_IOC_CREATE, c)) TH_LOG("argsz a page + 1, zero tail");
+	c->id = 0;
+	c->offset = 0;
+	c->argsz = len;
+	EXPECT_EQ(-E2BIG, kt_ioctl(self->fd, KALLOC_IOC_CREATE, c)) TH_LOG("argsz 4 pages, zero tail");
+	c->id = 0;
+	c->offset = 0;
+	c->argsz = 0xffffffffu;
+	EXPECT_EQ(-E2BIG, kt_ioctl(self->fd, KALLOC_IOC_CREATE, c)) TH_LOG("argsz 4 GiB - 1");
+	EXPECT_EQ(self->regions_before + 1, kt_proc_total("regions")) TH_LOG("a region was created past a page of argsz");
+	munmap(buf, len);
+}
+
 TEST_F(dev, bad_release_is_refused)
 {
 	struct kalloc_create c;

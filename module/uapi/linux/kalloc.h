@@ -10,7 +10,8 @@
  * Every argument struct begins with its own size (argsz) so it can grow:
  * the kernel accepts a smaller, older struct and a larger, newer one whose
  * extra bytes are zero.  Unknown flags or non-zero reserved fields give
- * EINVAL; an unknown ioctl gives ENOTTY.
+ * EINVAL; an argsz larger than a page gives E2BIG; an unknown ioctl gives
+ * ENOTTY.
  */
 #ifndef _UAPI_LINUX_KALLOC_H
 #define _UAPI_LINUX_KALLOC_H
