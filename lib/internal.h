@@ -370,6 +370,7 @@ KA_HIDDEN uint64_t ka_purge_deadline(void);
 KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t due);
 KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
+KA_HIDDEN bool ka_purge_thread_stop(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||

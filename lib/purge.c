@@ -55,6 +55,9 @@ static _Atomic uint32_t ka_purge_seq;			/* futex word: bumped to wake */
 static atomic_int ka_purge_state;	/* 0 none, 1 starting, 2 running */
 static atomic_bool ka_purge_wanted;	/* a request came before it ran */
 static atomic_bool ka_purge_atfork;	/* the child handler is registered */
+static atomic_bool ka_purge_stopping;	/* ka_purge_thread_stop() asked it to end */
+static pthread_t ka_purge_th;		/* joinable: a stop waits for its end */
+static ka_lock_t ka_purge_start_lock;	/* starts and stops, one at a time */
 
 void ka_purge_init(void)
 {
@@ -131,6 +134,9 @@ static void *ka_purge_thread(void *arg)
 	prctl(PR_SET_NAME, "kalloc-purge", 0, 0, 0);
 	for (;;) {
 		uint32_t seq = atomic_load(&ka_purge_seq);
+
+		if (atomic_load(&ka_purge_stopping))
+			return NULL;
 		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
 
 		if (due <= now) {
@@ -156,6 +162,8 @@ static void ka_purge_forget(void)
 	if (atomic_load_explicit(&ka_purge_state, KA_RELAXED) == 0)
 		return;
 	atomic_store_explicit(&ka_purge_state, 0, KA_RELAXED);
+	atomic_store_explicit(&ka_purge_stopping, false, KA_RELAXED);
+	atomic_store_explicit(&ka_purge_start_lock.v, 0, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_due, 0, KA_RELAXED);
 }
@@ -172,30 +180,61 @@ void ka_purge_thread_start(void)
 	sigset_t all, old;
 	pthread_t th;
 
-	if (ka_purge_thread_off ||
-	    !atomic_compare_exchange_strong(&ka_purge_state, &expected, 1))
+	if (ka_purge_thread_off)
 		return;
+	ka_lock(&ka_purge_start_lock);
+	if (!atomic_compare_exchange_strong(&ka_purge_state, &expected, 1)) {
+		ka_unlock(&ka_purge_start_lock);
+		return;
+	}
 	atomic_store_explicit(&ka_purge_wanted, false, KA_RELAXED);
 	if (!atomic_exchange(&ka_purge_atfork, true) &&
 	    pthread_atfork(NULL, NULL, ka_purge_forget) != 0) {
 		/* without the handler a child would think it has a thread */
 		atomic_store(&ka_purge_atfork, false);
 		atomic_store(&ka_purge_state, 0);
+		ka_unlock(&ka_purge_start_lock);
 		return;
 	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	bool ok = pthread_attr_init(&attr) == 0;
 	if (ok) {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		ok = pthread_create(&th, &attr, ka_purge_thread, NULL) == 0;
 		pthread_attr_destroy(&attr);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ok)
+		ka_purge_th = th;
 	/* Failed: the slow paths purge as before, and it is not tried again. */
 	atomic_store_explicit(&ka_purge_state, ok ? 2 : 1, memory_order_release);
+	ka_unlock(&ka_purge_start_lock);
 	if (ok)
 		ka_purge_request(0);	/* what was asked before it ran */
+}
+
+/*
+ * End the purge thread and wait for it (namespace.c: unshare() and
+ * setns() refuse a process with more than one thread).  True if one was
+ * running.  It starts again at the next safe point that has work for it.
+ */
+bool ka_purge_thread_stop(void)
+{
+	bool was = false;
+
+	ka_lock(&ka_purge_start_lock);
+	if (atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2) {
+		atomic_store(&ka_purge_stopping, true);
+		atomic_fetch_add(&ka_purge_seq, 1);
+		ka_futex(&ka_purge_seq, FUTEX_WAKE, 1, NULL);
+		pthread_join(ka_purge_th, NULL);
+		atomic_store(&ka_purge_stopping, false);
+		atomic_store(&ka_purge_state, 0);
+		atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
+		was = true;
+	}
+	ka_unlock(&ka_purge_start_lock);
+	return was;
 }
 
 /*

@@ -107,6 +107,15 @@ t "retention: 16 MiB blocks freed, then small ones: peak <= 1.5x glibc's; all fr
 t "retention: an exited thread's blocks freed by another thread, then idle: RSS within 8 MiB of glibc's" \
 	timeout 60 $B/test_retain check thread $retain_mib "$LIB"
 
+# A single-threaded program may still unshare(CLONE_NEWUSER): the purge
+# thread steps aside (namespace.c).  Skipped where glibc cannot either.
+unshare_after_malloc() {
+	$B/test_unshare || return $?
+	env LD_PRELOAD="$LIB" KALLOC_DECAY_MS=50 $B/test_unshare thread
+}
+t "unshare(CLONE_NEWUSER) in a single-threaded program works after its purge thread started" \
+	unshare_after_malloc
+
 # The backend switch, seen from outside.
 bad_backend() {
 	out=$(LD_PRELOAD="$LIB" KALLOC_BACKEND=bogus /bin/true 2>&1)
