@@ -51,8 +51,9 @@
 #define KA_LARGE_MAX		(2UL << 20)	/* one block per span */
 #define KA_DIRECT_MAX		1024UL		/* heap->direct[] covers these */
 #define KA_DIRECT_WORDS		(KA_DIRECT_MAX / 8)
-#define KA_CLASSES		127
+#define KA_CLASSES		120	/* 8 up to 128 B, 8 per doubling to 2 MiB */
 #define KA_MIN_BLOCK		16
+#define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 
 /* 47-bit user address space at segment granularity. */
 #define KA_SEGMAP_BITS		(47 - KA_SEGMENT_SHIFT)
@@ -63,10 +64,10 @@ extern const uint32_t ka_class_size[KA_CLASSES];
 
 static inline unsigned ka_size_class(size_t size)
 {
-	if (size <= 64)
-		return size <= 16 ? 0 : (unsigned)((size - 1) >> 3) - 1;
+	if (size <= 128)
+		return size <= 16 ? 0 : (unsigned)((size - 1) >> 4);
 	unsigned k = 63 - (unsigned)__builtin_clzl(size - 1);	/* size in (2^k, 2^k+1] */
-	return 7 + (k - 6) * 8 + (unsigned)(((size - 1) - (1UL << k)) >> (k - 3));
+	return 8 + (k - 7) * 8 + (unsigned)(((size - 1) - (1UL << k)) >> (k - 3));
 }
 
 KA_HIDDEN unsigned ka_class_slices(unsigned cls);
