@@ -55,8 +55,17 @@
 #define KA_MIN_BLOCK		16
 #define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 
-/* 47-bit user address space at segment granularity. */
-#define KA_SEGMAP_BITS		(47 - KA_SEGMENT_SHIFT)
+/*
+ * The user address space at segment granularity: 47 bits on x86-64
+ * (with 5-level paging mmap goes higher only when asked to), 48 on arm64
+ * and others, where mmap starts just under 2^48 (48-bit VAs).
+ */
+#if defined(__x86_64__)
+#define KA_VA_BITS		47
+#else
+#define KA_VA_BITS		48
+#endif
+#define KA_SEGMAP_BITS		(KA_VA_BITS - KA_SEGMENT_SHIFT)
 #define KA_SEGMAP_SIZE		(1UL << KA_SEGMAP_BITS)
 
 /* ---- size_class.c ---- */
