@@ -294,6 +294,7 @@ KA_HIDDEN const char *ka_os_backend(void);
 KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
 KA_HIDDEN void ka_fatal(const char *fmt, const void *p) __attribute__((noreturn));
+KA_HIDDEN void ka_fatal_error(const char *call, int err) __attribute__((noreturn));
 KA_HIDDEN void ka_message(const char *msg);
 extern KA_HIDDEN _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
 

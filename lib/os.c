@@ -49,6 +49,18 @@ void ka_fatal(const char *what, const void *p)
 	abort();
 }
 
+/* A call liballoc cannot do without failed with err: say which, stop. */
+void ka_fatal_error(const char *call, int err)
+{
+	char buf[160];
+	const char *name = strerrorname_np(err);
+
+	snprintf(buf, sizeof buf, "liballoc: %s failed (%s); cannot go on safely\n", call,
+		 name ? name : "unknown error");
+	ka_message(buf);
+	abort();
+}
+
 static bool ka_env_is(const char *name, const char *value)
 {
 	const char *v = getenv(name);

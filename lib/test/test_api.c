@@ -1381,6 +1381,32 @@ static void child_link_null(void)
 
 static const size_t debug_sizes[] = { 24, 200, 5000, 100000, 5u << 20 };
 
+/*
+ * The thread-exit key liballoc registers with its first heap: when the
+ * process has no key left, the first malloc stops with a message rather
+ * than run without giving heaps back at thread exit.
+ */
+static void child_keys_exhausted(void)
+{
+	pthread_key_t k;
+	int n = 0;
+	while (pthread_key_create(&k, NULL) == 0)
+		n++;
+	printf("%d keys taken\n", n);
+	fflush(stdout);
+	void *p = ka_malloc(10);
+	printf("malloc returned %p\n", p);
+}
+
+static void key_failure_stops(void)
+{
+	char out[2048];
+	int status = run_case("child_keys_exhausted", false, out, sizeof out);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %x, said: %s", status, out);
+	CHECK(strstr(out, "keys taken\nliballoc: pthread_key_create failed (EAGAIN); "
+		      "cannot go on safely\n"), "said: %s", out);
+}
+
 /* Run with KALLOC_DEBUG=1: the patterns are there (this reads freed memory). */
 static void child_debug_patterns(void)
 {
@@ -1592,6 +1618,8 @@ static const struct check_case cases[] = {
 	{ "debug_off_programs_run", "without KALLOC_DEBUG the same programs get the block back and exit 0", debug_off_programs_run },
 	{ "debug_fills_freed_and_fresh", "KALLOC_DEBUG=1: new blocks read 0xaa, freed ones 0xdf, every tier", debug_fills_freed_and_fresh },
 	{ "debug_calloc_still_zero", "KALLOC_DEBUG=1: calloc returns zeros, reused and fresh, every tier", debug_calloc_still_zero },
+	{ "key_failure_stops", "with no pthread key left, the first malloc stops naming pthread_key_create", key_failure_stops },
+	{ "child_keys_exhausted", NULL, child_keys_exhausted },
 	{ "child_uaf_small", NULL, child_uaf_small },
 	{ "child_uaf_large", NULL, child_uaf_large },
 	{ "child_uaf_huge", NULL, child_uaf_huge },
