@@ -26,6 +26,8 @@ KA_EXPORT void *memalign(size_t align, size_t size) { return ka_memalign(align, 
 KA_EXPORT void *valloc(size_t size) { return ka_valloc(size); }
 KA_EXPORT void *pvalloc(size_t size) { return ka_pvalloc(size); }
 KA_EXPORT size_t malloc_usable_size(void *p) { return ka_malloc_usable_size(p); }
+KA_EXPORT void free_sized(void *p, size_t size) { ka_free_sized(p, size); }
+KA_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) { ka_free_aligned_sized(p, align, size); }
 KA_EXPORT int malloc_trim(size_t pad) { return ka_malloc_trim(pad); }
 KA_EXPORT int mallopt(int param, int value) { return ka_mallopt(param, value); }
 

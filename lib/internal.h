@@ -276,6 +276,28 @@ static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) < page->threaded;
 }
 
+/*
+ * The fast half of the pointer check free(), realloc() and
+ * malloc_usable_size() share: p's page when p is a live block of a plain
+ * page -- not freed (no key), handed out if this thread owns it -- with
+ * *owner set; else NULL, and ka_block_check() (free.c) looks again from
+ * the start and reports.
+ */
+static inline ka_page_t *ka_block_live(void *p, bool *owner)
+{
+	ka_page_t *page = ka_plain_page(p);
+
+	if (KA_UNLIKELY(!page))
+		return NULL;
+	ka_block_t *b = p;
+	if (KA_UNLIKELY(b->key == ka_block_key(b)))	/* freed */
+		return NULL;
+	*owner = atomic_load_explicit(&ka_segment_of(p)->thread, KA_RELAXED) == ka_thread_id();
+	if (KA_UNLIKELY(*owner && !ka_page_threaded(page, p)))
+		return NULL;
+	return page;
+}
+
 /* ---- os.c: the only file that talks to the kernel ---- */
 struct ka_os_region {
 	void *base;
@@ -356,6 +378,13 @@ KA_HIDDEN void ka_process_init(void);
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
 KA_HIDDEN void ka_free_generic(void *p);
+struct ka_block_where {
+	ka_segment_t *seg;
+	unsigned flags;		/* the page's */
+	bool owner;		/* the calling thread's heap owns seg */
+};
+KA_HIDDEN ka_page_t *ka_block_check(const char *who, void *p, struct ka_block_where *at);
+KA_HIDDEN size_t ka_block_usable(const char *who, void *p);
 
 /* ---- debug.c: KALLOC_DEBUG=1 ---- */
 #define KA_DEBUG_JUNK	0xdf	/* freed memory */
@@ -366,6 +395,7 @@ KA_HIDDEN void ka_debug_junk_block(ka_block_t *b, size_t size);
 KA_HIDDEN void ka_debug_check_block(const ka_page_t *page, const ka_block_t *b);
 KA_HIDDEN void ka_debug_check_page(const ka_page_t *page);
 KA_HIDDEN void ka_debug_check_junk(const char *what, const void *p, size_t size);
+KA_HIDDEN void ka_debug_check_sized(const char *who, void *p, size_t align, size_t size);
 
 /* ---- purge.c ---- */
 extern KA_HIDDEN _Atomic uint64_t ka_decay_ms;

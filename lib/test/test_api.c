@@ -1254,7 +1254,7 @@ static void invalid_free_aborts(void)
 	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
 	expect_abort(do_free_unthreaded, "free(): invalid pointer");
 	expect_abort(do_free_unthreaded_remote, "free(): invalid pointer");
-	expect_abort(do_usable_size_freed_huge, "malloc_usable_size(): invalid pointer");
+	expect_abort(do_usable_size_freed_huge, "malloc_usable_size(): double free detected");
 }
 
 /* ---- KALLOC_DEBUG=1, read once at start: its cases run in a fresh process ---- */
@@ -1380,6 +1380,149 @@ static void child_link_null(void)
 }
 
 static const size_t debug_sizes[] = { 24, 200, 5000, 100000, 5u << 20 };
+
+/*
+ * realloc() and malloc_usable_size() check a pointer as free() does: a
+ * freed block, of every tier, is reported in the same words, naming the
+ * function called.  (realloc of a freed small block used to return it in
+ * place, and the next malloc handed it out again.)
+ */
+static void do_realloc_freed(void) { void *p = named(ka_malloc(40)); ka_free(p); ka_realloc(p, 30); }
+static void do_realloc_freed_grow(void) { void *p = named(ka_malloc(40)); ka_free(p); ka_realloc(p, 400); }
+static void do_realloc_freed_large(void) { void *p = named(ka_malloc(100000)); ka_free(p); ka_realloc(p, 90000); }
+static void do_realloc_freed_huge(void) { void *p = named(ka_malloc(5u << 20)); ka_free(p); ka_realloc(p, 6u << 20); }
+static void do_realloc_freed_remote(void)
+{
+	void *p = named(ka_malloc(200));
+	pthread_t t;
+	pthread_create(&t, NULL, free_arg, p);
+	pthread_join(t, NULL);
+	ka_realloc(p, 100);
+}
+static void do_realloc_interior(void) { char *c = ka_malloc(64); ka_realloc(named(c + 16), 10); }
+static void do_realloc_stack(void) { int x; ka_realloc(named(&x), 10); }
+static void do_usable_size_freed(void) { void *p = named(ka_malloc(40)); ka_free(p); ka_malloc_usable_size(p); }
+static void do_usable_size_freed_remote(void)
+{
+	void *p = named(ka_malloc(3000));
+	pthread_t t;
+	pthread_create(&t, NULL, free_arg, p);
+	pthread_join(t, NULL);
+	ka_malloc_usable_size(p);
+}
+static void do_usable_size_interior(void) { char *c = ka_malloc(64); ka_malloc_usable_size(named(c + 8)); }
+
+static void realloc_and_usable_size_check_like_free(void)
+{
+	expect_abort(do_realloc_freed, "realloc(): double free detected");
+	expect_abort(do_realloc_freed_grow, "realloc(): double free detected");
+	expect_abort(do_realloc_freed_large, "realloc(): double free or invalid pointer");
+	expect_abort(do_realloc_freed_huge, "realloc(): double free detected");
+	expect_abort(do_realloc_freed_remote, "realloc(): double free detected");
+	expect_abort(do_realloc_interior, "realloc(): invalid pointer");
+	expect_abort(do_realloc_stack, "realloc(): invalid pointer");
+	expect_abort(do_usable_size_freed, "malloc_usable_size(): double free detected");
+	expect_abort(do_usable_size_freed_remote, "malloc_usable_size(): double free detected");
+	expect_abort(do_usable_size_interior, "malloc_usable_size(): invalid pointer");
+	/* And the same freed block passed to free() says the same. */
+	expect_abort(do_double_free, "free(): double free detected");
+}
+
+/*
+ * C23's sized frees.  Run with KALLOC_DEBUG=1: every size a block could
+ * have been asked with is accepted -- malloc, calloc, a realloc that kept
+ * the block, aligned_alloc, every tier -- and the blocks are freed.
+ */
+static void child_sized_right(void)
+{
+	static const size_t sizes[] = { 0, 1, 8, 16, 17, 100, 1000, 5000, 70000, 1u << 20,
+					(2u << 20) + 1, 5u << 20 };
+	for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+		size_t n = sizes[i];
+		ka_free_sized(ka_malloc(n), n);
+		ka_free_sized(ka_calloc(1, n), n);
+		void *p = ka_malloc(n + n / 3);
+		void *q = ka_realloc(p, n ? n : 1);
+		ka_free_sized(q, n ? n : 1);
+		for (size_t a = 8; a <= (1u << 22); a <<= 3) {
+			p = ka_aligned_alloc(a, n);
+			ka_free_aligned_sized(p, a, n);
+		}
+	}
+	ka_free_sized(NULL, 10);
+	ka_free_aligned_sized(NULL, 64, 10);
+	/* The blocks went back: their frees found no block freed twice. */
+	void *p = ka_malloc(100);
+	ka_free_sized(p, 100);
+	printf("all freed\n");
+}
+
+/* The pointer the coming report names, on stdout before the abort. */
+static void say_pointer(void *p)
+{
+	printf("pointer %p\n", p);
+	fflush(stdout);
+}
+
+static void child_sized_too_big(void) { void *p = ka_malloc(100); say_pointer(p); ka_free_sized(p, 200); }
+static void child_sized_too_small(void) { void *p = ka_malloc(4000); say_pointer(p); ka_free_sized(p, 100); }
+static void child_sized_huge(void) { void *p = ka_malloc(5u << 20); say_pointer(p); ka_free_sized(p, 1u << 20); }
+/* A block of malloc(100) that is not 64-aligned, freed as if aligned_alloc(64, 100) gave it. */
+static void child_aligned_sized_wrong_align(void)
+{
+	void *p;
+	do
+		p = ka_malloc(100);
+	while ((uintptr_t)p % 64 == 0);
+	say_pointer(p);
+	ka_free_aligned_sized(p, 64, 100);
+}
+static void child_aligned_sized_wrong_size(void)
+{
+	void *p = ka_aligned_alloc(4096, 100);
+	say_pointer(p);
+	ka_free_aligned_sized(p, 4096, 10000);
+}
+static void child_sized_freed(void) { void *p = ka_malloc(100); say_pointer(p); ka_free(p); ka_free_sized(p, 100); }
+
+static void expect_sized_report(const char *child, bool debug, const char *want)
+{
+	char out[2048], line[200];
+	void *p = NULL;
+	int status = run_case(child, debug, out, sizeof out);
+	if (!want) {
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %x, said: %s",
+		      child, status, out);
+		return;
+	}
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: status %x, said: %s", child,
+	      status, out);
+	CHECK(sscanf(out, "pointer %p", &p) == 1, "%s said: %s", child, out);
+	snprintf(line, sizeof line, "liballoc: %s %p\n", want, p);
+	CHECK(strstr(out, line), "%s: wanted \"%s\", said: %s", child, line, out);
+}
+
+static void sized_free_checks_in_debug(void)
+{
+	char out[2048];
+	int status = run_case("child_sized_right", true, out, sizeof out);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(out, "all freed"),
+	      "right sizes: status %x, said: %s", status, out);
+	expect_sized_report("child_sized_too_big", true,
+			    "free_sized(): size 200 does not match the block (112 bytes)");
+	expect_sized_report("child_sized_too_small", true,
+			    "free_sized(): size 100 does not match the block (4096 bytes)");
+	expect_sized_report("child_sized_huge", true,
+			    "free_sized(): size 1048576 does not match the block (5242880 bytes)");
+	expect_sized_report("child_aligned_sized_wrong_align", true,
+			    "free_aligned_sized(): alignment 64 does not match the block");
+	expect_sized_report("child_aligned_sized_wrong_size", true,
+			    "free_aligned_sized(): size 10000 does not match the block (4096 bytes)");
+	expect_sized_report("child_sized_freed", true, "free_sized(): double free detected");
+	/* Without KALLOC_DEBUG the size is not looked at: the block is freed. */
+	expect_sized_report("child_sized_too_big", false, NULL);
+	expect_sized_report("child_sized_freed", false, "free(): double free detected");
+}
 
 /*
  * The thread-exit key liballoc registers with its first heap: when the
@@ -1618,8 +1761,17 @@ static const struct check_case cases[] = {
 	{ "debug_off_programs_run", "without KALLOC_DEBUG the same programs get the block back and exit 0", debug_off_programs_run },
 	{ "debug_fills_freed_and_fresh", "KALLOC_DEBUG=1: new blocks read 0xaa, freed ones 0xdf, every tier", debug_fills_freed_and_fresh },
 	{ "debug_calloc_still_zero", "KALLOC_DEBUG=1: calloc returns zeros, reused and fresh, every tier", debug_calloc_still_zero },
+	{ "realloc_and_usable_size_check_like_free", "realloc and malloc_usable_size of a freed (small, large, huge, remotely freed), interior or foreign block stop as free does", realloc_and_usable_size_check_like_free },
+	{ "sized_free_checks_in_debug", "free_sized/free_aligned_sized: KALLOC_DEBUG=1 accepts every size a block could have, stops on a wrong size, alignment or a freed block", sized_free_checks_in_debug },
 	{ "key_failure_stops", "with no pthread key left, the first malloc stops naming pthread_key_create", key_failure_stops },
 	{ "child_keys_exhausted", NULL, child_keys_exhausted },
+	{ "child_sized_right", NULL, child_sized_right },
+	{ "child_sized_too_big", NULL, child_sized_too_big },
+	{ "child_sized_too_small", NULL, child_sized_too_small },
+	{ "child_sized_huge", NULL, child_sized_huge },
+	{ "child_aligned_sized_wrong_align", NULL, child_aligned_sized_wrong_align },
+	{ "child_aligned_sized_wrong_size", NULL, child_aligned_sized_wrong_size },
+	{ "child_sized_freed", NULL, child_sized_freed },
 	{ "child_uaf_small", NULL, child_uaf_small },
 	{ "child_uaf_large", NULL, child_uaf_large },
 	{ "child_uaf_huge", NULL, child_uaf_huge },
