@@ -101,34 +101,7 @@ void *ka_calloc(size_t n, size_t size)
 
 size_t ka_malloc_usable_size(void *p)
 {
-	if (!p)
-		return 0;
-	ka_segment_t *seg = ka_segment_lookup(p);
-	if (!seg)
-		ka_fatal("malloc_usable_size(): invalid pointer", p);
-	ka_page_t *page = ka_page_of(seg, p);
-	unsigned flags = atomic_load_explicit(&page->flags, KA_RELAXED);
-	if (flags & KA_PAGE_HUGE) {
-		if (p != seg->huge_block || (flags & KA_PAGE_CACHED))
-			ka_fatal("malloc_usable_size(): invalid pointer", p);
-		return seg->huge_usable;
-	}
-	if ((flags & KA_PAGE_UNUSED) || !ka_page_divides(page, p) ||
-	    (uintptr_t)p + page->block_size > (uintptr_t)page->start + ka_page_span_bytes(page))
-		ka_fatal("malloc_usable_size(): invalid pointer", p);
-	return page->block_size;
-}
-
-/*
- * realloc()'s look at the old block: free()'s fast test gives its size in
- * a few loads; anything else takes malloc_usable_size()'s checks.  free()
- * checks the block again when it goes.
- */
-static inline size_t ka_realloc_old_size(void *p)
-{
-	ka_page_t *page = ka_plain_page(p);
-
-	return KA_LIKELY(page) ? page->block_size : ka_malloc_usable_size(p);
+	return p ? ka_block_usable("malloc_usable_size", p) : 0;
 }
 
 void *ka_realloc(void *p, size_t size)
@@ -139,7 +112,8 @@ void *ka_realloc(void *p, size_t size)
 		ka_free(p);
 		return NULL;
 	}
-	size_t old = ka_realloc_old_size(p);
+	/* Checked as free() checks it: a freed block is reported, not reused. */
+	size_t old = ka_block_usable("realloc", p);
 	if (size <= old && size >= old / 2)
 		return p;
 	if (size > KA_LARGE_MAX && old > KA_PAGE_SIZE) {	/* a huge block grows in place */

@@ -31,6 +31,10 @@ void *ka_memalign(size_t alignment, size_t size);
 void *ka_valloc(size_t size);
 void *ka_pvalloc(size_t size);
 size_t ka_malloc_usable_size(void *p);
+/* C23: free a block with the size (and alignment) it was asked with;
+ * KALLOC_DEBUG=1 checks them against the block. */
+void ka_free_sized(void *p, size_t size);
+void ka_free_aligned_sized(void *p, size_t alignment, size_t size);
 /* Give free memory back to the kernel now; 1 if any was given back. */
 int ka_malloc_trim(size_t pad);
 

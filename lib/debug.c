@@ -145,3 +145,34 @@ void ka_debug_check_page(const ka_page_t *page)
 		abort();
 	}
 }
+
+/*
+ * free_sized(p, size) and free_aligned_sized(p, align, size): p is checked
+ * as free() checks it, then the block must be one that malloc(size) or
+ * aligned_alloc(align, size) could have returned, or realloc(q, size) left
+ * in place: size fits in it, and it is at most twice the request rounded
+ * to the alignment (a class is under 1.5 times its requests, and realloc
+ * keeps a block that shrinks to half); p is a multiple of align.
+ */
+void ka_debug_check_sized(const char *who, void *p, size_t align, size_t size)
+{
+	size_t usable = ka_block_usable(who, p);
+	size_t asked = size;
+	char what[160];
+
+	if (align) {
+		if ((align & (align - 1)) || (uintptr_t)p % align) {
+			snprintf(what, sizeof what, "%s(): alignment %zu does not match the block",
+				 who, align);
+			ka_fatal(what, p);
+		}
+		asked = size <= align ? align : (size + align - 1) & ~(align - 1);
+	}
+	if (asked < KA_MIN_BLOCK)
+		asked = KA_MIN_BLOCK;
+	if (size > usable || usable / 2 > asked) {
+		snprintf(what, sizeof what, "%s(): size %zu does not match the block (%zu bytes)",
+			 who, size, usable);
+		ka_fatal(what, p);
+	}
+}

@@ -31,7 +31,12 @@
  * full page, a huge block, KALLOC_DEBUG, free pages given back inside
  * it), a check that fails -- goes to
  * ka_free_generic(), which looks again from the start and reports.
+ * realloc() and malloc_usable_size() check a pointer with the same two
+ * halves (ka_block_live, ka_block_check), so a freed block passed to
+ * them is reported as a double free is.
  */
+#include <stdio.h>
+
 #include "internal.h"
 
 static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
@@ -60,47 +65,82 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 	}
 }
 
+/* Aborts: "liballoc: who(): what 0x...". */
+static void __attribute__((noreturn)) ka_block_fatal(const char *who, const char *what, const void *p)
+{
+	char buf[96];
+
+	snprintf(buf, sizeof buf, "%s(): %s", who, what);
+	ka_fatal(buf, p);
+}
+
+/*
+ * The one check of a pointer the program hands back, for free(),
+ * realloc(), malloc_usable_size() and the sized frees: p must be a live
+ * block.  Anything else aborts naming who was called and the pointer,
+ * with the same words whoever was called (liballoc.rst, "Checks").
+ * Returns p's page -- for a huge block the one flagged KA_PAGE_HUGE --
+ * with its segment, its flags as read, and whether the calling thread's
+ * heap owns the segment.  ka_block_live() (internal.h) is its fast half.
+ */
+ka_page_t *ka_block_check(const char *who, void *p, struct ka_block_where *at)
+{
+	ka_segment_t *seg = ka_segment_lookup(p);
+	if (!seg)
+		ka_block_fatal(who, "invalid pointer", p);
+	ka_page_t *page = ka_page_of(seg, p);
+	unsigned flags = atomic_load_explicit(&page->flags, KA_RELAXED);
+	at->seg = seg;
+	at->flags = flags;
+	at->owner = false;
+	if (flags & KA_PAGE_HUGE) {
+		if (p != seg->huge_block)
+			ka_block_fatal(who, "invalid pointer", p);
+		if (flags & KA_PAGE_CACHED)
+			ka_block_fatal(who, "double free detected", p);
+		return page;
+	}
+	if (flags & KA_PAGE_UNUSED)	/* ours, but no live page: freed before? */
+		ka_block_fatal(who, "double free or invalid pointer", p);
+	if (!ka_page_divides(page, p) ||
+	    (uintptr_t)p + page->block_size > (uintptr_t)page->start + ka_page_span_bytes(page))
+		ka_block_fatal(who, "invalid pointer", p);
+	ka_block_t *b = p;
+	if (b->key == ka_block_key(b))
+		ka_block_fatal(who, "double free detected", p);
+	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == ka_tls_heap;
+	if (owner && !ka_page_threaded(page, p))	/* never handed out */
+		ka_block_fatal(who, "invalid pointer", p);
+	/* free, and its 4 KiB page went back: the key reads zero (page.c) */
+	if (owner && (flags & KA_PAGE_RELEASED) && ka_page_block_released(page, p))
+		ka_block_fatal(who, "double free detected", p);
+	at->owner = owner;
+	return page;
+}
+
 KA_NOINLINE void ka_free_generic(void *p)
 {
 	if (!p)
 		return;
-	ka_segment_t *seg = ka_segment_lookup(p);
-	if (!seg)
-		ka_fatal("free(): invalid pointer", p);
-	ka_page_t *page = ka_page_of(seg, p);
-	unsigned flags = atomic_load_explicit(&page->flags, KA_RELAXED);
+	struct ka_block_where at;
+	ka_page_t *page = ka_block_check("free", p, &at);
+	ka_segment_t *seg = at.seg;
+	unsigned flags = at.flags;
 	if (flags & KA_PAGE_HUGE) {
-		if (p != seg->huge_block)
-			ka_fatal("free(): invalid pointer", p);
-		if (flags & KA_PAGE_CACHED)
-			ka_fatal("free(): double free detected", p);
 		ka_huge_free(seg);
 		return;
 	}
-	if (flags & KA_PAGE_UNUSED)	/* ours, but no live page: freed before? */
-		ka_fatal("free(): double free or invalid pointer", p);
-	if (!ka_page_divides(page, p))
-		ka_fatal("free(): invalid pointer", p);
 	ka_block_t *b = p;
-	uintptr_t key = ka_block_key(b);
-	if (b->key == key)
-		ka_fatal("free(): double free detected", p);
-	ka_heap_t *heap = ka_tls_heap;
-	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
-	if (owner && !ka_page_threaded(page, p))	/* never handed out */
-		ka_fatal("free(): invalid pointer", p);
-	/* free, and its 4 KiB page went back: the key reads zero (page.c) */
-	if (owner && (flags & KA_PAGE_RELEASED) && ka_page_block_released(page, p))
-		ka_fatal("free(): double free detected", p);
 	/* Junk before the block is pushed: once on a list, its owner may
 	 * check it. */
 	if (flags & KA_PAGE_DEBUG)
 		ka_debug_junk_block(b, page->block_size);
-	b->key = key;
-	if (!owner) {
+	b->key = ka_block_key(b);
+	if (!at.owner) {
 		ka_free_remote(seg, page, b);
 		return;
 	}
+	ka_heap_t *heap = ka_tls_heap;
 	b->next = page->free;
 	page->free = b;
 	page->used--;
@@ -116,23 +156,19 @@ KA_NOINLINE void ka_free_generic(void *p)
 
 void ka_free(void *p)
 {
-	ka_page_t *page = ka_plain_page(p);
+	bool owner;
+	ka_page_t *page = ka_block_live(p, &owner);
 
-	if (KA_UNLIKELY(!page))
-		goto generic;
-	ka_segment_t *seg = ka_segment_of(p);
-	ka_block_t *b = p;
-	uintptr_t key = ka_block_key(b);
-	if (KA_UNLIKELY(b->key == key))		/* a double free: reported there */
-		goto generic;
-	if (KA_UNLIKELY(atomic_load_explicit(&seg->thread, KA_RELAXED) != ka_thread_id())) {
-		b->key = key;
-		ka_free_remote(seg, page, b);
+	if (KA_UNLIKELY(!page)) {
+		ka_free_generic(p);
 		return;
 	}
-	if (KA_UNLIKELY(!ka_page_threaded(page, p)))
-		goto generic;
-	b->key = key;
+	ka_block_t *b = p;
+	b->key = ka_block_key(b);
+	if (KA_UNLIKELY(!owner)) {
+		ka_free_remote(ka_segment_of(p), page, b);
+		return;
+	}
 	b->next = page->free;
 	page->free = b;
 	/* Emptied, and not its class's only page (no neighbour in the queue):
@@ -146,7 +182,36 @@ void ka_free(void *p)
 	}
 	if (page->block_size > KA_DIRECT_MAX)
 		ka_page_to_front(page);
-	return;
-generic:
-	ka_free_generic(p);
+}
+
+/* The usable size of live block p, checked as free() checks it. */
+size_t ka_block_usable(const char *who, void *p)
+{
+	bool owner;
+	ka_page_t *page = ka_block_live(p, &owner);
+
+	if (KA_LIKELY(page))
+		return page->block_size;
+	struct ka_block_where at;
+	page = ka_block_check(who, p, &at);
+	return at.flags & KA_PAGE_HUGE ? at.seg->huge_usable : page->block_size;
+}
+
+/*
+ * C23's sized frees: size (and align) must be what the block was asked
+ * with.  KALLOC_DEBUG checks that they could have been (debug.c); without
+ * it they are free().
+ */
+void ka_free_sized(void *p, size_t size)
+{
+	if (KA_UNLIKELY(ka_debug) && p)
+		ka_debug_check_sized("free_sized", p, 0, size);
+	ka_free(p);
+}
+
+void ka_free_aligned_sized(void *p, size_t align, size_t size)
+{
+	if (KA_UNLIKELY(ka_debug) && p)
+		ka_debug_check_sized("free_aligned_sized", p, align, size);
+	ka_free(p);
 }

@@ -8,6 +8,7 @@
  * mallopt: KA_M_DECAY_MS (-101) sets the purge delay; glibc's own
  * parameters are accepted (return 1) and have no effect.
  */
+#include <limits.h>
 #include <malloc.h>
 #include <stdlib.h>
 
@@ -26,6 +27,8 @@ KA_EXPORT void *memalign(size_t align, size_t size) { return ka_memalign(align, 
 KA_EXPORT void *valloc(size_t size) { return ka_valloc(size); }
 KA_EXPORT void *pvalloc(size_t size) { return ka_pvalloc(size); }
 KA_EXPORT size_t malloc_usable_size(void *p) { return ka_malloc_usable_size(p); }
+KA_EXPORT void free_sized(void *p, size_t size) { ka_free_sized(p, size); }
+KA_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) { ka_free_aligned_sized(p, align, size); }
 KA_EXPORT int malloc_trim(size_t pad) { return ka_malloc_trim(pad); }
 KA_EXPORT int mallopt(int param, int value) { return ka_mallopt(param, value); }
 
@@ -38,7 +41,8 @@ KA_EXPORT void *__libc_memalign(size_t align, size_t size) { return ka_memalign(
 KA_EXPORT void *__libc_valloc(size_t size) { return ka_valloc(size); }
 KA_EXPORT void *__libc_pvalloc(size_t size) { return ka_pvalloc(size); }
 
-KA_EXPORT struct mallinfo2 mallinfo2(void)
+/* glibc's fields, from liballoc's statistics: main arena = the spans. */
+static struct mallinfo2 ka_mallinfo2(void)
 {
 	struct ka_stats st;
 	struct mallinfo2 mi;
@@ -52,6 +56,35 @@ KA_EXPORT struct mallinfo2 mallinfo2(void)
 	mi.uordblks = st.allocated - st.huge_allocated;
 	mi.fordblks = mi.arena > mi.uordblks ? mi.arena - mi.uordblks : 0;
 	mi.keepcost = st.dirty;
+	return mi;
+}
+
+KA_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	return ka_mallinfo2();
+}
+
+/*
+ * The old interface, ints: glibc truncates past 2 GiB; these saturate.
+ * Without it a static program calling mallinfo() pulled in glibc's whole
+ * malloc.o (multiple definitions of malloc), and a preloaded one read
+ * glibc's empty arena.
+ */
+static int ka_mi_int(size_t v)
+{
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+KA_EXPORT struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 m2 = ka_mallinfo2();
+	struct mallinfo mi = {
+		.arena = ka_mi_int(m2.arena), .ordblks = ka_mi_int(m2.ordblks),
+		.smblks = ka_mi_int(m2.smblks), .hblks = ka_mi_int(m2.hblks),
+		.hblkhd = ka_mi_int(m2.hblkhd), .usmblks = ka_mi_int(m2.usmblks),
+		.fsmblks = ka_mi_int(m2.fsmblks), .uordblks = ka_mi_int(m2.uordblks),
+		.fordblks = ka_mi_int(m2.fordblks), .keepcost = ka_mi_int(m2.keepcost),
+	};
 	return mi;
 }
 

@@ -144,8 +144,15 @@ static void ka_late_init(void)
 	if (atomic_load_explicit(&ka_late_state, memory_order_acquire) == 2)
 		return;
 	if (atomic_compare_exchange_strong(&ka_late_state, &expected, 1)) {
-		pthread_key_create(&ka_key, ka_thread_done);
-		pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_parent);
+		/* Without the key no heap goes back at thread exit, without
+		 * the handlers a child may inherit a lock held: stop now,
+		 * rather than leak or deadlock later (liballoc.rst). */
+		int err = pthread_key_create(&ka_key, ka_thread_done);
+		if (err)
+			ka_fatal_error("pthread_key_create", err);
+		err = pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_parent);
+		if (err)
+			ka_fatal_error("pthread_atfork", err);
 		atomic_store_explicit(&ka_late_state, 2, memory_order_release);
 		return;
 	}

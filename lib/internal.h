@@ -51,11 +51,21 @@
 #define KA_LARGE_MAX		(2UL << 20)	/* one block per span */
 #define KA_DIRECT_MAX		1024UL		/* heap->direct[] covers these */
 #define KA_DIRECT_WORDS		(KA_DIRECT_MAX / 8)
-#define KA_CLASSES		127
+#define KA_CLASSES		120	/* 8 up to 128 B, 8 per doubling to 2 MiB */
 #define KA_MIN_BLOCK		16
+#define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 
-/* 47-bit user address space at segment granularity. */
-#define KA_SEGMAP_BITS		(47 - KA_SEGMENT_SHIFT)
+/*
+ * The user address space at segment granularity: 47 bits on x86-64
+ * (with 5-level paging mmap goes higher only when asked to), 48 on arm64
+ * and others, where mmap starts just under 2^48 (48-bit VAs).
+ */
+#if defined(__x86_64__)
+#define KA_VA_BITS		47
+#else
+#define KA_VA_BITS		48
+#endif
+#define KA_SEGMAP_BITS		(KA_VA_BITS - KA_SEGMENT_SHIFT)
 #define KA_SEGMAP_SIZE		(1UL << KA_SEGMAP_BITS)
 
 /* ---- size_class.c ---- */
@@ -63,10 +73,10 @@ extern const uint32_t ka_class_size[KA_CLASSES];
 
 static inline unsigned ka_size_class(size_t size)
 {
-	if (size <= 64)
-		return size <= 16 ? 0 : (unsigned)((size - 1) >> 3) - 1;
+	if (size <= 128)
+		return size <= 16 ? 0 : (unsigned)((size - 1) >> 4);
 	unsigned k = 63 - (unsigned)__builtin_clzl(size - 1);	/* size in (2^k, 2^k+1] */
-	return 7 + (k - 6) * 8 + (unsigned)(((size - 1) - (1UL << k)) >> (k - 3));
+	return 8 + (k - 7) * 8 + (unsigned)(((size - 1) - (1UL << k)) >> (k - 3));
 }
 
 KA_HIDDEN unsigned ka_class_slices(unsigned cls);
@@ -266,6 +276,28 @@ static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) < page->threaded;
 }
 
+/*
+ * The fast half of the pointer check free(), realloc() and
+ * malloc_usable_size() share: p's page when p is a live block of a plain
+ * page -- not freed (no key), handed out if this thread owns it -- with
+ * *owner set; else NULL, and ka_block_check() (free.c) looks again from
+ * the start and reports.
+ */
+static inline ka_page_t *ka_block_live(void *p, bool *owner)
+{
+	ka_page_t *page = ka_plain_page(p);
+
+	if (KA_UNLIKELY(!page))
+		return NULL;
+	ka_block_t *b = p;
+	if (KA_UNLIKELY(b->key == ka_block_key(b)))	/* freed */
+		return NULL;
+	*owner = atomic_load_explicit(&ka_segment_of(p)->thread, KA_RELAXED) == ka_thread_id();
+	if (KA_UNLIKELY(*owner && !ka_page_threaded(page, p)))
+		return NULL;
+	return page;
+}
+
 /* ---- os.c: the only file that talks to the kernel ---- */
 struct ka_os_region {
 	void *base;
@@ -284,6 +316,7 @@ KA_HIDDEN const char *ka_os_backend(void);
 KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
 KA_HIDDEN void ka_fatal(const char *fmt, const void *p) __attribute__((noreturn));
+KA_HIDDEN void ka_fatal_error(const char *call, int err) __attribute__((noreturn));
 KA_HIDDEN void ka_message(const char *msg);
 extern KA_HIDDEN _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
 
@@ -349,6 +382,13 @@ KA_HIDDEN void ka_process_init(void);
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
 KA_HIDDEN void ka_free_generic(void *p);
+struct ka_block_where {
+	ka_segment_t *seg;
+	unsigned flags;		/* the page's */
+	bool owner;		/* the calling thread's heap owns seg */
+};
+KA_HIDDEN ka_page_t *ka_block_check(const char *who, void *p, struct ka_block_where *at);
+KA_HIDDEN size_t ka_block_usable(const char *who, void *p);
 
 /* ---- debug.c: KALLOC_DEBUG=1 ---- */
 #define KA_DEBUG_JUNK	0xdf	/* freed memory */
@@ -359,6 +399,7 @@ KA_HIDDEN void ka_debug_junk_block(ka_block_t *b, size_t size);
 KA_HIDDEN void ka_debug_check_block(const ka_page_t *page, const ka_block_t *b);
 KA_HIDDEN void ka_debug_check_page(const ka_page_t *page);
 KA_HIDDEN void ka_debug_check_junk(const char *what, const void *p, size_t size);
+KA_HIDDEN void ka_debug_check_sized(const char *who, void *p, size_t align, size_t size);
 
 /* ---- purge.c ---- */
 extern KA_HIDDEN _Atomic uint64_t ka_decay_ms;

@@ -49,6 +49,18 @@ void ka_fatal(const char *what, const void *p)
 	abort();
 }
 
+/* A call liballoc cannot do without failed with err: say which, stop. */
+void ka_fatal_error(const char *call, int err)
+{
+	char buf[160];
+	const char *name = strerrorname_np(err);
+
+	snprintf(buf, sizeof buf, "liballoc: %s failed (%s); cannot go on safely\n", call,
+		 name ? name : "unknown error");
+	ka_message(buf);
+	abort();
+}
+
 static bool ka_env_is(const char *name, const char *value)
 {
 	const char *v = getenv(name);
@@ -181,6 +193,11 @@ bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_regio
 	}
 	r->base = p;
 	atomic_fetch_add_explicit(&ka_os_regions, 1, KA_RELAXED);
+	/* Past what the segment map covers (internal.h): not ours to use. */
+	if ((uintptr_t)p + size > (1UL << KA_VA_BITS)) {
+		ka_os_region_destroy(r);
+		return false;
+	}
 	return true;
 }
 
@@ -249,6 +266,24 @@ uint64_t ka_os_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A fast-moving counter, to stir the secret: the CPU's where there is one. */
+static uint64_t ka_os_cycles(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+	return v;
+#else
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+#endif
+}
+
 uintptr_t ka_os_random(void)
 {
 	uintptr_t x = (uintptr_t)&x;
@@ -257,7 +292,7 @@ uintptr_t ka_os_random(void)
 
 	if (r)
 		memcpy(&a, r, sizeof a);
-	x ^= a ^ (uintptr_t)__builtin_ia32_rdtsc();
+	x ^= a ^ (uintptr_t)ka_os_cycles();
 	x ^= x >> 31;
 	x *= 0x9e3779b97f4a7c15UL;
 	return x ^ (x >> 29);

@@ -11,10 +11,14 @@ CACHE=${KALLOC_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 # debhelper, dh-dkms and lintian build and check make deb's packages; git
 # clones the tree for the test of make demo on a clean clone.
 base_pkgs="qemu-system-x86 busybox-static cpio kmod libkmod-dev libnuma-dev \
-sparse gnuplot-nox xz-utils python3 sqlite3 gcc make pkg-config dkms \
+sparse gnuplot-nox xz-utils python3 sqlite3 gcc g++ make pkg-config dkms \
 debhelper dh-dkms lintian git \
 linux-image-amd64 linux-headers-amd64 linux-source-6.12 \
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+
+# liballoc's real-program tests build a Rust program: Debian's rustc,
+# unless a rustc is on PATH already (rustup's, say).
+command -v rustc >/dev/null 2>&1 || base_pkgs="$base_pkgs rustc"
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

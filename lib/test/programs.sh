@@ -86,6 +86,14 @@ t "sqlite3 (100k inserts, index, queries) under LD_PRELOAD" sqlite_test
 awk -v n=$sort_n 'BEGIN { srand(42); for (i = 0; i < n; i++) printf "%08d %s\n", int(rand() * 1e8), substr("abcdefghijklmnopqrstuvwxyz", i % 26 + 1) }' >$W/sort.in
 t "sort of a $((sort_n / 1000))k-line file under LD_PRELOAD" same sort env LC_ALL=C sort -k2,2 -k1,1n $W/sort.in
 
+# Rust's allocator calls plain malloc for alignments up to 16 (hashbrown
+# reads its tables with aligned SSE2 loads), posix_memalign above; both
+# programs also check every pointer against the alignment asked for.
+t "Rust: std collections, many small HashMaps, std::alloc layouts aligned 8-4096, threads, under LD_PRELOAD" \
+	same rust_collections $B/prog_collections
+t "C++: new of alignas(32/64/128/4096) types, operator new(size, align_val_t), 8 threads, under LD_PRELOAD" \
+	same cxx_aligned_new $B/prog_aligned_new
+
 # In the VM a small file: cc1's start-up is most of it there.
 gcc_src=segment.c
 [ "${vm:-0}" = 1 ] && gcc_src=size_class.c

@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include "alloc.h"
+
+/* C23's, which this glibc does not declare yet. */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
 #include "test/check.h"
 
 static void *thread_main(void *arg)
@@ -64,9 +68,35 @@ static void threads_and_fork(void)
 	free(p);
 }
 
+/*
+ * mallinfo() is liballoc's: in a static link, glibc's would have pulled
+ * in the rest of glibc's malloc.o (multiple definitions of malloc).
+ */
+static void *volatile kept;	/* a block the compiler may not elide */
+
+static void mallinfo_is_liballoc(void)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	struct mallinfo a = mallinfo();
+	kept = malloc(100000);
+	struct mallinfo b = mallinfo();
+#pragma GCC diagnostic pop
+	struct mallinfo2 c = mallinfo2();
+	CHECK(b.uordblks >= a.uordblks + 100000, "mallinfo counts the block (%d -> %d)",
+	      a.uordblks, b.uordblks);
+	CHECK(b.arena >= b.uordblks && c.arena >= c.uordblks, "arena holds what is in use");
+	CHECK(c.uordblks >= (size_t)b.uordblks, "mallinfo2 agrees");
+	free(kept);
+	free_sized(malloc(40), 40);
+	void *p = aligned_alloc(256, 1000);
+	free_aligned_sized(p, 256, 1000);
+}
+
 static const struct check_case cases[] = {
 	{ "malloc_is_liballoc", "malloc and libc's internal allocations come from liballoc", malloc_is_liballoc },
 	{ "threads_and_fork", "threads and fork work in the linked program", threads_and_fork },
+	{ "mallinfo_is_liballoc", "mallinfo, mallinfo2 report liballoc's blocks; free_sized, free_aligned_sized link", mallinfo_is_liballoc },
 	{ NULL, NULL, NULL },
 };
 

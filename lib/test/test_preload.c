@@ -119,11 +119,37 @@ static void fork_and_exec(void)
 	free(p);
 }
 
+/* glibc's mallinfo would read its own, empty, arena: zeros. */
+static void *volatile kept;	/* a block the compiler may not elide */
+
+static void mallinfo_and_sized_frees(void)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	struct mallinfo a = mallinfo();
+	kept = malloc(100000);
+	struct mallinfo b = mallinfo();
+#pragma GCC diagnostic pop
+	struct mallinfo2 c = mallinfo2();
+	CHECK(b.uordblks >= a.uordblks + 100000, "mallinfo counts the block (%d -> %d)",
+	      a.uordblks, b.uordblks);
+	CHECK(b.arena >= b.uordblks && c.uordblks >= (size_t)b.uordblks, "arena %d, in use %d",
+	      b.arena, b.uordblks);
+	free(kept);
+	void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+	void (*fas)(void *, size_t, size_t) =
+		(void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
+	CHECK(fs && fas, "free_sized and free_aligned_sized are exported");
+	fs(malloc(40), 40);
+	fas(aligned_alloc(4096, 10), 4096, 10);
+}
+
 static const struct check_case cases[] = {
 	{ "preloaded", "LD_PRELOAD puts liballoc under malloc", preloaded },
 	{ "glibc_semantics", "the unprefixed family follows glibc", glibc_semantics },
 	{ "libc_dlopen_tls_threads", "stdio, dlopen, dynamic TLS and threads allocate from liballoc", libc_dlopen_tls_threads },
 	{ "fork_and_exec", "fork then exec under the preload", fork_and_exec },
+	{ "mallinfo_and_sized_frees", "mallinfo and mallinfo2 report liballoc's blocks; free_sized, free_aligned_sized exported", mallinfo_and_sized_frees },
 	{ NULL, NULL, NULL },
 };
 
