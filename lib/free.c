@@ -2,10 +2,11 @@
 /*
  * free: mask the pointer to its segment, index the slice's descriptor, and
  * push the block on its page's free list -- without atomics when this
- * thread owns the segment, on the page's xthread list with one CAS when
- * not.  The owner's push is all the fast path does: a page that empties
- * stays where it is, in its class queue, and goes back to its segment
- * when the heap next sweeps (page.c).  Testing for the empty page on each
+ * thread owns the segment (ka_heap_owns(), the one test of ownership),
+ * on the page's xthread list with one CAS when not.  The owner's push is
+ * all the fast path does: a page that empties stays where it is, in its
+ * class queue, and goes back to its segment when the heap next sweeps
+ * (page.c).  Testing for the empty page on each
  * free cost a branch that the batches of a typical program make
  * unpredictable (a quarter of the frees in bench/simple.c).
  *
@@ -86,7 +87,7 @@ KA_NOINLINE void ka_free_generic(void *p)
 	if (b->key == key)
 		ka_fatal("free(): double free detected", p);
 	ka_heap_t *heap = ka_tls_heap;
-	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
+	bool owner = ka_heap_owns(heap, seg);
 	if (owner && !ka_page_threaded(page, p))	/* never handed out */
 		ka_fatal("free(): invalid pointer", p);
 	/* free, and its 4 KiB page went back: the key reads zero (page.c) */
@@ -123,7 +124,7 @@ void ka_free(void *p)
 	uintptr_t key = ka_block_key(b);
 	if (KA_UNLIKELY(b->key == key))		/* a double free: reported there */
 		goto generic;
-	if (KA_UNLIKELY(atomic_load_explicit(&seg->thread, KA_RELAXED) != ka_thread_id())) {
+	if (KA_UNLIKELY(!ka_heap_owns(ka_tls_heap, seg))) {
 		b->key = key;
 		ka_free_remote(seg, page, b);
 		return;

@@ -135,8 +135,7 @@ _Static_assert(KA_SLICE_SIZE / KA_MIN_BLOCK <= UINT16_MAX, "block counts fit 16 
 
 typedef struct ka_segment {
 	uintptr_t cookie;		/* ka_secret ^ address: a real header */
-	struct ka_heap *_Atomic heap;	/* owner; NULL when abandoned or huge */
-	_Atomic uintptr_t thread;	/* the owner's ka_thread_id(), or 0 */
+	struct ka_heap *_Atomic heap;	/* owner (ka_heap_owns); NULL when abandoned or huge */
 	struct ka_segment *next, *prev;	/* heap's lists, abandoned list */
 	uint32_t kind;
 	uint32_t region;		/* index in the region table (NORMAL) */
@@ -181,14 +180,20 @@ extern KA_HIDDEN uintptr_t ka_secret;
 extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
 
 /*
- * The calling thread, for free() to tell its own segments: the thread
- * pointer, one instruction, where ka_tls_heap takes two in a shared
- * object (mimalloc's _mi_thread_id).  A thread's segments are abandoned,
- * this cleared, before its thread pointer can be another thread's.
+ * Ownership, the one test of it: the calling thread, whose heap is heap
+ * (ka_tls_heap), owns seg when seg's heap is that heap.  Only the owner
+ * touches a page's free list and its heap's queues without atomics.  Not
+ * the thread pointer: glibc hands a new thread the stack, and thread
+ * pointer, of one that exited, and in a forked child those of the parent's
+ * other threads, whose segments would then have two owners, or one that
+ * has no heap.  A heap has one thread at a time: a thread's heap comes from
+ * ka_heap_acquire() and goes back, its segments abandoned first, when the
+ * thread exits.  It costs free() one load more than the thread pointer
+ * did in a shared object (the TLS offset, from the GOT).
  */
-static inline uintptr_t ka_thread_id(void)
+static inline bool ka_heap_owns(const ka_heap_t *heap, const ka_segment_t *seg)
 {
-	return (uintptr_t)__builtin_thread_pointer();
+	return atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
 }
 
 static inline uintptr_t ka_block_key(const void *b)

@@ -72,10 +72,9 @@ ka_segment_t *ka_segment_lookup(const void *p)
 	return seg;
 }
 
-/* The owner: heap, NULL to abandon; called by heap's thread. */
+/* The owner (ka_heap_owns): heap, NULL to abandon; called by heap's thread. */
 void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap)
 {
-	atomic_store_explicit(&seg->thread, heap ? ka_thread_id() : 0, KA_RELAXED);
 	atomic_store_explicit(&seg->heap, heap, memory_order_release);
 }
 
