@@ -174,8 +174,21 @@ typedef struct ka_heap {
 } ka_heap_t;
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
-extern KA_HIDDEN ka_heap_t ka_heap_empty;
-extern KA_HIDDEN ka_page_t ka_page_empty;
+extern __thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));
+
+/*
+ * The heap of a thread that has none, and its pages: const, so read-only
+ * memory (RELRO), shared by every such thread.  Its direct[] pages have no
+ * free block and its queues are empty, so malloc always falls to
+ * ka_malloc_generic(), which gives the thread a heap first; it owns no
+ * segment, so the thread's frees are all remote.  A path that wrote to it
+ * would fault, not hand one block to two threads.
+ */
+extern KA_HIDDEN const ka_heap_t ka_heap_empty;
+extern KA_HIDDEN const ka_page_t ka_page_empty;
+#define KA_HEAP_EMPTY	((ka_heap_t *)&ka_heap_empty)
+#define KA_PAGE_EMPTY	((ka_page_t *)&ka_page_empty)
+
 extern KA_HIDDEN uintptr_t ka_secret;
 extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
 
@@ -341,6 +354,7 @@ KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
 /* ---- heap.c ---- */
 KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
+KA_HIDDEN void *ka_malloc_exited(size_t size);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
@@ -371,7 +385,8 @@ KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||
-			heap->purge_epoch != atomic_load_explicit(&ka_purge_epoch, KA_RELAXED)))
+			heap->purge_epoch != atomic_load_explicit(&ka_purge_epoch, KA_RELAXED)) &&
+	    heap != KA_HEAP_EMPTY)	/* read-only: a heapless thread purges nothing */
 		ka_heap_purge(heap, false);
 }
 
