@@ -19,7 +19,11 @@
  * the call; its frees, like any heapless thread's, are remote.
  *
  * fork: pthread_atfork takes every allocator lock around fork(), so the
- * child starts with consistent tables; its regions are private copies.
+ * child starts with consistent tables; its regions are private copies.  Of
+ * the parent's threads only the one that forked is in the child: the heaps
+ * of the others are handed back there, their segments abandoned, so that
+ * the child's threads reuse that memory and no two threads own a segment
+ * (ka_fork_child).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -176,6 +180,29 @@ static void ka_fork_parent(void)
 	ka_unlock(&ka_heaps_lock);
 }
 
+/*
+ * The child has one thread, the one that forked.  The heaps of the others
+ * go back unused, and every segment they owned is abandoned
+ * (segment.c): the child's threads reclaim them, and the new thread that
+ * glibc gives a gone one's stack, and so its thread pointer, owns nothing
+ * of it.  Their heaps' queues are not walked: a thread may have been
+ * halfway through changing them when the parent forked.  Remote frees
+ * they were sent into full pages then go back to their pages.
+ */
+static void ka_fork_child(void)
+{
+	ka_heap_t *self = ka_tls_heap;
+
+	ka_fork_parent();
+	ka_lock(&ka_heaps_lock);
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		if (h != self)
+			h->in_use = false;
+	ka_unlock(&ka_heaps_lock);
+	ka_segments_abandon_gone(self, &ka_heap_exited);
+	ka_heaps_drain_idle();
+}
+
 /* Runs once a heap exists: both calls may allocate. */
 static void ka_late_init(void)
 {
@@ -185,7 +212,7 @@ static void ka_late_init(void)
 		return;
 	if (atomic_compare_exchange_strong(&ka_late_state, &expected, 1)) {
 		pthread_key_create(&ka_key, ka_thread_done);
-		pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_parent);
+		pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_child);
 		atomic_store_explicit(&ka_late_state, 2, memory_order_release);
 		return;
 	}

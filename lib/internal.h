@@ -201,8 +201,9 @@ extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
  * other threads, whose segments would then have two owners, or one that
  * has no heap.  A heap has one thread at a time: a thread's heap comes from
  * ka_heap_acquire() and goes back, its segments abandoned first, when the
- * thread exits.  It costs free() one load more than the thread pointer
- * did in a shared object (the TLS offset, from the GOT).
+ * thread exits or, in a forked child, when the thread is not there.  It
+ * costs free() one load more than the thread pointer did in a shared
+ * object (the TLS offset, from the GOT).
  */
 static inline bool ka_heap_owns(const ka_heap_t *heap, const ka_segment_t *seg)
 {
@@ -329,6 +330,7 @@ KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
 KA_HIDDEN void ka_segments_stats(struct ka_stats *st);
 KA_HIDDEN int ka_block_region_node(const void *p);
 KA_HIDDEN void ka_segment_fork_lock(bool lock);
+KA_HIDDEN void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited);
 
 /* ---- huge.c ---- */
 #define KA_HUGE_CACHE_SLOTS	16		/* freed huge blocks' regions kept */
