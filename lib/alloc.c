@@ -29,10 +29,11 @@ static inline void *ka_page_pop_generic(ka_page_t *page)
 	return ka_page_pop(page, b);
 }
 
-/* Huge blocks need the process initialised: the thread gets its heap. */
+/* Huge blocks need the process initialised: the thread gets its heap
+ * (one past its destructor needs none: it is initialised). */
 static void *ka_huge_malloc(size_t size, size_t align, bool zero)
 {
-	if (KA_UNLIKELY(ka_tls_heap == &ka_heap_empty) && !ka_heap_thread_init()) {
+	if (KA_UNLIKELY(ka_tls_heap == KA_HEAP_EMPTY) && !ka_tls_exited && !ka_heap_thread_init()) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -52,20 +53,28 @@ void *ka_malloc(size_t size)
 	return ka_malloc_generic(heap, size);
 }
 
+/*
+ * A thread on the empty heap gets its own first -- or, past its
+ * thread-specific-data destructor, which gave its heap back, the shared
+ * heap of such threads (heap.c) -- and nothing is popped from the empty
+ * heap, shared and read-only.
+ */
 KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 {
-	if (KA_LIKELY(size <= KA_LARGE_MAX)) {
-		/* Sizes past direct[]: the class queue's first page. */
-		ka_page_t *page = heap->queues[ka_size_class(size)].first;
-		if (page && page->free)
-			return ka_page_pop_generic(page);
-	}
-	if (KA_UNLIKELY(heap == &ka_heap_empty)) {
+	if (KA_UNLIKELY(heap == KA_HEAP_EMPTY)) {
+		if (ka_tls_exited)
+			return ka_malloc_exited(size);
 		heap = ka_heap_thread_init();
 		if (!heap) {
 			errno = ENOMEM;
 			return NULL;
 		}
+	}
+	if (KA_LIKELY(size <= KA_LARGE_MAX)) {
+		/* Sizes past direct[]: the class queue's first page. */
+		ka_page_t *page = heap->queues[ka_size_class(size)].first;
+		if (page && page->free)
+			return ka_page_pop_generic(page);
 	}
 	ka_heap_drain_delayed(heap);
 	ka_heap_maybe_purge(heap);

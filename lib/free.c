@@ -2,10 +2,11 @@
 /*
  * free: mask the pointer to its segment, index the slice's descriptor, and
  * push the block on its page's free list -- without atomics when this
- * thread owns the segment, on the page's xthread list with one CAS when
- * not.  The owner's push is all the fast path does: a page that empties
- * stays where it is, in its class queue, and goes back to its segment
- * when the heap next sweeps (page.c).  Testing for the empty page on each
+ * thread owns the segment (ka_heap_owns(), the one test of ownership),
+ * on the page's xthread list with one CAS when not.  The owner's push is
+ * all the fast path does: a page that empties stays where it is, in its
+ * class queue, and goes back to its segment when the heap next sweeps
+ * (page.c).  Testing for the empty page on each
  * free cost a branch that the batches of a typical program make
  * unpredictable (a quarter of the frees in bench/simple.c).
  *
@@ -108,7 +109,7 @@ ka_page_t *ka_block_check(const char *who, void *p, struct ka_block_where *at)
 	ka_block_t *b = p;
 	if (b->key == ka_block_key(b))
 		ka_block_fatal(who, "double free detected", p);
-	bool owner = atomic_load_explicit(&seg->heap, KA_RELAXED) == ka_tls_heap;
+	bool owner = ka_heap_owns(ka_tls_heap, seg);
 	if (owner && !ka_page_threaded(page, p))	/* never handed out */
 		ka_block_fatal(who, "invalid pointer", p);
 	/* free, and its 4 KiB page went back: the key reads zero (page.c) */

@@ -1,15 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Heaps: one per thread, found through initial-exec TLS, so the fast path
- * takes no lock and no call.  A thread starts on ka_heap_empty, whose
- * direct[] pages are all empty: its first malloc falls to the slow path,
- * which gives it a heap (the static one first, so the first allocation
- * needs no allocation) and registers a pthread key whose destructor hands
- * the heap back at thread exit.  Heaps are never freed, only reused, so a
- * pointer to one stays valid for the remote frees that hold it.
+ * takes no lock and no call.  A thread starts on ka_heap_empty (read-only,
+ * see internal.h), whose direct[] pages are all empty: its first malloc
+ * falls to the slow path, which gives it a heap (the static one first, so
+ * the first allocation needs no allocation) and registers a pthread key
+ * whose destructor hands the heap back at thread exit.  Heaps are never
+ * freed, only reused, so a pointer to one stays valid for the remote frees
+ * that hold it.  A thread owns the segments whose heap is its heap
+ * (ka_heap_owns); a heap handed back has abandoned its segments first.
+ *
+ * After its destructor.  Other thread-specific-data destructors may run
+ * after liballoc's and allocate, up to glibc's last round, after which no
+ * destructor runs: a heap given to the thread then would never be handed
+ * back (jemalloc calls such a thread "reincarnated").  So a thread past
+ * its destructor gets no heap of its own: it allocates from ka_heap_exited,
+ * one heap for all such threads, under a lock, borrowing it as its own for
+ * the call; its frees, like any heapless thread's, are remote.
  *
  * fork: pthread_atfork takes every allocator lock around fork(), so the
- * child starts with consistent tables; its regions are private copies.
+ * child starts with consistent tables; its regions are private copies.  Of
+ * the parent's threads only the one that forked is in the child: the heaps
+ * of the others are handed back there, their segments abandoned, so that
+ * the child's threads reuse that memory and no two threads own a segment
+ * (ka_fork_child).
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,13 +34,24 @@
 
 #include "internal.h"
 
-ka_page_t ka_page_empty = { .flags = KA_PAGE_UNUSED };
-ka_heap_t ka_heap_empty = {
-	.direct = { [0 ... KA_DIRECT_WORDS] = &ka_page_empty },
+const ka_page_t ka_page_empty = { .flags = KA_PAGE_UNUSED };
+const ka_heap_t ka_heap_empty = {
+	.direct = { [0 ... KA_DIRECT_WORDS] = KA_PAGE_EMPTY },
 	.purge_next = UINT64_MAX,
 };
-__thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec"))) = &ka_heap_empty;
+__thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec"))) = KA_HEAP_EMPTY;
+__thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));	/* destructor ran */
 uintptr_t ka_secret;
+
+/* The heap of threads past their destructor, under its lock; in no
+ * registry, so never handed to a thread as its own. */
+static ka_heap_t ka_heap_exited = {
+	.direct = { [0 ... KA_DIRECT_WORDS] = KA_PAGE_EMPTY },
+	.purge_next = UINT64_MAX,
+	.node = -1,
+	.in_use = true,
+};
+static ka_lock_t ka_heap_exited_lock;
 
 static ka_heap_t ka_heap_main;		/* the bootstrap heap */
 static ka_heap_t *ka_heaps;		/* every heap ever made */
@@ -86,7 +111,7 @@ static ka_heap_t *ka_heap_acquire(void)
 	ka_unlock(&ka_heaps_lock);
 
 	for (size_t w = 0; w <= KA_DIRECT_WORDS; w++)
-		heap->direct[w] = &ka_page_empty;
+		heap->direct[w] = KA_PAGE_EMPTY;
 	memset(heap->queues, 0, sizeof heap->queues);
 	heap->full.first = heap->full.last = NULL;
 	heap->segs_avail = heap->segs_full = NULL;
@@ -119,12 +144,30 @@ static void ka_thread_done(void *arg)
 
 	ka_heap_done(heap);
 	if (heap == ka_tls_heap)
-		ka_tls_heap = &ka_heap_empty;
+		ka_tls_heap = KA_HEAP_EMPTY;
+	ka_tls_exited = true;
 }
 
+/*
+ * malloc for a thread past its destructor (see above): the shared heap,
+ * made the thread's own for the call, so that the generic path, the
+ * delayed frees it drains and the pages it collects all see their owner.
+ */
+void *ka_malloc_exited(size_t size)
+{
+	ka_lock(&ka_heap_exited_lock);
+	ka_tls_heap = &ka_heap_exited;
+	void *p = ka_malloc_generic(&ka_heap_exited, size);
+	ka_tls_heap = KA_HEAP_EMPTY;
+	ka_unlock(&ka_heap_exited_lock);
+	return p;
+}
+
+/* Lock order: heaps, the exited threads' heap, then segment.c's, huge.c's. */
 static void ka_fork_prepare(void)
 {
 	ka_lock(&ka_heaps_lock);
+	ka_lock(&ka_heap_exited_lock);
 	ka_segment_fork_lock(true);
 	ka_huge_fork_lock(true);
 }
@@ -133,7 +176,31 @@ static void ka_fork_parent(void)
 {
 	ka_huge_fork_lock(false);
 	ka_segment_fork_lock(false);
+	ka_unlock(&ka_heap_exited_lock);
 	ka_unlock(&ka_heaps_lock);
+}
+
+/*
+ * The child has one thread, the one that forked.  The heaps of the others
+ * go back unused, and every segment they owned is abandoned
+ * (segment.c): the child's threads reclaim them, and the new thread that
+ * glibc gives a gone one's stack, and so its thread pointer, owns nothing
+ * of it.  Their heaps' queues are not walked: a thread may have been
+ * halfway through changing them when the parent forked.  Remote frees
+ * they were sent into full pages then go back to their pages.
+ */
+static void ka_fork_child(void)
+{
+	ka_heap_t *self = ka_tls_heap;
+
+	ka_fork_parent();
+	ka_lock(&ka_heaps_lock);
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		if (h != self)
+			h->in_use = false;
+	ka_unlock(&ka_heaps_lock);
+	ka_segments_abandon_gone(self, &ka_heap_exited);
+	ka_heaps_drain_idle();
 }
 
 /* Runs once a heap exists: both calls may allocate. */
@@ -150,7 +217,7 @@ static void ka_late_init(void)
 		int err = pthread_key_create(&ka_key, ka_thread_done);
 		if (err)
 			ka_fatal_error("pthread_key_create", err);
-		err = pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_parent);
+		err = pthread_atfork(ka_fork_prepare, ka_fork_parent, ka_fork_child);
 		if (err)
 			ka_fatal_error("pthread_atfork", err);
 		atomic_store_explicit(&ka_late_state, 2, memory_order_release);

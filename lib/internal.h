@@ -145,8 +145,7 @@ _Static_assert(KA_SLICE_SIZE / KA_MIN_BLOCK <= UINT16_MAX, "block counts fit 16 
 
 typedef struct ka_segment {
 	uintptr_t cookie;		/* ka_secret ^ address: a real header */
-	struct ka_heap *_Atomic heap;	/* owner; NULL when abandoned or huge */
-	_Atomic uintptr_t thread;	/* the owner's ka_thread_id(), or 0 */
+	struct ka_heap *_Atomic heap;	/* owner (ka_heap_owns); NULL when abandoned or huge */
 	struct ka_segment *next, *prev;	/* heap's lists, abandoned list */
 	uint32_t kind;
 	uint32_t region;		/* index in the region table (NORMAL) */
@@ -185,20 +184,40 @@ typedef struct ka_heap {
 } ka_heap_t;
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
-extern KA_HIDDEN ka_heap_t ka_heap_empty;
-extern KA_HIDDEN ka_page_t ka_page_empty;
+extern __thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));
+
+/*
+ * The heap of a thread that has none, and its pages: const, so read-only
+ * memory (RELRO), shared by every such thread.  Its direct[] pages have no
+ * free block and its queues are empty, so malloc always falls to
+ * ka_malloc_generic(), which gives the thread a heap first; it owns no
+ * segment, so the thread's frees are all remote.  A path that wrote to it
+ * would fault, not hand one block to two threads.
+ */
+extern KA_HIDDEN const ka_heap_t ka_heap_empty;
+extern KA_HIDDEN const ka_page_t ka_page_empty;
+#define KA_HEAP_EMPTY	((ka_heap_t *)&ka_heap_empty)
+#define KA_PAGE_EMPTY	((ka_page_t *)&ka_page_empty)
+
 extern KA_HIDDEN uintptr_t ka_secret;
 extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
 
 /*
- * The calling thread, for free() to tell its own segments: the thread
- * pointer, one instruction, where ka_tls_heap takes two in a shared
- * object (mimalloc's _mi_thread_id).  A thread's segments are abandoned,
- * this cleared, before its thread pointer can be another thread's.
+ * Ownership, the one test of it: the calling thread, whose heap is heap
+ * (ka_tls_heap), owns seg when seg's heap is that heap.  Only the owner
+ * touches a page's free list and its heap's queues without atomics.  Not
+ * the thread pointer: glibc hands a new thread the stack, and thread
+ * pointer, of one that exited, and in a forked child those of the parent's
+ * other threads, whose segments would then have two owners, or one that
+ * has no heap.  A heap has one thread at a time: a thread's heap comes from
+ * ka_heap_acquire() and goes back, its segments abandoned first, when the
+ * thread exits or, in a forked child, when the thread is not there.  It
+ * costs free() one load more than the thread pointer did in a shared
+ * object (the TLS offset, from the GOT).
  */
-static inline uintptr_t ka_thread_id(void)
+static inline bool ka_heap_owns(const ka_heap_t *heap, const ka_segment_t *seg)
 {
-	return (uintptr_t)__builtin_thread_pointer();
+	return atomic_load_explicit(&seg->heap, KA_RELAXED) == heap;
 }
 
 static inline uintptr_t ka_block_key(const void *b)
@@ -292,7 +311,7 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 	ka_block_t *b = p;
 	if (KA_UNLIKELY(b->key == ka_block_key(b)))	/* freed */
 		return NULL;
-	*owner = atomic_load_explicit(&ka_segment_of(p)->thread, KA_RELAXED) == ka_thread_id();
+	*owner = ka_heap_owns(ka_tls_heap, ka_segment_of(p));
 	if (KA_UNLIKELY(*owner && !ka_page_threaded(page, p)))
 		return NULL;
 	return page;
@@ -346,6 +365,7 @@ KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
 KA_HIDDEN void ka_segments_stats(struct ka_stats *st);
 KA_HIDDEN int ka_block_region_node(const void *p);
 KA_HIDDEN void ka_segment_fork_lock(bool lock);
+KA_HIDDEN void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited);
 
 /* ---- huge.c ---- */
 #define KA_HUGE_CACHE_SLOTS	16		/* freed huge blocks' regions kept */
@@ -373,6 +393,7 @@ KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
 /* ---- heap.c ---- */
 KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
+KA_HIDDEN void *ka_malloc_exited(size_t size);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
@@ -415,7 +436,8 @@ KA_HIDDEN bool ka_purge_thread_stop(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||
-			heap->purge_epoch != atomic_load_explicit(&ka_purge_epoch, KA_RELAXED)))
+			heap->purge_epoch != atomic_load_explicit(&ka_purge_epoch, KA_RELAXED)) &&
+	    heap != KA_HEAP_EMPTY)	/* read-only: a heapless thread purges nothing */
 		ka_heap_purge(heap, false);
 }
 

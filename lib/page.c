@@ -43,7 +43,7 @@ static void ka_direct_update(ka_heap_t *heap, unsigned cls)
 	size_t lo = cls == 0 ? 0 : ka_class_size[cls - 1] / 8 + 1;
 	size_t hi = ka_class_size[cls] / 8;
 	for (size_t w = lo; w <= hi; w++)
-		heap->direct[w] = first ? first : &ka_page_empty;
+		heap->direct[w] = first ? first : KA_PAGE_EMPTY;
 }
 
 static bool ka_is_class_queue(ka_heap_t *heap, ka_page_queue_t *q)
@@ -517,6 +517,6 @@ void ka_heap_release_pages(ka_heap_t *heap)
 		q->first = q->last = NULL;
 	}
 	for (size_t w = 0; w <= KA_DIRECT_WORDS; w++)
-		heap->direct[w] = &ka_page_empty;
+		heap->direct[w] = KA_PAGE_EMPTY;
 	heap->pages = 0;
 }

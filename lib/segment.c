@@ -80,10 +80,9 @@ ka_segment_t *ka_segment_lookup(const void *p)
 	return seg;
 }
 
-/* The owner: heap, NULL to abandon; called by heap's thread. */
+/* The owner (ka_heap_owns): heap, NULL to abandon; called by heap's thread. */
 void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap)
 {
-	atomic_store_explicit(&seg->thread, heap ? ka_thread_id() : 0, KA_RELAXED);
 	atomic_store_explicit(&seg->heap, heap, memory_order_release);
 }
 
@@ -431,6 +430,58 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 	ka_seg_list_push(seg->in_full_list ? &heap->segs_full : &heap->segs_avail, seg);
 	ka_segment_adopt_pages(heap, seg);
 	return true;
+}
+
+/*
+ * In a forked child (heap.c): every segment of a heap other than self's
+ * and exited's, whose threads are not in the child, is abandoned.  The
+ * region table, whose lock the fork held, finds them, not the heaps' lists,
+ * which their threads may have been changing.  The abandoned list is
+ * rebuilt from it too: a segment between the list and a heap (being
+ * abandoned or reclaimed at the fork) has no heap and goes on it.  Each
+ * page's full tag is cleared, as ka_heap_release_pages() does at thread
+ * exit, so that remote frees go to the page (ka_free_remote() waits for a
+ * heap while the tag is set); reclaiming collects the rest (ka_page_adopt).
+ * The child has one thread; the locks are for form.
+ */
+void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited)
+{
+	ka_page_t *page;
+
+	ka_lock(&ka_abandoned_lock);
+	ka_lock(&ka_region_lock);
+	ka_abandoned = NULL;
+	ka_abandoned_count = 0;
+	for (unsigned ri = 0; ri < ka_region_count; ri++) {
+		struct ka_region *r = &ka_regions[ri];
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
+							     (size_t)si * KA_SEGMENT_SIZE);
+			uintptr_t g = (uintptr_t)seg >> KA_SEGMENT_SHIFT;
+			if (!(r->seg_used >> si & 1) || seg->cookie != ka_segment_cookie(seg) ||
+			    atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1)
+				continue;	/* not handed out, or on its way back */
+			ka_heap_t *heap = atomic_load_explicit(&seg->heap, KA_RELAXED);
+			if (heap && (heap == self || heap == exited))
+				continue;
+			ka_for_each_span(seg, page) {
+				atomic_fetch_and_explicit(&page->flags, (uint8_t)~KA_PAGE_FULL, KA_RELAXED);
+				atomic_fetch_and_explicit(&page->xthread, ~KA_XT_DELAYED, KA_RELAXED);
+			}
+			seg->in_full_list = 0;
+			ka_segment_set_heap(seg, NULL);
+			seg->prev = NULL;
+			seg->next = ka_abandoned;
+			if (ka_abandoned)
+				ka_abandoned->prev = seg;
+			ka_abandoned = seg;
+			ka_abandoned_count++;
+		}
+	}
+	ka_unlock(&ka_region_lock);
+	ka_unlock(&ka_abandoned_lock);
+	if (ka_abandoned)	/* collected on the decay, as at thread exit */
+		ka_purge_request(ka_purge_deadline());
 }
 
 /*

@@ -100,4 +100,11 @@ gcc_src=segment.c
 t "gcc -O2 compile of $gcc_src under LD_PRELOAD (same assembly)" \
 	same gcc gcc -O2 -std=c11 -I. -I../module/uapi -S -o - $gcc_src
 
+# Issue 11's fork scenario and its destructor twin (test_fork_threads.c),
+# from plain malloc: glibc hands no block to two threads, nor may we.
+t "fork with threads, $fork_n children (a gone thread's blocks, 32 threads at once) under LD_PRELOAD" \
+	same fork_threads $B/fork_threads_prog fork $fork_n
+t "malloc in the last destructor round ($tsd_n rounds), then 32 threads at once, under LD_PRELOAD" \
+	same tsd_malloc $B/fork_threads_prog tsd $tsd_n
+
 [ "${vm:-0}" = 0 ] || rm -rf "$W"

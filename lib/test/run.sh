@@ -86,6 +86,27 @@ else
 		env KALLOC_DEBUG=1 TSAN_OPTIONS=halt_on_error=1 timeout 60 $norandom $B/test_stress_tsan 2
 fi
 
+# Threads whose memory is left behind without their destructor running:
+# in a forked child, and after liballoc's destructor (test_fork_threads.c;
+# programs.sh runs it under LD_PRELOAD too).  Fewer children and rounds in
+# the VM, where a fork copies every resident kalloc page: 1.5 s a child.
+fork_n=100 tsd_n=20
+[ $vm = 1 ] && fork_n=10 tsd_n=5
+t "after fork, $fork_n children: the gone thread holds no heap, and no block goes to two of 32 new threads" \
+	timeout 120 $B/test_fork_threads fork $fork_n
+t "threads allocating in their last destructor round ($tsd_n rounds) get distinct blocks, so do those after" \
+	timeout 120 $B/test_fork_threads tsd $tsd_n
+if [ $vm = 0 ]; then
+	# TSan (gcc 12) takes a child thread on a stack of a thread the
+	# child lacks for a duplicate ("dup thread with used id"): the purge
+	# thread would be one, so it stays off here.
+	t "fork with threads under TSan (30 children): no data races" \
+		env TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" KALLOC_PURGE_THREAD=0 timeout 120 $norandom \
+		$B/test_fork_threads_tsan fork 30
+	t "allocation after the thread's destructor under TSan: no data races" \
+		env TSAN_OPTIONS="halt_on_error=1" timeout 120 $norandom $B/test_fork_threads_tsan tsd
+fi
+
 for b in test_link test_link_static test_link_so; do
 	$B/$b list >"$B/$b.list"
 	while IFS='	' read -r name what; do

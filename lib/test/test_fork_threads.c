@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * No block goes to two threads when the threads that own the memory are
+ * gone without having said so: the other threads of a process that forked,
+ * and a thread that allocates again in its last round of thread-specific
+ * data destructors, after liballoc's own destructor gave its heap back.
+ *
+ * Both cases end the same way: a thread that never allocated frees the
+ * blocks the gone threads left behind (glibc hands new threads the stacks,
+ * and thread pointers, of the gone ones), then 32 new threads each
+ * allocate 8 blocks of 2000 bytes at once, fill them with their number,
+ * wait for each other and check their blocks still hold it; no address
+ * may come out twice.
+ *
+ * fork: the parent's other thread allocated 1024 blocks of 2000 bytes and
+ * sleeps; each of 100 children (a child's exit status says what it saw)
+ * runs the above on them.  tsd: 8 threads with a heap exit; a destructor
+ * sets its key again each round and allocates in the last one; the blocks
+ * must be distinct and keep what was written; then the above; 20 rounds.
+ *
+ * Built three ways: linked with liballoc, plain and under TSan
+ * (test_fork_threads), where liballoc's statistics must also show that
+ * the gone threads hold no heap (in the child; after the threads exited);
+ * and from plain malloc (fork_threads_prog), a program that run.sh runs
+ * with and without LD_PRELOAD=liballoc.so, whose outputs must not differ.
+ *
+ *   test_fork_threads fork|tsd [children or rounds]   (or fork_threads_prog)
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef FORK_THREADS_PLAIN_MALLOC
+#define xmalloc malloc
+#define xfree free
+#else
+#include "alloc.h"
+#define xmalloc ka_malloc
+#define xfree ka_free
+#endif
+
+#define CHECK(cond, ...) do {							\
+	if (!(cond)) {								\
+		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__);					\
+		fputc('\n', stderr);						\
+		exit(1);							\
+	}									\
+} while (0)
+
+/*
+ * Under TSan (gcc's, which is older than the fix in LLVM's): it takes a
+ * thread of a forked child that reuses the pthread id of one of the
+ * parent's for a duplicate and exits, so there the parent's other thread
+ * runs on a stack of its own, which glibc does not hand on; and it
+ * finishes a thread in the last destructor round, so the destructor
+ * allocates one round earlier, still after liballoc's.
+ */
+#ifdef __SANITIZE_THREAD__
+#define OWN_STACK	1
+#define ALLOC_ROUND	(PTHREAD_DESTRUCTOR_ITERATIONS - 1)
+#else
+#define OWN_STACK	0
+#define ALLOC_ROUND	PTHREAD_DESTRUCTOR_ITERATIONS
+#endif
+
+enum {
+	BLOCK = 2000,		/* over 1 KiB: past heap->direct[] */
+	LEFT = 1024,		/* blocks the gone thread leaves */
+	THREADS = 32,		/* that then allocate at once */
+	PER_THREAD = 8,
+	DTOR_THREADS = 8,	/* that allocate in their last destructor round */
+	DTOR_BLOCKS = 60,	/* one in 9 small (direct[]); pages not all full */
+};
+
+/* ---- the race every case ends with ---- */
+
+static void *left[LEFT + DTOR_THREADS * DTOR_BLOCKS];
+static pthread_t left_by[LEFT + DTOR_THREADS * DTOR_BLOCKS];	/* tsd: who left it */
+static bool left_by_known;
+static size_t left_count;
+static pthread_mutex_t left_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Frees the left blocks: with arg, only those of a gone thread that ran on
+ * this thread's stack, if any. */
+static void *free_left(void *arg)
+{
+	pthread_t self = pthread_self();
+
+	for (size_t i = 0; i < left_count; i++) {
+		pthread_mutex_lock(&left_lock);
+		void *p = left[i];
+		if (arg && !pthread_equal(left_by[i], self))
+			p = NULL;
+		if (p)
+			left[i] = NULL;
+		pthread_mutex_unlock(&left_lock);
+		xfree(p);
+	}
+	return NULL;
+}
+
+static pthread_barrier_t race_start, race_filled;
+static unsigned char *race_blocks[THREADS][PER_THREAD];
+static int race_bad[THREADS];
+
+static void *race_thread(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+
+	pthread_barrier_wait(&race_start);
+	for (int k = 0; k < PER_THREAD; k++) {
+		race_blocks[id][k] = xmalloc(BLOCK);
+		if (race_blocks[id][k])
+			memset(race_blocks[id][k], id + 1, BLOCK);
+	}
+	pthread_barrier_wait(&race_filled);
+	for (int k = 0; k < PER_THREAD; k++) {
+		unsigned char *b = race_blocks[id][k];
+		if (!b) {
+			race_bad[id] = 1;
+			continue;
+		}
+		for (int i = 0; i < BLOCK; i++)
+			if (b[i] != id + 1) {
+				race_bad[id] = 1;
+				break;
+			}
+	}
+	return NULL;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A new thread frees the left blocks, then the race.  Returns 0, or 3 when
+ * a block went to two threads (or two blocks overlap), 4 when a thread's
+ * block lost its contents or malloc failed.
+ */
+static int free_left_then_race(void)
+{
+	pthread_t t[THREADS];
+	uintptr_t all[THREADS * PER_THREAD];
+	int rc = 0;
+
+	/* glibc gives new threads the stacks of the gone ones: each frees
+	 * what the thread before it on its stack left (tsd), then one more
+	 * frees the rest. */
+	if (left_by_known) {
+		for (int i = 0; i < DTOR_THREADS; i++)
+			CHECK(pthread_create(&t[i], NULL, free_left, &left_by_known) == 0, "pthread_create");
+		for (int i = 0; i < DTOR_THREADS; i++)
+			pthread_join(t[i], NULL);
+	}
+	CHECK(pthread_create(&t[0], NULL, free_left, NULL) == 0, "pthread_create");
+	pthread_join(t[0], NULL);
+	left_count = 0;
+	pthread_barrier_init(&race_start, NULL, THREADS);
+	pthread_barrier_init(&race_filled, NULL, THREADS);
+	memset(race_bad, 0, sizeof race_bad);
+	for (int i = 0; i < THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, race_thread, (void *)(intptr_t)i) == 0,
+		      "pthread_create");
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&race_start);
+	pthread_barrier_destroy(&race_filled);
+	for (int i = 0; i < THREADS; i++) {
+		if (race_bad[i])
+			rc = 4;
+		for (int k = 0; k < PER_THREAD; k++)
+			all[i * PER_THREAD + k] = (uintptr_t)race_blocks[i][k];
+	}
+	qsort(all, THREADS * PER_THREAD, sizeof all[0], cmp_ptr);
+	for (int i = 1; i < THREADS * PER_THREAD; i++)
+		if (all[i] && all[i] - all[i - 1] < BLOCK)
+			rc = 3;
+	for (int i = 0; i < THREADS; i++)
+		for (int k = 0; k < PER_THREAD; k++)
+			if (rc != 3)	/* freeing a block twice would only add noise */
+				xfree(race_blocks[i][k]);
+	return rc;
+}
+
+/* The heaps live threads hold: those gone must not count (linked build). */
+static int heaps_in_use(void)
+{
+#ifdef FORK_THREADS_PLAIN_MALLOC
+	return -1;
+#else
+	struct ka_stats st;
+
+	ka_stats(&st);
+	return (int)st.heaps_in_use;
+#endif
+}
+
+/* ---- fork: the parent's other thread is gone in the child ---- */
+
+static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gone_cond = PTHREAD_COND_INITIALIZER;
+static int gone_state;		/* 1: blocks allocated; 2: may finish */
+
+static void *allocate_and_sleep(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < LEFT; i++) {
+		left[i] = xmalloc(BLOCK);
+		CHECK(left[i], "malloc");
+		memset(left[i], 0xa5, BLOCK);
+	}
+	left_count = LEFT;
+	pthread_mutex_lock(&gone_lock);
+	gone_state = 1;
+	pthread_cond_broadcast(&gone_cond);
+	while (gone_state != 2)
+		pthread_cond_wait(&gone_cond, &gone_lock);
+	pthread_mutex_unlock(&gone_lock);
+	free_left(NULL);
+	left_count = 0;
+	return NULL;
+}
+
+/* In the child: the race's status, else 2 when the gone thread's heap
+ * still counted as in use. */
+static int fork_child(int parent_heaps)
+{
+	int kept = parent_heaps >= 0 && heaps_in_use() != parent_heaps - 1;
+
+	for (size_t i = 0; i < left_count; i++)
+		for (int j = 0; j < BLOCK; j += 97)
+			if (((unsigned char *)left[i])[j] != 0xa5)
+				return 4;
+	int rc = free_left_then_race();
+	return rc ? rc : kept ? 2 : 0;
+}
+
+static void fork_case(int rounds)
+{
+	pthread_t a;
+	int died = 0, twice = 0, heaps = 0, lost = 0, other = 0;
+
+	pthread_attr_t attr;
+	static char stack[1 << 20] __attribute__((aligned(4096)));
+
+	xfree(xmalloc(100));	/* the forking thread has a heap too */
+	pthread_attr_init(&attr);
+	if (OWN_STACK)
+		pthread_attr_setstack(&attr, stack, sizeof stack);
+	CHECK(pthread_create(&a, &attr, allocate_and_sleep, NULL) == 0, "pthread_create");
+	pthread_attr_destroy(&attr);
+	pthread_mutex_lock(&gone_lock);
+	while (gone_state != 1)
+		pthread_cond_wait(&gone_cond, &gone_lock);
+	pthread_mutex_unlock(&gone_lock);
+	int parent_heaps = heaps_in_use();
+
+	for (int r = 0; r < rounds; r++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		CHECK(pid >= 0, "fork");
+		if (pid == 0)
+			_exit(fork_child(parent_heaps));
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+		if (WIFSIGNALED(status))
+			died++;
+		else if (WEXITSTATUS(status) == 3)
+			twice++;
+		else if (WEXITSTATUS(status) == 2)
+			heaps++;
+		else if (WEXITSTATUS(status) == 4)
+			lost++;
+		else if (WEXITSTATUS(status) != 0)
+			other++;
+	}
+	pthread_mutex_lock(&gone_lock);
+	gone_state = 2;
+	pthread_cond_broadcast(&gone_cond);
+	pthread_mutex_unlock(&gone_lock);
+	pthread_join(a, NULL);
+	if (died + twice + heaps + lost + other)
+		fprintf(stderr, "of %d children: %d died of a signal, %d handed a block to two "
+			"threads, %d lost a block's contents, %d kept the gone thread's heap, "
+			"%d failed otherwise\n", rounds, died, twice, lost, heaps, other);
+	CHECK(died + twice + heaps + lost + other == 0, "children failed");
+	printf("fork: %d children, each: a new thread frees the blocks of the parent's "
+	       "other thread, %d threads allocate %d blocks each at once: no block twice\n",
+	       rounds, THREADS, PER_THREAD);
+}
+
+/* ---- tsd: allocation in the last round of destructors ---- */
+
+static pthread_key_t late_key;
+static pthread_barrier_t dtor_filled;
+static pthread_mutex_t dtor_lock = PTHREAD_MUTEX_INITIALIZER;
+static int dtor_last_rounds;
+static unsigned char dtor_next_id;
+
+/*
+ * Sets its key again each round, so that glibc calls it every round, and
+ * allocates in the last one (PTHREAD_DESTRUCTOR_ITERATIONS), when
+ * liballoc's destructor has run long before (the one before under TSan).  The blocks are filled, the
+ * threads wait for each other, then check them and leave them for the
+ * next phase.
+ */
+static void late_destructor(void *v)
+{
+	uintptr_t round = (uintptr_t)v;
+	unsigned char *mine[DTOR_BLOCKS];
+	unsigned char id;
+
+	if (round < ALLOC_ROUND) {
+		pthread_setspecific(late_key, (void *)(round + 1));
+		return;
+	}
+	pthread_mutex_lock(&dtor_lock);
+	id = ++dtor_next_id;
+	pthread_mutex_unlock(&dtor_lock);
+	for (int k = 0; k < DTOR_BLOCKS; k++) {
+		/* Blocks over 1 KiB and small ones (served from direct[]). */
+		size_t size = k % 9 ? BLOCK : 48;
+		mine[k] = xmalloc(size);
+		if (mine[k])
+			memset(mine[k], id, size);
+	}
+	pthread_barrier_wait(&dtor_filled);
+	pthread_mutex_lock(&dtor_lock);
+	dtor_last_rounds++;
+	for (int k = 0; k < DTOR_BLOCKS; k++) {
+		size_t size = k % 9 ? BLOCK : 48;
+		int ok = mine[k] != NULL;
+		for (size_t i = 0; ok && i < size; i++)
+			ok = mine[k][i] == id;
+		if (!ok) {
+			fprintf(stderr, "a block allocated in the last destructor round was "
+				"overwritten (or is NULL)\n");
+			exit(4);
+		}
+		left_by[left_count] = pthread_self();
+		left[left_count++] = mine[k];
+	}
+	pthread_mutex_unlock(&dtor_lock);
+}
+
+static void *start_with_heap(void *arg)
+{
+	(void)arg;
+	xfree(xmalloc(BLOCK));
+	pthread_setspecific(late_key, (void *)1);
+	return NULL;
+}
+
+static void tsd_case(int rounds)
+{
+	pthread_t t[DTOR_THREADS];
+
+	xfree(xmalloc(100));		/* liballoc's own key comes first */
+	int heaps = heaps_in_use();
+	CHECK(pthread_key_create(&late_key, late_destructor) == 0, "pthread_key_create");
+	left_by_known = true;
+	for (int r = 0; r < rounds; r++) {
+		pthread_barrier_init(&dtor_filled, NULL, DTOR_THREADS);
+		dtor_last_rounds = 0;
+		for (int i = 0; i < DTOR_THREADS; i++)
+			CHECK(pthread_create(&t[i], NULL, start_with_heap, NULL) == 0,
+			      "pthread_create");
+		for (int i = 0; i < DTOR_THREADS; i++)
+			pthread_join(t[i], NULL);
+		pthread_barrier_destroy(&dtor_filled);
+		CHECK(dtor_last_rounds == DTOR_THREADS, "%d of %d threads reached the last round",
+		      dtor_last_rounds, DTOR_THREADS);
+		/* Distinct: the blocks of each round, by address. */
+		uintptr_t all[DTOR_THREADS * DTOR_BLOCKS];
+		for (size_t i = 0; i < left_count; i++)
+			all[i] = (uintptr_t)left[i];
+		qsort(all, left_count, sizeof all[0], cmp_ptr);
+		for (size_t i = 1; i < left_count; i++)
+			CHECK(all[i] != all[i - 1], "round %d: the last destructor round handed "
+			      "%#lx to two threads", r, (unsigned long)all[i]);
+		int kept = heaps_in_use();
+		int rc = free_left_then_race();
+		CHECK(rc == 0, "round %d: %s", r, rc == 3 ? "a block went to two threads" :
+		      "a thread's block lost its contents");
+		CHECK(heaps < 0 || kept == heaps, "round %d: %d heaps in use after the threads "
+		      "exited, %d before they started", r, kept, heaps);
+	}
+	printf("tsd: %d rounds of %d threads allocating in their last destructor round, "
+	       "then %d threads at once: no block twice\n", rounds, DTOR_THREADS, THREADS);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s fork|tsd [rounds]\n", argv[0]);
+		return 2;
+	}
+	int rounds = argc > 2 ? atoi(argv[2]) : 0;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[1], "fork") == 0)
+		fork_case(rounds > 0 ? rounds : 100);
+	else if (strcmp(argv[1], "tsd") == 0)
+		tsd_case(rounds > 0 ? rounds : 20);
+	else
+		CHECK(0, "no case %s", argv[1]);
+	return 0;
+}
