@@ -40,9 +40,7 @@ bool ka_debug;
 
 void ka_debug_init(void)
 {
-	const char *env = getenv("KALLOC_DEBUG");
-
-	ka_debug = env && strcmp(env, "1") == 0;
+	ka_debug = ka_options.debug;
 }
 
 static void __attribute__((noreturn))

@@ -4,9 +4,6 @@
  * liballoc.so a drop-in under LD_PRELOAD and liballoc.a a replacement when
  * linked with -lalloc.  Built without this file (the test builds under
  * sanitizers), liballoc only answers to its ka_ names.
- *
- * mallopt: KA_M_DECAY_MS (-101) sets the purge delay; glibc's own
- * parameters are accepted (return 1) and have no effect.
  */
 #include <limits.h>
 #include <malloc.h>

@@ -78,6 +78,7 @@ void ka_process_init(void)
 	if (KA_LIKELY(atomic_load_explicit(&ka_init_state, memory_order_acquire) == 2))
 		return;
 	if (atomic_compare_exchange_strong(&ka_init_state, &expected, 1)) {
+		ka_options_init();
 		ka_secret = ka_os_random();
 		ka_debug_init();
 		ka_os_init();
@@ -303,11 +304,9 @@ static void ka_print_stats_at_exit(void)
  */
 __attribute__((constructor)) static void ka_constructor(void)
 {
-	const char *stats = getenv("KALLOC_STATS");
-
 	ka_process_init();
 	ka_numa_init();
-	if (stats && strcmp(stats, "1") == 0) {
+	if (ka_options.stats_at_exit) {
 		ka_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
 		if (ka_stats_fd >= 0)
 			atexit(ka_print_stats_at_exit);

@@ -317,6 +317,20 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 	return page;
 }
 
+/* ---- options.c: every KALLOC_* environment variable, read once ---- */
+struct ka_options {
+	const char *backend;	/* KALLOC_BACKEND as given, NULL if unset */
+	unsigned order;		/* KALLOC_ORDER */
+	bool quiet;		/* KALLOC_QUIET=1 */
+	bool debug;		/* KALLOC_DEBUG=1 */
+	bool purge_thread_off;	/* KALLOC_PURGE_THREAD=0 */
+	bool numa_off;		/* KALLOC_NUMA=0 */
+	bool stats_at_exit;	/* KALLOC_STATS=1 */
+};
+extern KA_HIDDEN struct ka_options ka_options;
+extern KA_HIDDEN _Atomic uint64_t ka_decay_ms;	/* KALLOC_DECAY_MS, mallopt */
+KA_HIDDEN void ka_options_init(void);
+
 /* ---- os.c: the only file that talks to the kernel ---- */
 struct ka_os_region {
 	void *base;
@@ -423,7 +437,6 @@ KA_HIDDEN void ka_debug_check_junk(const char *what, const void *p, size_t size)
 KA_HIDDEN void ka_debug_check_sized(const char *who, void *p, size_t align, size_t size);
 
 /* ---- purge.c ---- */
-extern KA_HIDDEN _Atomic uint64_t ka_decay_ms;
 extern KA_HIDDEN _Atomic unsigned ka_purge_epoch;
 KA_HIDDEN void ka_purge_init(void);
 KA_HIDDEN void ka_heap_purge(ka_heap_t *heap, bool force);

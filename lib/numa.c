@@ -40,10 +40,9 @@ static bool ka_numa_sysfs_several(void)
 
 void ka_numa_init(void)
 {
-	const char *env = getenv("KALLOC_NUMA");
 	int (*available)(void), (*configured)(void);
 
-	if ((env && strcmp(env, "0") == 0) || !ka_numa_sysfs_several())
+	if (ka_options.numa_off || !ka_numa_sysfs_several())
 		return;
 	void *lib = dlopen("libnuma.so.1", RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {

@@ -61,20 +61,12 @@ void ka_fatal_error(const char *call, int err)
 	abort();
 }
 
-static bool ka_env_is(const char *name, const char *value)
-{
-	const char *v = getenv(name);
-	return v && strcmp(v, value) == 0;
-}
-
 void ka_os_init(void)
 {
-	const char *mode = getenv("KALLOC_BACKEND");
-	const char *order = getenv("KALLOC_ORDER");
+	const char *mode = ka_options.backend;
 	char buf[256];
 
-	if (order)
-		ka_order = (unsigned)atoi(order);
+	ka_order = ka_options.order;
 	if (mode && strcmp(mode, "anon") == 0) {
 		ka_backend = KA_BACKEND_ANON;
 		return;
@@ -116,7 +108,7 @@ void ka_os_init(void)
 		_exit(1);
 	}
 	ka_backend = KA_BACKEND_ANON;
-	if (!ka_env_is("KALLOC_QUIET", "1")) {
+	if (!ka_options.quiet) {
 		snprintf(buf, sizeof buf,
 			 "liballoc: %s unavailable (%s); using anonymous memory\n",
 			 KALLOC_DEVICE, strerror(errno));

@@ -46,7 +46,6 @@
 
 #include "internal.h"
 
-_Atomic uint64_t ka_decay_ms = 1000;
 _Atomic unsigned ka_purge_epoch;
 
 static bool ka_purge_thread_off;
@@ -61,12 +60,7 @@ static ka_lock_t ka_purge_start_lock;	/* starts and stops, one at a time */
 
 void ka_purge_init(void)
 {
-	const char *env = getenv("KALLOC_DECAY_MS");
-
-	if (env && *env)
-		atomic_store_explicit(&ka_decay_ms, strtoull(env, NULL, 10), KA_RELAXED);
-	env = getenv("KALLOC_PURGE_THREAD");
-	ka_purge_thread_off = env && strcmp(env, "0") == 0;
+	ka_purge_thread_off = ka_options.purge_thread_off;
 }
 
 /* When slices freed now are due to go back; 0: at once (a delay of 0). */
@@ -309,17 +303,4 @@ int ka_malloc_trim(size_t pad)
 	if (heap != &ka_heap_empty)
 		heap->purge_epoch = epoch;
 	return huge || atomic_load(&ka_os_released_bytes) > before;
-}
-
-int ka_mallopt(int param, int value)
-{
-	if (param == KA_M_DECAY_MS) {
-		if (value < 0)
-			return 0;
-		atomic_store_explicit(&ka_decay_ms, (uint64_t)value, KA_RELAXED);
-		return 1;
-	}
-	/* glibc's parameters (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX,
-	 * ...) tune a different design: accepted and ignored. */
-	return param >= -8 && param <= 1;
 }

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Options: every KALLOC_* environment variable is read here, once, at
+ * process init (ka_process_init, init.c), before the first allocation is
+ * served, so nothing here may allocate.  The other files read ka_options.
+ *
+ *   KALLOC_BACKEND=device|anon|auto  the memory source (os.c); auto, the
+ *                                    default: the device when it opens
+ *   KALLOC_QUIET=1                   no line on stderr when auto falls back
+ *   KALLOC_ORDER=n                   PAGES block order (default 0, os.c)
+ *   KALLOC_DEBUG=1                   use-after-free and overflow checks
+ *                                    (debug.c)
+ *   KALLOC_DECAY_MS=n                purge delay (default 1000, purge.c)
+ *   KALLOC_PURGE_THREAD=0            no purge thread (purge.c)
+ *   KALLOC_NUMA=0                    no placement by node (numa.c)
+ *   KALLOC_STATS=1                   statistics as JSON on stderr at exit
+ *                                    (stats.c)
+ *
+ * mallopt: KA_M_DECAY_MS (-101) sets the purge delay at run time; glibc's
+ * own parameters are accepted (return 1) and have no effect.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+struct ka_options ka_options;
+_Atomic uint64_t ka_decay_ms = 1000;
+
+static bool ka_env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+
+	return v && strcmp(v, value) == 0;
+}
+
+void ka_options_init(void)
+{
+	const char *order = getenv("KALLOC_ORDER");
+	const char *decay = getenv("KALLOC_DECAY_MS");
+
+	ka_options.backend = getenv("KALLOC_BACKEND");
+	if (order)
+		ka_options.order = (unsigned)atoi(order);
+	ka_options.quiet = ka_env_is("KALLOC_QUIET", "1");
+	ka_options.debug = ka_env_is("KALLOC_DEBUG", "1");
+	if (decay && *decay)
+		atomic_store_explicit(&ka_decay_ms, strtoull(decay, NULL, 10), KA_RELAXED);
+	ka_options.purge_thread_off = ka_env_is("KALLOC_PURGE_THREAD", "0");
+	ka_options.numa_off = ka_env_is("KALLOC_NUMA", "0");
+	ka_options.stats_at_exit = ka_env_is("KALLOC_STATS", "1");
+}
+
+int ka_mallopt(int param, int value)
+{
+	if (param == KA_M_DECAY_MS) {
+		if (value < 0)
+			return 0;
+		atomic_store_explicit(&ka_decay_ms, (uint64_t)value, KA_RELAXED);
+		return 1;
+	}
+	/* glibc's parameters (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX,
+	 * ...) tune a different design: accepted and ignored. */
+	return param >= -8 && param <= 1;
+}
