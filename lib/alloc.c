@@ -56,7 +56,7 @@ void *ka_malloc(size_t size)
 /*
  * A thread on the empty heap gets its own first -- or, past its
  * thread-specific-data destructor, which gave its heap back, the shared
- * heap of such threads (heap.c) -- and nothing is popped from the empty
+ * heap of such threads (thread.c) -- and nothing is popped from the empty
  * heap, shared and read-only.
  */
 KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)

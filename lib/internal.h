@@ -405,14 +405,33 @@ KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_free_blocks(ka_heap_t *heap);
 KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
-/* ---- heap.c ---- */
-KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
-KA_HIDDEN void *ka_malloc_exited(size_t size);
+/* ---- heap.c: the registry of heaps, delayed frees ---- */
+KA_HIDDEN ka_heap_t *ka_heap_acquire(void);
+KA_HIDDEN void ka_heap_release(ka_heap_t *heap);
+KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
+KA_HIDDEN void ka_heaps_unuse_all_but(const ka_heap_t *self);
+KA_HIDDEN void ka_heaps_fork_lock(bool lock);
 KA_HIDDEN void ka_heaps_stats(struct ka_stats *st);
+
+/* ---- thread.c: thread start and exit ---- */
+extern KA_HIDDEN const ka_heap_t *const ka_heap_exited;	/* past their destructor */
+KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
+KA_HIDDEN void ka_thread_exit_init(void);
+KA_HIDDEN void *ka_malloc_exited(size_t size);
+KA_HIDDEN void ka_heap_exited_fork_lock(bool lock);
+
+/* ---- fork.c ---- */
+KA_HIDDEN void ka_fork_init(void);
+
+/* ---- init.c ---- */
 KA_HIDDEN void ka_process_init(void);
+KA_HIDDEN void ka_late_init(void);
+
+/* ---- stats.c ---- */
+KA_HIDDEN void ka_stats_at_exit_init(void);
 
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);

@@ -8,7 +8,7 @@
  * linked, its constructor ran in every process, on every machine, and
  * added about 250 KiB to the RSS of a small one (stdio and sysfs parsing),
  * half of what liballoc cost such a process over glibc's malloc.  The
- * library constructor asks (heap.c), so dlopen()'s own mallocs find the
+ * library constructor asks (init.c), so dlopen()'s own mallocs find the
  * process initialised.  Until then, with KALLOC_NUMA=0, and on one node,
  * every region is created with node -1 (local).
  */

@@ -433,7 +433,7 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 }
 
 /*
- * In a forked child (heap.c): every segment of a heap other than self's
+ * In a forked child (fork.c): every segment of a heap other than self's
  * and exited's, whose threads are not in the child, is abandoned.  The
  * region table, whose lock the fork held, finds them, not the heaps' lists,
  * which their threads may have been changing.  The abandoned list is

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Statistics: summed from the segment headers and heap registry on demand,
  * so the fast paths count nothing. */
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -54,5 +57,32 @@ void ka_stats_print(FILE *f, int flags)
 #define X(name, fmt) fprintf(f, "  %-15s " fmt "\n", #name, st.name);
 		KA_STATS_FIELDS(X)
 #undef X
+	}
+}
+
+static int ka_stats_fd = -1;
+
+static void ka_print_stats_at_exit(void)
+{
+	FILE *f = fdopen(ka_stats_fd, "w");
+
+	if (f) {
+		ka_stats_print(f, KA_STATS_JSON);
+		fclose(f);
+	}
+}
+
+/*
+ * KALLOC_STATS=1: statistics as JSON on stderr at exit -- on a copy of
+ * stderr taken now, from the library constructor (init.c), since programs
+ * close theirs on the way out (coreutils' close_stdout runs before this
+ * handler).
+ */
+void ka_stats_at_exit_init(void)
+{
+	if (ka_options.stats_at_exit) {
+		ka_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+		if (ka_stats_fd >= 0)
+			atexit(ka_print_stats_at_exit);
 	}
 }

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Thread start and exit.  A thread starts on ka_heap_empty (read-only,
+ * see internal.h), whose direct[] pages are all empty: its first malloc
+ * falls to the slow path, which gives it a heap from the registry
+ * (heap.c) and registers a pthread key whose destructor hands the heap
+ * back at thread exit.
+ *
+ * After its destructor.  Other thread-specific-data destructors may run
+ * after liballoc's and allocate, up to glibc's last round, after which no
+ * destructor runs: a heap given to the thread then would never be handed
+ * back (jemalloc calls such a thread "reincarnated").  So a thread past
+ * its destructor gets no heap of its own: it allocates from ka_heap_exited,
+ * one heap for all such threads, under a lock, borrowing it as its own for
+ * the call; its frees, like any heapless thread's, are remote.
+ */
+#include <pthread.h>
+
+#include "internal.h"
+
+__thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec"))) = KA_HEAP_EMPTY;
+__thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));	/* destructor ran */
+
+/* The heap of threads past their destructor, under its lock; in no
+ * registry, so never handed to a thread as its own. */
+static ka_heap_t ka_heap_exited_heap = {
+	.direct = { [0 ... KA_DIRECT_WORDS] = KA_PAGE_EMPTY },
+	.purge_next = UINT64_MAX,
+	.node = -1,
+	.in_use = true,
+};
+const ka_heap_t *const ka_heap_exited = &ka_heap_exited_heap;
+static ka_lock_t ka_heap_exited_lock;
+
+static pthread_key_t ka_key;
+
+/* The key's destructor: the thread is exiting. */
+static void ka_thread_done(void *arg)
+{
+	ka_heap_t *heap = arg;
+
+	ka_heap_release(heap);
+	if (heap == ka_tls_heap)
+		ka_tls_heap = KA_HEAP_EMPTY;
+	ka_tls_exited = true;
+}
+
+void ka_thread_exit_init(void)
+{
+	int err = pthread_key_create(&ka_key, ka_thread_done);
+
+	if (err)
+		ka_fatal_error("pthread_key_create", err);
+}
+
+/* A thread's first slow path: its heap, and its exit armed. */
+ka_heap_t *ka_heap_thread_init(void)
+{
+	ka_process_init();
+	ka_heap_t *heap = ka_heap_acquire();
+	if (!heap)
+		return NULL;
+	ka_tls_heap = heap;
+	ka_late_init();
+	pthread_setspecific(ka_key, heap);
+	ka_heap_drain_delayed(heap);
+	/* A second thread: what it leaves when it exits only the purge thread
+	 * collects (purge.c), and this is a point where it may start. */
+	if (!ka_heap_is_main(heap))
+		ka_purge_thread_start();
+	return heap;
+}
+
+/*
+ * malloc for a thread past its destructor (see above): the shared heap,
+ * made the thread's own for the call, so that the generic path, the
+ * delayed frees it drains and the pages it collects all see their owner.
+ */
+void *ka_malloc_exited(size_t size)
+{
+	ka_lock(&ka_heap_exited_lock);
+	ka_tls_heap = &ka_heap_exited_heap;
+	void *p = ka_malloc_generic(&ka_heap_exited_heap, size);
+	ka_tls_heap = KA_HEAP_EMPTY;
+	ka_unlock(&ka_heap_exited_lock);
+	return p;
+}
+
+void ka_heap_exited_fork_lock(bool lock)
+{
+	if (lock)
+		ka_lock(&ka_heap_exited_lock);
+	else
+		ka_unlock(&ka_heap_exited_lock);
+}
