@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Allocation entry points.  The fast path: one TLS load, one table load,
+ * Allocation entry points, malloc's family (the aligned one is in
+ * alloc-aligned.c).  The fast path: one TLS load, one table load,
  * pop the page's free list.  Everything else is ka_malloc_generic(), which
  * is also where KALLOC_DEBUG checks a block before handing it out
  * (debug.c): with it on, the fast path always misses.
@@ -31,7 +32,7 @@ static inline void *ka_page_pop_generic(ka_page_t *page)
 
 /* Huge blocks need the process initialised: the thread gets its heap
  * (one past its destructor needs none: it is initialised). */
-static void *ka_huge_malloc(size_t size, size_t align, bool zero)
+void *ka_huge_malloc(size_t size, size_t align, bool zero)
 {
 	if (KA_UNLIKELY(ka_tls_heap == KA_HEAP_EMPTY) && !ka_tls_exited && !ka_heap_thread_init()) {
 		errno = ENOMEM;
@@ -147,81 +148,4 @@ void *ka_reallocarray(void *p, size_t n, size_t size)
 		return NULL;
 	}
 	return ka_realloc(p, total);
-}
-
-/* align: a power of two.  See size_class.c for why rounding suffices. */
-static void *ka_malloc_aligned(size_t align, size_t size)
-{
-	if (align <= 8)
-		return ka_malloc(size);
-	if (align <= KA_SLICE_SIZE) {
-		if (size > PTRDIFF_MAX) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		size_t s = (size + align - 1) & ~(align - 1);
-		if (s == 0)
-			s = align;
-		if (s <= KA_LARGE_MAX)
-			return ka_malloc(s);
-		align = 0;
-	}
-	if (align > ((size_t)1 << 40)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return ka_huge_malloc(size, align, false);
-}
-
-static bool ka_pow2(size_t x)
-{
-	return x && !(x & (x - 1));
-}
-
-void *ka_aligned_alloc(size_t align, size_t size)
-{
-	if (!ka_pow2(align)) {		/* glibc >= 2.38 */
-		errno = EINVAL;
-		return NULL;
-	}
-	return ka_malloc_aligned(align, size);
-}
-
-int ka_posix_memalign(void **out, size_t align, size_t size)
-{
-	if (align < sizeof(void *) || !ka_pow2(align))
-		return EINVAL;
-	int saved = errno;
-	void *p = ka_malloc_aligned(align, size);
-	errno = saved;
-	if (!p)
-		return ENOMEM;
-	*out = p;
-	return 0;
-}
-
-void *ka_memalign(size_t align, size_t size)
-{
-	if (align > ((size_t)1 << 62)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (!ka_pow2(align))		/* glibc rounds up to a power of two */
-		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
-	return ka_malloc_aligned(align, size);
-}
-
-void *ka_valloc(size_t size)
-{
-	return ka_malloc_aligned(KA_PAGE_SIZE, size);
-}
-
-void *ka_pvalloc(size_t size)
-{
-	if (size > PTRDIFF_MAX) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	size = (size + KA_PAGE_SIZE - 1) & ~(KA_PAGE_SIZE - 1);
-	return ka_malloc_aligned(KA_PAGE_SIZE, size ? size : KA_PAGE_SIZE);
 }

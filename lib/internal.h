@@ -435,6 +435,7 @@ KA_HIDDEN void ka_stats_at_exit_init(void);
 
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
+KA_HIDDEN void *ka_huge_malloc(size_t size, size_t align, bool zero);
 KA_HIDDEN void ka_free_generic(void *p);
 struct ka_block_where {
 	ka_segment_t *seg;
