@@ -432,6 +432,12 @@ KA_HIDDEN void ka_late_init(void);
 
 /* ---- stats.c ---- */
 KA_HIDDEN void ka_stats_at_exit_init(void);
+struct mallinfo;
+struct mallinfo2;
+KA_HIDDEN struct mallinfo2 ka_mallinfo2(void);
+KA_HIDDEN struct mallinfo ka_mallinfo(void);
+KA_HIDDEN void ka_malloc_stats(void);
+KA_HIDDEN int ka_malloc_info(int options, FILE *f);
 
 /* ---- alloc.c / free.c ---- */
 KA_HIDDEN void *ka_malloc_generic(ka_heap_t *heap, size_t size);
