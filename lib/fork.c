@@ -11,19 +11,25 @@
 
 #include "internal.h"
 
-/* Lock order: heaps, the exited threads' heap, then segment.c's, huge.c's. */
+/*
+ * Lock order: heaps (heap.c), the exited threads' heap (thread.c), the
+ * abandoned segments (abandon.c), the region table, then each segment's
+ * (region.c), then huge.c's.
+ */
 static void ka_fork_prepare(void)
 {
 	ka_heaps_fork_lock(true);
 	ka_heap_exited_fork_lock(true);
-	ka_segment_fork_lock(true);
+	ka_abandoned_fork_lock(true);
+	ka_regions_fork_lock(true);
 	ka_huge_fork_lock(true);
 }
 
 static void ka_fork_parent(void)
 {
 	ka_huge_fork_lock(false);
-	ka_segment_fork_lock(false);
+	ka_regions_fork_lock(false);
+	ka_abandoned_fork_lock(false);
 	ka_heap_exited_fork_lock(false);
 	ka_heaps_fork_lock(false);
 }
@@ -31,7 +37,7 @@ static void ka_fork_parent(void)
 /*
  * The child has one thread, the one that forked.  The heaps of the others
  * go back unused, and every segment they owned is abandoned
- * (segment.c): the child's threads reclaim them, and the new thread that
+ * (abandon.c): the child's threads reclaim them, and the new thread that
  * glibc gives a gone one's stack, and so its thread pointer, owns nothing
  * of it.  Their heaps' queues are not walked: a thread may have been
  * halfway through changing them when the parent forked.  Remote frees

@@ -30,7 +30,7 @@
  * glibc's RSS.
  *
  * Freed huge memory serves small blocks too: when a segment is wanted
- * (segment.c), that is fresh memory the program is about to touch, so the
+ * (region.c), that is fresh memory the program is about to touch, so the
  * oldest cached regions give up as much first (ka_huge_cache_shrink).
  * Without it a program that freed 128 MiB of huge blocks and then
  * allocated 128 MiB of small ones peaked at twice glibc's RSS.

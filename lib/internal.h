@@ -358,28 +358,57 @@ KA_HIDDEN void ka_numa_init(void);
 KA_HIDDEN int ka_numa_node(void);	/* the caller's node, or -1 */
 KA_HIDDEN int ka_numa_nodes(void);	/* 0 when off */
 
-/* ---- segment.c ---- */
-KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices);
-KA_HIDDEN void ka_span_free(ka_heap_t *heap, ka_page_t *page);
+/* ---- segment-map.c ---- */
 KA_HIDDEN ka_segment_t *ka_segment_lookup(const void *p);
-KA_HIDDEN void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap);
 KA_HIDDEN void ka_segment_map(ka_segment_t *seg, size_t size);
 KA_HIDDEN void ka_segment_unmap(ka_segment_t *seg, size_t size);
-KA_HIDDEN void ka_segment_release_dirty(ka_segment_t *seg);
-KA_HIDDEN void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t len);
+
+/* ---- region.c: the region table, a pool of segments ---- */
+struct ka_region {
+	struct ka_os_region os;
+	uint32_t seg_used;		/* segments handed out */
+	ka_lock_t seg_lock[KA_REGION_SEGMENTS];	/* used, dirty, purge_at, seg_live */
+	bool seg_live[KA_REGION_SEGMENTS];	/* header valid: the purge thread may look */
+};
+extern KA_HIDDEN struct ka_region ka_regions[KA_MAX_REGIONS];
+extern KA_HIDDEN unsigned ka_region_count;
+extern KA_HIDDEN ka_lock_t ka_region_lock;	/* the table: count, seg_used */
+static inline ka_lock_t *ka_seg_lock(const ka_segment_t *seg)
+{
+	return &ka_regions[seg->region].seg_lock[seg->region_offset >> KA_SEGMENT_SHIFT];
+}
+KA_HIDDEN ka_segment_t *ka_segment_new(int node);
 KA_HIDDEN void ka_segment_to_pool(ka_segment_t *seg);
+KA_HIDDEN void ka_segment_release_dirty(ka_segment_t *seg);
+KA_HIDDEN void ka_segment_release_dirty_locked(ka_segment_t *seg);
+KA_HIDDEN void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t len);
+KA_HIDDEN bool ka_segment_purge(ka_segment_t *seg, uint64_t now, bool force, uint64_t *next);
+KA_HIDDEN void ka_segments_purge_owned(uint64_t now, uint64_t *next);
+KA_HIDDEN int ka_block_region_node(const void *p);
+KA_HIDDEN void ka_regions_fork_lock(bool lock);
+
+/* ---- segment.c: segments and spans ---- */
+KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices);
+KA_HIDDEN void ka_span_free(ka_heap_t *heap, ka_page_t *page);
+KA_HIDDEN void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap);
+KA_HIDDEN void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg);
+KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
+/* Walk the span heads of a segment's used slices. */
+#define ka_for_each_span(seg, page)						\
+	for (unsigned _i = 1; _i < KA_SLICES;					\
+	     _i += (seg)->pages[_i].slice_count ? (seg)->pages[_i].slice_count : 1) \
+		if (((seg)->used >> _i & 1) &&					\
+		    !(atomic_load_explicit(&(seg)->pages[_i].flags, KA_RELAXED) & KA_PAGE_UNUSED) && \
+		    ((page) = &(seg)->pages[_i]))
+
+/* ---- abandon.c: segments of threads that exited ---- */
 KA_HIDDEN void ka_segments_abandon(ka_heap_t *heap);
 KA_HIDDEN bool ka_segment_reclaim(ka_heap_t *heap);
 KA_HIDDEN bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next);
-KA_HIDDEN void ka_segments_purge_owned(uint64_t now, uint64_t *next);
-KA_HIDDEN bool ka_segment_purge(ka_segment_t *seg, uint64_t now, bool force, uint64_t *next);
-KA_HIDDEN void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg);
-KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
 KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
-KA_HIDDEN void ka_segments_stats(struct ka_stats *st);
-KA_HIDDEN int ka_block_region_node(const void *p);
-KA_HIDDEN void ka_segment_fork_lock(bool lock);
 KA_HIDDEN void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited);
+KA_HIDDEN size_t ka_abandoned_segments(void);
+KA_HIDDEN void ka_abandoned_fork_lock(bool lock);
 
 /* ---- huge.c ---- */
 #define KA_HUGE_CACHE_SLOTS	16		/* freed huge blocks' regions kept */

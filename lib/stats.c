@@ -14,6 +14,37 @@
 
 #include "internal.h"
 
+/* The region table's segments (region.c), under its lock. */
+static void ka_segments_stats(struct ka_stats *st)
+{
+	ka_page_t *page;
+
+	ka_lock(&ka_region_lock);
+	for (unsigned ri = 0; ri < ka_region_count; ri++) {
+		struct ka_region *r = &ka_regions[ri];
+		st->reserved += r->os.size;
+		st->resident += ka_os_region_resident(&r->os);
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			if (!(r->seg_used >> si & 1))
+				continue;
+			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
+							     (size_t)si * KA_SEGMENT_SIZE);
+			if (seg->cookie != ka_segment_cookie(seg) || !(seg->used & 1))
+				continue;	/* being handed back right now */
+			st->segments++;
+			st->active += (size_t)(__builtin_popcountl(seg->used) - 1) << KA_SLICE_SHIFT;
+			ka_lock(&r->seg_lock[si]);
+			st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) << KA_SLICE_SHIFT;
+			ka_unlock(&r->seg_lock[si]);
+			ka_for_each_span(seg, page)
+				st->allocated += (size_t)page->used * page->block_size;
+		}
+	}
+	st->regions = ka_region_count;
+	ka_unlock(&ka_region_lock);
+	st->abandoned = ka_abandoned_segments();
+}
+
 void ka_stats_sized(struct ka_stats *out, size_t size)
 {
 	struct ka_stats all, *st = &all;
