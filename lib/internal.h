@@ -2,14 +2,29 @@
 /*
  * liballoc internals: the path of one byte.
  *
- *   malloc -> size class (size_class.c) -> the thread's heap (heap.c)
+ *   malloc (alloc.c; the aligned family: alloc-aligned.c)
+ *          -> size class (size_class.c) -> the thread's heap (thread.c
+ *             gives a thread one from the registry, heap.c)
  *          -> a page of that class (page.c), a span of 64 KiB slices
- *          -> a 4 MiB segment (segment.c) carved from a 64 MiB region
+ *             (segment.c)
+ *          -> a 4 MiB segment from the region table (region.c), carved
+ *             from a 64 MiB region; blocks past KA_LARGE_MAX have a
+ *             region each (huge.c)
  *          -> the kernel (os.c: /dev/kalloc or anonymous memory)
- *   free   -> mask the pointer to its segment, index the page (free.c)
+ *   free   -> mask the pointer to its segment, which the segment map
+ *             vouches for (segment-map.c), index the page (free.c)
  *          -> back on the page's free list; an empty page's span back to
  *             the segment when the heap next looks (page.c)
- *          -> after the decay, KALLOC_IOC_RELEASE (purge.c).
+ *          -> after the decay, KALLOC_IOC_RELEASE (purge.c, os.c).
+ *   thread exit (thread.c): the heap goes back, its segments abandoned
+ *          (abandon.c) for other threads and the purge thread.
+ *
+ * Around it: process start (init.c), every KALLOC_* variable and mallopt
+ * (options.c), fork handlers (fork.c), statistics and their printing
+ * (stats.c), glibc's names for it all (glibc.c), KALLOC_DEBUG's checks
+ * (debug.c), NUMA placement (numa.c), malloc_trim and the purge thread
+ * (purge.c), unshare and setns stopping it (namespace.c), the lock
+ * (lock.c).
  *
  * Metadata never sits in front of a block: a segment's first slice holds
  * the segment header and one page descriptor per slice.
