@@ -95,7 +95,7 @@ t "C++: new of alignas(32/64/128/4096) types, operator new(size, align_val_t), 8
 	same cxx_aligned_new $B/prog_aligned_new
 
 # In the VM a small file: cc1's start-up is most of it there.
-gcc_src=segment.c
+gcc_src=page.c
 [ "${vm:-0}" = 1 ] && gcc_src=size_class.c
 t "gcc -O2 compile of $gcc_src under LD_PRELOAD (same assembly)" \
 	same gcc gcc -O2 -std=c11 -I. -I../module/uapi -S -o - $gcc_src
