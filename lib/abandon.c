@@ -198,8 +198,5 @@ size_t ka_abandoned_segments(void)
 
 void ka_abandoned_fork_lock(bool lock)
 {
-	if (lock)
-		ka_lock(&ka_abandoned_lock);
-	else
-		ka_unlock(&ka_abandoned_lock);
+	ka_lock_fork(&ka_abandoned_lock, lock);
 }

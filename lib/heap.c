@@ -118,10 +118,7 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 
 void ka_heaps_fork_lock(bool lock)
 {
-	if (lock)
-		ka_lock(&ka_heaps_lock);
-	else
-		ka_unlock(&ka_heaps_lock);
+	ka_lock_fork(&ka_heaps_lock, lock);
 }
 
 void ka_heaps_stats(struct ka_stats *st)

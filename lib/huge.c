@@ -425,8 +425,5 @@ void ka_huge_stats(struct ka_stats *st)
 
 void ka_huge_fork_lock(bool lock)
 {
-	if (lock)
-		ka_lock(&ka_huge_lock);
-	else
-		ka_unlock(&ka_huge_lock);
+	ka_lock_fork(&ka_huge_lock, lock);
 }

@@ -18,44 +18,50 @@ uintptr_t ka_secret;
 static atomic_int ka_init_state;	/* 0 none, 1 running, 2 done */
 static atomic_int ka_late_state;
 
-/* Environment, secret and backend: nothing here may allocate. */
-void ka_process_init(void)
+/* init runs once, by the first caller; the others wait until it is done. */
+static void ka_once(atomic_int *state, void (*init)(void))
 {
 	int expected = 0;
 
-	if (KA_LIKELY(atomic_load_explicit(&ka_init_state, memory_order_acquire) == 2))
+	if (KA_LIKELY(atomic_load_explicit(state, memory_order_acquire) == 2))
 		return;
-	if (atomic_compare_exchange_strong(&ka_init_state, &expected, 1)) {
-		ka_options_init();
-		ka_secret = ka_os_random();
-		ka_debug_init();
-		ka_os_init();
-		ka_purge_init();
-		atomic_store_explicit(&ka_init_state, 2, memory_order_release);
+	if (atomic_compare_exchange_strong(state, &expected, 1)) {
+		init();
+		atomic_store_explicit(state, 2, memory_order_release);
 		return;
 	}
-	while (atomic_load_explicit(&ka_init_state, memory_order_acquire) != 2)
+	while (atomic_load_explicit(state, memory_order_acquire) != 2)
 		sched_yield();
 }
 
-/* Runs once a heap exists: both calls may allocate. */
+/* Environment, secret and backend: nothing here may allocate. */
+static void ka_process_init_once(void)
+{
+	ka_options_init();
+	ka_secret = ka_os_random();
+	ka_debug_init();
+	ka_os_init();
+	ka_purge_init();
+}
+
+void ka_process_init(void)
+{
+	ka_once(&ka_init_state, ka_process_init_once);
+}
+
+/* Runs once a heap exists: both calls may allocate.  Without the key no
+ * heap goes back at thread exit, without the handlers a child may inherit
+ * a lock held: each stops the process when it fails, rather than leak or
+ * deadlock later (liballoc.rst). */
+static void ka_late_init_once(void)
+{
+	ka_thread_exit_init();
+	ka_fork_init();
+}
+
 void ka_late_init(void)
 {
-	int expected = 0;
-
-	if (atomic_load_explicit(&ka_late_state, memory_order_acquire) == 2)
-		return;
-	if (atomic_compare_exchange_strong(&ka_late_state, &expected, 1)) {
-		/* Without the key no heap goes back at thread exit, without
-		 * the handlers a child may inherit a lock held: stop now,
-		 * rather than leak or deadlock later (liballoc.rst). */
-		ka_thread_exit_init();
-		ka_fork_init();
-		atomic_store_explicit(&ka_late_state, 2, memory_order_release);
-		return;
-	}
-	while (atomic_load_explicit(&ka_late_state, memory_order_acquire) != 2)
-		sched_yield();
+	ka_once(&ka_late_state, ka_late_init_once);
 }
 
 __attribute__((constructor)) static void ka_constructor(void)

@@ -108,6 +108,14 @@ static inline void ka_unlock(ka_lock_t *l)
 {
 	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
+/* Around fork (fork.c): lock takes l, !lock lets it go. */
+static inline void ka_lock_fork(ka_lock_t *l, bool lock)
+{
+	if (lock)
+		ka_lock(l);
+	else
+		ka_unlock(l);
+}
 
 /* ---- blocks, pages, segments, heaps ---- */
 

@@ -198,10 +198,7 @@ void ka_regions_fork_lock(bool lock)
 		ka_lock(&ka_region_lock);
 	for (unsigned ri = 0; ri < ka_region_count; ri++)
 		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
-			if (lock)
-				ka_lock(&ka_regions[ri].seg_lock[si]);
-			else
-				ka_unlock(&ka_regions[ri].seg_lock[si]);
+			ka_lock_fork(&ka_regions[ri].seg_lock[si], lock);
 		}
 	if (!lock)
 		ka_unlock(&ka_region_lock);

@@ -88,8 +88,5 @@ void *ka_malloc_exited(size_t size)
 
 void ka_heap_exited_fork_lock(bool lock)
 {
-	if (lock)
-		ka_lock(&ka_heap_exited_lock);
-	else
-		ka_unlock(&ka_heap_exited_lock);
+	ka_lock_fork(&ka_heap_exited_lock, lock);
 }
