@@ -8,11 +8,12 @@
  *                                    default: the device when it opens
  *   KALLOC_QUIET=1                   no line on stderr when auto falls back
  *   KALLOC_ORDER=n                   PAGES block order (default 0, os.c)
- *   KALLOC_DEBUG=1                   use-after-free and overflow checks
+ *   KALLOC_DEBUG=1                   writes to freed memory caught
  *                                    (debug.c)
  *   KALLOC_DECAY_MS=n                purge delay (default 1000, purge.c)
  *   KALLOC_PURGE_THREAD=0            no purge thread (purge.c)
- *   KALLOC_NUMA=0                    no placement by node (numa.c)
+ *   KALLOC_NUMA=0                    every region on the local node
+ *                                    (numa.c)
  *   KALLOC_STATS=1                   statistics as JSON on stderr at exit
  *                                    (stats.c)
  *
