@@ -3,6 +3,7 @@
 #ifndef KA_CHECK_H
 #define KA_CHECK_H
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,29 @@
 		exit(1);							\
 	}									\
 } while (0)
+
+/*
+ * mallinfo() and mallinfo2() report liballoc's blocks: a 100000-byte block
+ * shows in both (glibc's would read its own, empty, arena, or in a static
+ * link pull in glibc's malloc.o and its second malloc).
+ */
+static inline void check_mallinfo_counts_a_block(void)
+{
+	static void *volatile kept;	/* a block the compiler may not elide */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	struct mallinfo a = mallinfo();
+	kept = malloc(100000);
+	struct mallinfo b = mallinfo();
+#pragma GCC diagnostic pop
+	struct mallinfo2 c = mallinfo2();
+	CHECK(b.uordblks >= a.uordblks + 100000, "mallinfo counts the block (%d -> %d)",
+	      a.uordblks, b.uordblks);
+	CHECK(b.arena >= b.uordblks && c.arena >= c.uordblks, "arena %d holds what is in use %d",
+	      b.arena, b.uordblks);
+	CHECK(c.uordblks >= (size_t)b.uordblks, "mallinfo2 agrees");
+	free(kept);
+}
 
 struct check_case {
 	const char *name;

@@ -36,6 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #ifdef FORK_THREADS_PLAIN_MALLOC
 #define xmalloc malloc
 #define xfree free
@@ -45,14 +47,6 @@
 #define xfree ka_free
 #endif
 
-#define CHECK(cond, ...) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__);					\
-		fputc('\n', stderr);						\
-		exit(1);							\
-	}									\
-} while (0)
 
 /*
  * Under TSan (gcc's, which is older than the fix in LLVM's): it takes a

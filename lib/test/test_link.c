@@ -68,26 +68,10 @@ static void threads_and_fork(void)
 	free(p);
 }
 
-/*
- * mallinfo() is liballoc's: in a static link, glibc's would have pulled
- * in the rest of glibc's malloc.o (multiple definitions of malloc).
- */
-static void *volatile kept;	/* a block the compiler may not elide */
-
+/* mallinfo() is liballoc's (check.h); so are the C23 sized frees. */
 static void mallinfo_is_liballoc(void)
 {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	struct mallinfo a = mallinfo();
-	kept = malloc(100000);
-	struct mallinfo b = mallinfo();
-#pragma GCC diagnostic pop
-	struct mallinfo2 c = mallinfo2();
-	CHECK(b.uordblks >= a.uordblks + 100000, "mallinfo counts the block (%d -> %d)",
-	      a.uordblks, b.uordblks);
-	CHECK(b.arena >= b.uordblks && c.arena >= c.uordblks, "arena holds what is in use");
-	CHECK(c.uordblks >= (size_t)b.uordblks, "mallinfo2 agrees");
-	free(kept);
+	check_mallinfo_counts_a_block();
 	free_sized(malloc(40), 40);
 	void *p = aligned_alloc(256, 1000);
 	free_aligned_sized(p, 256, 1000);

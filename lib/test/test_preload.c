@@ -119,23 +119,10 @@ static void fork_and_exec(void)
 	free(p);
 }
 
-/* glibc's mallinfo would read its own, empty, arena: zeros. */
-static void *volatile kept;	/* a block the compiler may not elide */
-
+/* glibc's mallinfo would read its own, empty, arena: zeros (check.h). */
 static void mallinfo_and_sized_frees(void)
 {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	struct mallinfo a = mallinfo();
-	kept = malloc(100000);
-	struct mallinfo b = mallinfo();
-#pragma GCC diagnostic pop
-	struct mallinfo2 c = mallinfo2();
-	CHECK(b.uordblks >= a.uordblks + 100000, "mallinfo counts the block (%d -> %d)",
-	      a.uordblks, b.uordblks);
-	CHECK(b.arena >= b.uordblks && c.uordblks >= (size_t)b.uordblks, "arena %d, in use %d",
-	      b.arena, b.uordblks);
-	free(kept);
+	check_mallinfo_counts_a_block();
 	void (*fs)(void *, size_t) = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
 	void (*fas)(void *, size_t, size_t) =
 		(void (*)(void *, size_t, size_t))dlsym(RTLD_DEFAULT, "free_aligned_sized");
