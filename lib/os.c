@@ -9,9 +9,9 @@
  * with KALLOC_IOC_DESTROY and munmap.  Without the device the same three
  * verbs are anonymous mmap, madvise(MADV_DONTNEED) and munmap.
  *
- * KALLOC_BACKEND=device|anon|auto (auto: the device when it opens, else
- * anonymous memory with one line on stderr unless KALLOC_QUIET=1).
- * KALLOC_ORDER=n: PAGES block order (default 0).
+ * Which backend, and the PAGES block order, are options (options.c:
+ * KALLOC_BACKEND, KALLOC_QUIET, KALLOC_ORDER): auto takes the device when
+ * it opens, else anonymous memory, saying so once on stderr.
  */
 #include <fcntl.h>
 #include <stdio.h>
