@@ -64,7 +64,7 @@ static void kalloc_vm_open(struct vm_area_struct *vma)
 		/* a split or a move within the same process */
 		kalloc_region_get(region);
 	}
-	atomic_inc(&region->mappings);
+	kalloc_region_mapped(region);
 }
 
 static void kalloc_vm_close(struct vm_area_struct *vma)
@@ -73,7 +73,7 @@ static void kalloc_vm_close(struct vm_area_struct *vma)
 
 	if (!region)
 		return;
-	atomic_dec(&region->mappings);
+	kalloc_region_unmapped(region);
 	kalloc_region_put(region);
 	/* exit_mmap(): the process is gone, and so are the regions it named */
 	if (!atomic_read(&vma->vm_mm->mm_users))
@@ -258,6 +258,6 @@ int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 	vma->vm_private_data = region;	/* the reference is the vma's */
 	vma->vm_ops = &kalloc_vm_ops;
 	kalloc_vma_set_flags(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_WIPEONFORK);
-	atomic_inc(&region->mappings);
+	kalloc_region_mapped(region);
 	return 0;
 }

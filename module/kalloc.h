@@ -109,7 +109,8 @@ struct kalloc_region {
 	unsigned long resident_node[KALLOC_MAX_NODES];
 	atomic_long_t faults;
 	atomic_long_t releases;		/* resident pages handed back by RELEASE */
-	atomic_t mappings;
+	atomic_t mappings;		/* changed under lock: see kalloc_region_mapped() */
+	unsigned long rss_counted;	/* in the owner's MM_SHMEMPAGES: lock */
 };
 
 /*
@@ -149,6 +150,8 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm);
 void kalloc_region_get(struct kalloc_region *region);
 void kalloc_region_put(struct kalloc_region *region);
+void kalloc_region_mapped(struct kalloc_region *region);
+void kalloc_region_unmapped(struct kalloc_region *region);
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr);
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);

@@ -22,12 +22,13 @@
  * (__GFP_THISNODE).
  *
  * Every page a region holds is claimed first against the global max_pages
- * and its user's max_user_pages (user.c), and counted in its owner's
- * MM_SHMEMPAGES until it is freed, mapped or not: the OOM killer's
+ * and its user's max_user_pages (user.c).  While a vma maps the region,
+ * the pages it maps count in the owner's RSS as vm_insert_page() counts
+ * them (MM_FILEPAGES); while none does, all its resident pages count in
+ * the owner's MM_SHMEMPAGES (kalloc_region_unmapped()): the OOM killer's
  * badness (get_mm_rss()) then sees whoever holds kalloc memory, even in
- * regions that no vma maps any more.  A page that is also mapped counts
- * a second time, in MM_FILEPAGES, as vm_insert_page() counts it: the
- * holder looks up to twice its size to the OOM killer, never smaller.
+ * regions that no vma maps any more, and a mapped page is not counted
+ * twice (VmRSS would read double).
  *
  * A block of order N > 0 is tried once without reclaim or retry, as the
  * dma-buf system heap does: on a fragmented machine a fault must not stall
@@ -127,11 +128,21 @@ static void kalloc_unclaim(struct kalloc_region *region, unsigned long nr)
 	kalloc_user_uncharge(region->user, nr);
 }
 
+/* The owner's MM_SHMEMPAGES holds @nr pages more (or fewer) of @region. */
+static void kalloc_rss_count(struct kalloc_region *region, long nr)
+{
+	if (!region->mm || !nr)
+		return;
+	region->rss_counted += nr;
+	kalloc_mm_counter_add(region->mm, MM_SHMEMPAGES, nr);
+}
+
 /*
- * Count @nr claimed pages, all on @page's node, as the region's, and as
- * its owner's for the OOM killer.  The region holds its mm with mmgrab():
- * the counters live until the last mmdrop(), which checks they are back
- * to zero.
+ * Count @nr claimed pages, all on @page's node, as the region's, and, while
+ * no vma maps it, as its owner's for the OOM killer.  The region holds its
+ * mm with mmgrab(): the counters live until the last mmdrop(), which checks
+ * they are back to zero.  Called with region->lock held, or before the
+ * region is published, or as it is freed (no mapping then).
  */
 static void kalloc_account(struct kalloc_region *region, struct page *page,
 			   long nr)
@@ -142,7 +153,31 @@ static void kalloc_account(struct kalloc_region *region, struct page *page,
 	if (nid < KALLOC_MAX_NODES)
 		region->resident_node[nid] += nr;
 	atomic_long_add(nr, &kalloc_totals.node_resident[nid]);
-	kalloc_mm_counter_add(region->mm, MM_SHMEMPAGES, nr);
+	if (!atomic_read(&region->mappings))
+		kalloc_rss_count(region, nr);
+}
+
+/*
+ * A vma maps @region (mmap, a split, a fork's ->open): on the first, its
+ * pages leave MM_SHMEMPAGES, since the mapped ones count in MM_FILEPAGES
+ * from now on.  The mapping count changes under region->lock so that
+ * kalloc_account() sees it settled.  Process context, mmap_lock held.
+ */
+void kalloc_region_mapped(struct kalloc_region *region)
+{
+	mutex_lock(&region->lock);
+	if (atomic_inc_return(&region->mappings) == 1)
+		kalloc_rss_count(region, -(long)region->rss_counted);
+	mutex_unlock(&region->lock);
+}
+
+/* A vma of @region is gone: after the last, all its pages count again. */
+void kalloc_region_unmapped(struct kalloc_region *region)
+{
+	mutex_lock(&region->lock);
+	if (atomic_dec_and_test(&region->mappings))
+		kalloc_rss_count(region, (long)region->resident);
+	mutex_unlock(&region->lock);
 }
 
 /*
