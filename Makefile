@@ -2,7 +2,12 @@
 #
 #   make             the module for one kernel (KDIR) and the userspace
 #   make modules-all the module for every installed Debian target kernel
-#   make check       deps, build, host lane, a VM lane per target kernel
+#   make check       deps, build, host lane, a VM lane per target kernel (and
+#                    the debug kernel's lane when it is built)
+#   make debug-kernel  a 6.12 kernel with KASAN, KFENCE, lockdep, DEBUG_VM and
+#                    DEBUG_PAGEALLOC, cached in .cache/debug-kernel/ (long build)
+#   make check-debug the selftests, fuzz slice and stress test, liballoc's and
+#                    the tools' VM tests on the debug kernel
 #   make demo        deps, build, boot a VM, load the module, run the demo
 #   make bench       allocator and fault-path benchmarks (QUICK=1: short; VM=0: host only;
 #                    RUNS=N: runs per cell, 5 by default)
@@ -34,6 +39,7 @@ USER_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE \
 HARNESS := $(CACHE)/linux-source/tools/testing/selftests
 
 .PHONY: all module modules-all vm-selftest-module userspace selftests check check-host demo deps soak \
+	debug-kernel check-debug \
 	clean load unload checkpatch sparse lib tools install install-dkms bench deb
 
 all: module userspace
@@ -181,13 +187,37 @@ deb:
 check: deps
 	@$(TOP)/tools/check
 
+# make debug-kernel: tools/debug-kernel builds Debian's linux-source-6.12
+# with tools/debug-kernel.config into .cache/debug-kernel/ (once; again only
+# when the fragment or the source changes).  DEBUG_KDIR is its build tree,
+# which the module builds against like any headers dir.
+DEBUG_KDIR := $(CACHE)/debug-kernel/build
+debug-kernel:
+	@$(TOP)/tools/debug-kernel
+
+# make check-debug: tools/check's debug lane alone (tools/vm-lane and
+# tools/vm-numa-lane on the debug kernel); builds what it runs first.
+check-debug: debug-kernel userspace
+	@$(MAKE) --no-print-directory -C lib all $$($(MAKE) --no-print-directory -s -C lib \
+		--eval='print-tests: ; @echo $$(TESTS)' print-tests)
+	@KALLOC_CHECK_LANES=debug $(TOP)/tools/check
+
 # make soak: selftests/kalloc_fuzz_test.sh with SOAK_OPS (default a million)
-# operations and no time cap, in a VM per kernel; not part of make check.
+# operations and no time cap, in a VM per kernel, and on the debug kernel
+# when it is built; not part of make check.
 SOAK_OPS ?= 1000000
 soak: modules-all selftests
 	@s=0; for k in 6.1 6.12; do $(TOP)/tools/kalloc-vm --kernel $$k --timeout 7200 -- \
 		env KALLOC_FUZZ_OPS=$(SOAK_OPS) KALLOC_FUZZ_TIME=0 selftests/run.sh kalloc_fuzz_test.sh || s=1; \
-	done; exit $$s
+	done; \
+	if $(TOP)/tools/debug-kernel --is-built; then \
+		$(MAKE) --no-print-directory module KDIR=$(DEBUG_KDIR) && \
+		$(TOP)/tools/kalloc-vm --kernel debug --timeout 28800 -- \
+			env KALLOC_FUZZ_OPS=$(SOAK_OPS) KALLOC_FUZZ_TIME=0 \
+			selftests/run.sh kalloc_fuzz_test.sh || s=1; \
+	else \
+		echo "make soak: no debug kernel (make debug-kernel): soaked on Debian's kernels only"; \
+	fi; exit $$s
 
 # The demo loads the module itself, with kallocctl.  It is the first
 # command a newcomer types: it installs what is missing (make deps), builds
