@@ -198,7 +198,7 @@ debug-kernel:
 # make check-debug: tools/check's debug lane alone (tools/vm-lane and
 # tools/vm-numa-lane on the debug kernel); builds what it runs first.
 check-debug: debug-kernel userspace
-	@$(MAKE) --no-print-directory -C lib all $$($(MAKE) --no-print-directory -s -C lib \
+	@$(MAKE) --no-print-directory -s -C lib all $$($(MAKE) --no-print-directory -s -C lib \
 		--eval='print-tests: ; @echo $$(TESTS)' print-tests)
 	@KALLOC_CHECK_LANES=debug $(TOP)/tools/check
 
