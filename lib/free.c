@@ -3,12 +3,13 @@
  * free: mask the pointer to its segment, index the slice's descriptor, and
  * push the block on its page's free list -- without atomics when this
  * thread owns the segment (ka_heap_owns(), the one test of ownership),
- * on the page's xthread list with one CAS when not.  The owner's push is
- * all the fast path does: a page that empties stays where it is, in its
- * class queue, and goes back to its segment when the heap next sweeps
- * (page.c).  Testing for the empty page on each
- * free cost a branch that the batches of a typical program make
- * unpredictable (a quarter of the frees in bench/simple.c).
+ * on the page's xthread list with one CAS when not.  An owner's free
+ * that empties a page which is not its class's only one gives the page's
+ * span back to its segment at once (ka_page_emptied(), page.c), so that
+ * the decay can return it with no further call; the test is one branch
+ * on both conditions together, since a branch per condition, in the
+ * batches of a typical program, mispredicts (bench/simple.c ran 1.31x
+ * slower with the count tested alone).
  *
  * Checks that cost next to nothing: the segment map says whether the
  * pointer is ours at all, the page must be in use, the pointer must start
