@@ -266,6 +266,27 @@ static int oom_kills(int kmsg, char *first, size_t len)
 }
 
 /*
+ * The two processes the OOM tests weigh: a holder of @hold bytes in
+ * unmapped PAGES regions of @region bytes, then a bystander of @stand
+ * bytes of anonymous memory, each ready.  "" or what went wrong.
+ */
+static const char *start_holder_and_bystander(FIXTURE_DATA(oom) *self, size_t hold,
+					      size_t region, size_t stand)
+{
+	self->holder = start_holder(self, -1, hold / region, region);
+	if (self->holder <= 0)
+		return "fork of the holder failed";
+	if (wait_ready(self) != 'h')
+		return "the holder could not fill its regions";
+	self->bystander = start_bystander(self, stand);
+	if (self->bystander <= 0)
+		return "fork of the bystander failed";
+	if (wait_ready(self) != 'b')
+		return "the bystander could not fill its memory";
+	return "";
+}
+
+/*
  * The holder keeps 30% of the available memory in unmapped regions, a
  * bystander 15% in ordinary anonymous memory; then the OOM killer is
  * asked for one kill (sysrq f, as the kernel's own OOM path chooses).  It
@@ -283,12 +304,8 @@ TEST_F_TIMEOUT(oom, the_oom_killer_chooses_the_holder_of_unmapped_regions, 120)
 	ASSERT_LE(0, self->kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
 	hold = (size_t)avail * 1024 * 30 / 100 / region * region;
 	stand = (size_t)avail * 1024 * 15 / 100;
-	holder = self->holder = start_holder(self, -1, hold / region, region);
-	ASSERT_LT(0, holder);
-	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
-	self->bystander = start_bystander(self, stand);
-	ASSERT_LT(0, self->bystander);
-	ASSERT_EQ('b', wait_ready(self));
+	ASSERT_STREQ("", start_holder_and_bystander(self, hold, region, stand));
+	holder = self->holder;
 	TH_LOG("holder %zu MiB unmapped (RssShmem %ld kB), bystander %zu MiB (RssAnon %ld kB)",
 	       hold / MiB, rss_shmem_kb(holder), stand / MiB,
 	       status_kb(self->bystander, "RssAnon"));
@@ -342,12 +359,8 @@ TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_first, 300)
 	TH_LOG("available %ld MiB: holder %zu MiB, bystander %zu MiB, pressure %zu MiB",
 	       avail / 1024, hold / MiB, stand / MiB, want / MiB);
 
-	holder = self->holder = start_holder(self, -1, hold / region, region);
-	ASSERT_LT(0, holder);
-	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
-	self->bystander = start_bystander(self, stand);
-	ASSERT_LT(0, self->bystander);
-	ASSERT_EQ('b', wait_ready(self));
+	ASSERT_STREQ("", start_holder_and_bystander(self, hold, region, stand));
+	holder = self->holder;
 
 	self->pressure = fork();
 	ASSERT_LE(0, self->pressure);
