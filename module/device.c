@@ -60,6 +60,17 @@ MODULE_PARM_DESC(fault_around,
 		 "Pages mapped per fault, a power of two from 1 to 32 (default 16)");
 
 /*
+ * Off by default: two clock reads per fault.  On, a fault also times how
+ * long it holds its region's lock (fault_lock_holds, fault_lock_hold_ns in
+ * /proc/kalloc); the waits are always timed, as they only happen when the
+ * lock is contended.
+ */
+bool kalloc_lock_stat;
+module_param_named(lock_stat, kalloc_lock_stat, bool, 0644);
+MODULE_PARM_DESC(lock_stat,
+		 "Time how long faults hold their region's lock (default N)");
+
+/*
  * Each open file gets an inode of this pseudo filesystem, so that its
  * mappings share an address space of their own rather than the misc
  * device's, which every open of /dev/kalloc shares.

@@ -7,11 +7,42 @@
  * nothing).  A fault finds or allocates the pages of a whole neighbourhood
  * around the faulting address (fault_around pages, aligned) and maps them
  * in one batch with vm_insert_pages(), so touching memory in order takes
- * one fault per neighbourhood rather than one per page.  The pages are
- * mapped under region->lock: RELEASE holds the same lock from zap to free,
- * so a page is never mapped once it has been handed back.  A fault waits
- * for that lock killably: a thread killed while another one allocates or
- * releases under it leaves at once (see kalloc_fault_lock()).
+ * one fault per neighbourhood rather than one per page.
+ *
+ * Faults run in parallel.  What a fault does, and under which lock:
+ *
+ *   step                                     lock
+ *   ---------------------------------------  ------------------------------
+ *   find the empty slots of its window       none (the xarray under RCU)
+ *   allocate, zero and charge their pages    none
+ *   publish them (xa_cmpxchg per slot; a     region->lock shared
+ *   slot filled meanwhile by another fault
+ *   keeps that page, and this one is freed)
+ *   look the window's pages up, map them     region->lock shared, and the
+ *   with vm_insert_pages()                   page table's lock inside it
+ *   free the pages that lost                 none
+ *
+ * RELEASE holds region->lock exclusive from the zap to the free, so a page
+ * is never mapped once it has been handed back, and a fault never waits
+ * behind another fault's allocation.  A fault waits for the lock killably:
+ * a thread killed while RELEASE or a fork copy holds it leaves at once
+ * (see kalloc_fault_lock()).
+ *
+ * The mmap_lock: on 6.1 every fault of a file vma runs under it (read).
+ * 6.12 first tries a fault under the vma's own lock (lock_vma_under_rcu())
+ * and calls ->fault there only for vmas whose ops have ->map_pages
+ * (vmf_can_call_fault(): those are "audited not to need the mmap_lock");
+ * otherwise it drops the vma lock and retries under mmap_lock, where the
+ * fault contends with every mmap and munmap of the process.  kalloc's
+ * fault needs no mmap_lock (vm_insert_pages() takes the page-table locks
+ * itself, VM_MIXEDMAP is set at mmap, RELEASE excludes it by region->lock),
+ * so it has a ->map_pages: kalloc_map_pages() maps nothing, since it runs
+ * under rcu_read_lock() and may neither sleep nor allocate, and the only
+ * ways a module has to set page-table entries (vm_insert_page*()) may
+ * allocate a page table.  A read fault then goes on to ->fault, and
+ * a write fault on a MAP_SHARED vma never calls ->map_pages.  6.1 calls
+ * ->map_pages too, for read faults, at the cost of a page-table page
+ * allocated and freed when the PMD was empty.
  *
  * RELEASE zaps only the releasing process's own mappings of the region.
  * Every mapping of a file shares the file's offsets, and a forked child's
@@ -109,8 +140,8 @@ static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
 }
 
 /*
- * Take region->lock for a fault.  Another thread may hold it for a while
- * (allocating under reclaim, or RELEASE freeing many pages); a fault that
+ * Take region->lock shared for a fault.  RELEASE or a fork copy may hold it
+ * exclusive for a while (freeing or copying many pages); a fault that
  * may be retried waits killably and, killed, returns VM_FAULT_RETRY with
  * the fault's lock dropped, as filemap_fault() does for a page lock: the
  * arch fault handler then sees the fatal signal and returns to die.  A
@@ -120,19 +151,26 @@ static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
  */
 static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region)
 {
-	if (mutex_trylock(&region->lock))
+	bool locked = true;
+	u64 start;
+
+	if (down_read_trylock(&region->lock))
 		return true;
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
 		return false;
+	/* contended: the wait is counted, and timed (off the fast path) */
+	start = ktime_get_ns();
 	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
-	    !(vmf->flags & FAULT_FLAG_KILLABLE)) {
-		mutex_lock(&region->lock);
-		return true;
-	}
-	if (!mutex_lock_killable(&region->lock))
-		return true;
-	kalloc_fault_unlock(vmf);
-	return false;
+	    !(vmf->flags & FAULT_FLAG_KILLABLE))
+		down_read(&region->lock);
+	else
+		locked = !down_read_killable(&region->lock);
+	this_cpu_inc(kalloc_totals.fault_stats->lock_waits);
+	this_cpu_add(kalloc_totals.fault_stats->lock_wait_ns,
+		     ktime_get_ns() - start);
+	if (!locked)
+		kalloc_fault_unlock(vmf);
+	return locked;
 }
 
 static vm_fault_t kalloc_fault(struct vm_fault *vmf)
@@ -143,6 +181,8 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	unsigned long around = READ_ONCE(kalloc_fault_around);
 	unsigned long index, first, last, vma_first, i, n = 0;
 	unsigned int window_order;
+	struct kalloc_fill fill;
+	u64 held = 0;
 	int err = 0;
 
 	if (!region || region->broken)
@@ -152,7 +192,7 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 		return VM_FAULT_SIGBUS;
 	kalloc_region_owner_seen(region);
 	atomic_long_inc(&region->faults);
-	atomic_long_inc(&kalloc_totals.faults);
+	this_cpu_inc(kalloc_totals.fault_stats->faults);
 
 	/* The aligned neighbourhood of @index, within the vma and the region. */
 	vma_first = vma->vm_pgoff - region->pgoff;
@@ -163,10 +203,26 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	/* a window mapped whole may be allocated as one block */
 	window_order = last - first == around ? ilog2(around) : 0;
 
-	if (!kalloc_fault_lock(vmf, region))
+	fill.nr = 0;
+	fill.failed = false;
+	if (region->backing == KALLOC_BACKING_PAGES)
+		kalloc_fill_alloc(region, &fill, first, last, index,
+				  window_order);
+	if (fill.failed) {
+		/* no memory for the faulting page: the limit, the node, or all */
+		kalloc_fill_discard(region, &fill);
+		return fatal_signal_pending(current) ? VM_FAULT_OOM :
+						       VM_FAULT_SIGBUS;
+	}
+	if (!kalloc_fault_lock(vmf, region)) {
+		kalloc_fill_discard(region, &fill);
 		return VM_FAULT_RETRY;
+	}
+	if (unlikely(READ_ONCE(kalloc_lock_stat)))
+		held = ktime_get_ns();
+	kalloc_fill_publish(region, &fill);
 	for (i = first; i < last; i++) {
-		pages[n] = kalloc_region_page(region, i, window_order);
+		pages[n] = kalloc_region_page(region, i);
 		if (pages[n]) {
 			n++;
 		} else if (i < index) {
@@ -181,20 +237,37 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 		err = kalloc_insert(vma, vma->vm_start +
 				    ((first - vma_first) << PAGE_SHIFT),
 				    pages, n, vmf->address);
-	mutex_unlock(&region->lock);
-
-	if (index >= last) {
-		/* no memory for the faulting page: the limit, the node, or all */
-		return fatal_signal_pending(current) ? VM_FAULT_OOM :
-						       VM_FAULT_SIGBUS;
+	if (held) {
+		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
+		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
+			     ktime_get_ns() - held);
 	}
+	up_read(&region->lock);
+
+	/*
+	 * index >= last: the faulting page was resident when the window was
+	 * looked at, and a RELEASE took it back before the lock was had.
+	 * Nothing is mapped there: the access faults again and allocates.
+	 */
 	return err ? vmf_error(err) : VM_FAULT_NOPAGE;
+}
+
+/*
+ * Called before ->fault for a read fault, under rcu_read_lock(): maps
+ * nothing (see the top of this file), and returning 0 sends the fault on
+ * to ->fault, under the vma lock where the kernel has one.
+ */
+static vm_fault_t kalloc_map_pages(struct vm_fault *vmf, pgoff_t start_pgoff,
+				   pgoff_t end_pgoff)
+{
+	return 0;
 }
 
 static const struct vm_operations_struct kalloc_vm_ops = {
 	.open = kalloc_vm_open,
 	.close = kalloc_vm_close,
 	.fault = kalloc_fault,
+	.map_pages = kalloc_map_pages,
 };
 
 /*

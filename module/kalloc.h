@@ -21,10 +21,16 @@
  *
  * Locks, outermost first:
  *
- *   mmap_lock             a fault, RELEASE (read), fork's ->open (write)
+ *   mmap_lock             a fault on 6.1, RELEASE (read), fork's ->open
+ *                         (write); on 6.12 a fault holds only its vma's
+ *                         per-VMA lock (see fault.c)
  *   kalloc_file.lock      the spaces and their ids; never held while pages
  *                         are copied or freed in bulk
- *   kalloc_region.lock    the backing; faults wait for it killably
+ *   kalloc_region.lock    a rw_semaphore over the backing: faults take it
+ *                         shared (killably) only to publish and map pages
+ *                         allocated before it; RELEASE, fork's copy and the
+ *                         mapping count take it exclusive
+ *   the xarray's lock     region.pages, inside xa_*() calls only
  *
  * /proc/kalloc takes none of them: it walks the regions' xarray under RCU
  * and pins one region at a time (see kalloc_region_next_listed()).
@@ -36,7 +42,9 @@
 #include <linux/list.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/refcount.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/uidgid.h>
 #include <linux/xarray.h>
@@ -99,18 +107,19 @@ struct kalloc_region {
 	bool limited;			/* by max_user_pages: see user.c */
 	char comm[TASK_COMM_LEN];
 
-	struct mutex lock;		/* protects the backing and resident_node */
+	struct rw_semaphore lock;	/* see "Locks" above */
 	bool broken;			/* a fork copy that could not be made */
 	void *vaddr;			/* VMALLOC: the area */
 	struct page **vpages;		/* VMALLOC: its pages */
 	struct xarray pages;		/* PAGES: page index -> struct page */
 
-	unsigned long resident;		/* pages backing it now */
-	unsigned long resident_node[KALLOC_MAX_NODES];
+	atomic_long_t resident;		/* pages backing it now */
+	atomic_long_t resident_node[KALLOC_MAX_NODES];
 	atomic_long_t faults;
 	atomic_long_t releases;		/* resident pages handed back by RELEASE */
 	atomic_t mappings;		/* changed under lock: see kalloc_region_mapped() */
-	unsigned long rss_counted;	/* in the owner's MM_SHMEMPAGES: lock */
+	/* in the owner's MM_SHMEMPAGES; lock held exclusive, or no mapping */
+	unsigned long rss_counted;
 };
 
 /*
@@ -128,18 +137,38 @@ extern unsigned long kalloc_max_pages;
 extern unsigned long kalloc_max_region_pages;
 extern unsigned long kalloc_max_user_pages;
 extern unsigned int kalloc_fault_around;
+extern bool kalloc_lock_stat;
 
-/* Totals over every region, shown by /proc/kalloc and checked at unload. */
+/*
+ * What every fault counts, per CPU: a global atomic written by every fault
+ * would bounce one cache line between all the CPUs that fault.  Summed
+ * when /proc/kalloc is read.
+ */
+struct kalloc_fault_stats {
+	unsigned long faults;
+	unsigned long lock_waits;	/* faults that found region->lock taken */
+	u64 lock_wait_ns;		/* and how long they waited for it */
+	unsigned long lock_holds;	/* faults timed holding it (lock_stat) */
+	u64 lock_hold_ns;		/* and how long they held it */
+};
+
+/*
+ * Totals over every region, shown by /proc/kalloc and checked at unload.
+ * The resident counts are the limit's (max_pages): one atomic step per
+ * allocated block, not per fault.
+ */
 struct kalloc_totals {
 	atomic_long_t regions;
 	atomic_long_t resident[3];	/* indexed by enum kalloc_backing */
-	atomic_long_t faults;
 	atomic_long_t releases;
 	atomic_long_t high_water;
 	atomic_long_t *node_resident;	/* nr_node_ids entries */
+	struct kalloc_fault_stats __percpu *fault_stats;
 };
 
 extern struct kalloc_totals kalloc_totals;
+
+void kalloc_fault_stats_sum(struct kalloc_fault_stats *sum);
 
 /* region.c */
 int kalloc_totals_init(void);
@@ -157,7 +186,31 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
 void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
-				unsigned long index, unsigned int window_order);
+				unsigned long index);
+
+/*
+ * Pages a fault allocated for a PAGES region before taking region->lock:
+ * up to one block per page of the fault's window.  A block is 2^order
+ * pages starting at index first; it may reach past the window (the
+ * region's order-N block around a smaller window).
+ */
+struct kalloc_fill {
+	unsigned int nr;
+	bool charging;			/* the owner's memcg is active */
+	bool failed;			/* no memory for the faulting page */
+	struct kalloc_fill_block {
+		struct page *page;
+		u32 first;		/* a region has under 2^32 pages */
+		u32 order;
+	} block[KALLOC_FAULT_AROUND_MAX];
+	struct mem_cgroup *memcg, *old_memcg;
+};
+
+void kalloc_fill_alloc(struct kalloc_region *region, struct kalloc_fill *fill,
+		       unsigned long first, unsigned long last,
+		       unsigned long index, unsigned int window_order);
+void kalloc_fill_publish(struct kalloc_region *region, struct kalloc_fill *fill);
+void kalloc_fill_discard(struct kalloc_region *region, struct kalloc_fill *fill);
 struct kalloc_region *kalloc_region_next_listed(unsigned long *index);
 
 /* device.c */

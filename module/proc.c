@@ -43,7 +43,8 @@ static int kalloc_proc_row(struct seq_file *m, struct kalloc_region *region)
 	seq_printf(m, "%u %d %s %s %u %d %lu %lu %ld %d\n",
 		   region->id, region->tgid, i ? comm : "_",
 		   kalloc_backing_names[region->backing], region->order,
-		   region->node, region->nr_pages, READ_ONCE(region->resident),
+		   region->node, region->nr_pages,
+		   atomic_long_read(&region->resident),
 		   atomic_long_read(&region->faults),
 		   atomic_read(&region->mappings));
 	return 0;
@@ -52,8 +53,10 @@ static int kalloc_proc_row(struct seq_file *m, struct kalloc_region *region)
 /* The totals, and the header of the rows. */
 static void kalloc_proc_totals(struct seq_file *m)
 {
+	struct kalloc_fault_stats faults;
 	int nid;
 
+	kalloc_fault_stats_sum(&faults);
 	seq_printf(m, "version %s\n", KALLOC_VERSION_STRING);
 	seq_printf(m, "abi %d\n", KALLOC_ABI_VERSION);
 	seq_printf(m, "regions %ld\n", atomic_long_read(&kalloc_totals.regions));
@@ -61,7 +64,7 @@ static void kalloc_proc_totals(struct seq_file *m)
 		   atomic_long_read(&kalloc_totals.resident[KALLOC_BACKING_VMALLOC]));
 	seq_printf(m, "resident_pages %ld\n",
 		   atomic_long_read(&kalloc_totals.resident[KALLOC_BACKING_PAGES]));
-	seq_printf(m, "faults %ld\n", atomic_long_read(&kalloc_totals.faults));
+	seq_printf(m, "faults %lu\n", faults.faults);
 	seq_printf(m, "releases %ld\n", atomic_long_read(&kalloc_totals.releases));
 	seq_printf(m, "high_water %ld\n",
 		   atomic_long_read(&kalloc_totals.high_water));
@@ -73,6 +76,10 @@ static void kalloc_proc_totals(struct seq_file *m)
 			   atomic_long_read(&kalloc_totals.node_resident[nid]));
 	seq_printf(m, "max_user_pages %lu\n", READ_ONCE(kalloc_max_user_pages));
 	kalloc_users_show(m);
+	seq_printf(m, "fault_lock_waits %lu\n", faults.lock_waits);
+	seq_printf(m, "fault_lock_wait_ns %llu\n", faults.lock_wait_ns);
+	seq_printf(m, "fault_lock_holds %lu\n", faults.lock_holds);
+	seq_printf(m, "fault_lock_hold_ns %llu\n", faults.lock_hold_ns);
 	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings\n");
 }
 

@@ -38,6 +38,11 @@
  * failing with ENOMEM is better than OOM-killing: it may reclaim but gives
  * up rather than invoke the OOM killer (__GFP_RETRY_MAYFAIL).
  *
+ * A fault allocates before it takes region->lock, and publishes what it
+ * allocated under the lock held shared, slot by slot with xa_cmpxchg():
+ * faults of one region allocate and zero in parallel, and when two faults
+ * race for one slot the loser frees its page (see kalloc_fill_publish()).
+ *
  * Blocks are split at once so that each page carries its own reference:
  * a partial RELEASE then frees exactly the released pages, and
  * vm_insert_pages() accepts every one of them.
@@ -80,12 +85,37 @@ int kalloc_totals_init(void)
 {
 	kalloc_totals.node_resident = kcalloc(nr_node_ids,
 					      sizeof(atomic_long_t), GFP_KERNEL);
-	return kalloc_totals.node_resident ? 0 : -ENOMEM;
+	kalloc_totals.fault_stats = alloc_percpu(struct kalloc_fault_stats);
+	if (!kalloc_totals.node_resident || !kalloc_totals.fault_stats) {
+		kalloc_totals_exit();
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void kalloc_totals_exit(void)
 {
+	free_percpu(kalloc_totals.fault_stats);
+	kalloc_totals.fault_stats = NULL;
 	kfree(kalloc_totals.node_resident);
+	kalloc_totals.node_resident = NULL;
+}
+
+void kalloc_fault_stats_sum(struct kalloc_fault_stats *sum)
+{
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		struct kalloc_fault_stats *s;
+
+		s = per_cpu_ptr(kalloc_totals.fault_stats, cpu);
+		sum->faults += READ_ONCE(s->faults);
+		sum->lock_waits += READ_ONCE(s->lock_waits);
+		sum->lock_wait_ns += READ_ONCE(s->lock_wait_ns);
+		sum->lock_holds += READ_ONCE(s->lock_holds);
+		sum->lock_hold_ns += READ_ONCE(s->lock_hold_ns);
+	}
 }
 
 unsigned long kalloc_resident_total(void)
@@ -141,17 +171,20 @@ static void kalloc_rss_count(struct kalloc_region *region, long nr)
  * Count @nr claimed pages, all on @page's node, as the region's, and, while
  * no vma maps it, as its owner's for the OOM killer.  The region holds its
  * mm with mmgrab(): the counters live until the last mmdrop(), which checks
- * they are back to zero.  Called with region->lock held, or before the
- * region is published, or as it is freed (no mapping then).
+ * they are back to zero.  The mapping count cannot change meanwhile: it
+ * changes under region->lock held exclusive, and a caller either holds the
+ * lock (a fault shared: then a vma maps the region and nothing goes to
+ * MM_SHMEMPAGES; RELEASE exclusive), or the region is not published yet,
+ * or it is being freed (no mapping then).
  */
 static void kalloc_account(struct kalloc_region *region, struct page *page,
 			   long nr)
 {
 	int nid = page_to_nid(page);
 
-	region->resident += nr;
+	atomic_long_add(nr, &region->resident);
 	if (nid < KALLOC_MAX_NODES)
-		region->resident_node[nid] += nr;
+		atomic_long_add(nr, &region->resident_node[nid]);
 	atomic_long_add(nr, &kalloc_totals.node_resident[nid]);
 	if (!atomic_read(&region->mappings))
 		kalloc_rss_count(region, nr);
@@ -160,24 +193,25 @@ static void kalloc_account(struct kalloc_region *region, struct page *page,
 /*
  * A vma maps @region (mmap, a split, a fork's ->open): on the first, its
  * pages leave MM_SHMEMPAGES, since the mapped ones count in MM_FILEPAGES
- * from now on.  The mapping count changes under region->lock so that
- * kalloc_account() sees it settled.  Process context, mmap_lock held.
+ * from now on.  The mapping count changes under region->lock held
+ * exclusive so that kalloc_account() sees it settled.  Process context,
+ * mmap_lock held.
  */
 void kalloc_region_mapped(struct kalloc_region *region)
 {
-	mutex_lock(&region->lock);
+	down_write(&region->lock);
 	if (atomic_inc_return(&region->mappings) == 1)
 		kalloc_rss_count(region, -(long)region->rss_counted);
-	mutex_unlock(&region->lock);
+	up_write(&region->lock);
 }
 
 /* A vma of @region is gone: after the last, all its pages count again. */
 void kalloc_region_unmapped(struct kalloc_region *region)
 {
-	mutex_lock(&region->lock);
+	down_write(&region->lock);
 	if (atomic_dec_and_test(&region->mappings))
-		kalloc_rss_count(region, (long)region->resident);
-	mutex_unlock(&region->lock);
+		kalloc_rss_count(region, atomic_long_read(&region->resident));
+	up_write(&region->lock);
 }
 
 /*
@@ -207,9 +241,14 @@ static void kalloc_charge_end(struct kalloc_charge *charge)
 	mem_cgroup_put(charge->memcg);
 }
 
-/* Allocate 2^order claimed, accounted, zeroed pages for @region. */
-static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
-				 unsigned int order, gfp_t gfp)
+/*
+ * Allocate 2^order claimed, zeroed pages for @region, split, not yet
+ * counted as the region's: a fault counts them only once they are in
+ * their slots (kalloc_fill_publish()), so that a region never shows more
+ * resident pages than it has, even while racing faults hold spares.
+ */
+static struct page *kalloc_alloc_claimed(struct kalloc_region *region, int nid,
+					 unsigned int order, gfp_t gfp)
 {
 	struct page *page;
 
@@ -224,15 +263,31 @@ static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
 	}
 	if (order)
 		split_page(page, order);
-	kalloc_account(region, page, 1L << order);
+	return page;
+}
+
+/* Free a page of kalloc_alloc_claimed() that was never counted. */
+static void kalloc_free_claimed(struct kalloc_region *region, struct page *page)
+{
+	kalloc_unclaim(region, 1);
+	__free_page(page);
+}
+
+/* Allocate 2^order claimed, accounted, zeroed pages for @region. */
+static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
+				 unsigned int order, gfp_t gfp)
+{
+	struct page *page = kalloc_alloc_claimed(region, nid, order, gfp);
+
+	if (page)
+		kalloc_account(region, page, 1L << order);
 	return page;
 }
 
 static void kalloc_free_page(struct kalloc_region *region, struct page *page)
 {
 	kalloc_account(region, page, -1);
-	kalloc_unclaim(region, 1);
-	__free_page(page);
+	kalloc_free_claimed(region, page);
 }
 
 static int kalloc_region_nid(struct kalloc_region *region)
@@ -303,7 +358,7 @@ static struct kalloc_region *kalloc_region_alloc(void)
 	if (!region)
 		return NULL;
 	kref_init(&region->ref);
-	mutex_init(&region->lock);
+	init_rwsem(&region->lock);
 	xa_init(&region->pages);
 	atomic_long_inc(&kalloc_totals.regions);
 	return region;
@@ -352,7 +407,6 @@ static void kalloc_region_free(struct kref *ref)
 	if (region->mm)
 		mmdrop(region->mm);
 	atomic_long_dec(&kalloc_totals.regions);
-	mutex_destroy(&region->lock);
 	/* a /proc/kalloc reader may have found it just before the erase */
 	kfree_rcu(region, rcu);
 }
@@ -498,7 +552,8 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * faults on it get SIGBUS.  If the forking task is killed meanwhile the
  * copy stops, broken too: that child never runs, as copy_process() fails
  * a fork with a fatal signal pending, and its teardown frees the copy.
- * The caller publishes it.
+ * The parent's lock is held exclusive across the copy: no fault of the
+ * parent's adds a page the copy would miss.  The caller publishes it.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
@@ -524,7 +579,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
-	if (mutex_lock_killable(&parent->lock)) {
+	if (down_write_killable(&parent->lock)) {
 		copy->broken = true;
 		return copy;
 	}
@@ -535,83 +590,191 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 		copy->vaddr = NULL;
 		copy->broken = true;
 	}
-	mutex_unlock(&parent->lock);
+	up_write(&parent->lock);
 	return copy;
 }
 
+/* The owner's memcg pays for what a fault allocates: see kalloc_charge_begin(). */
+static void kalloc_fill_charge(struct kalloc_region *region,
+			       struct kalloc_fill *fill)
+{
+	if (fill->charging)
+		return;
+	fill->memcg = get_mem_cgroup_from_mm(region->mm);
+	fill->old_memcg = set_active_memcg(fill->memcg);
+	fill->charging = true;
+}
+
+static void kalloc_fill_uncharge(struct kalloc_fill *fill)
+{
+	if (!fill->charging)
+		return;
+	set_active_memcg(fill->old_memcg);
+	mem_cgroup_put(fill->memcg);
+	fill->charging = false;
+}
+
+/* No page of [@first, @last] is resident (looked up without the lock). */
+static bool kalloc_range_empty(struct kalloc_region *region,
+			       unsigned long first, unsigned long last)
+{
+	unsigned long probe = first;
+
+	return !xa_find(&region->pages, &probe, last, XA_PRESENT);
+}
+
+/* kalloc_fill_block.first holds a page index */
+static_assert(KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT <= 32);
+
 /*
- * Fill the empty slot @index of a PAGES region with the aligned block of
- * order @order around it, when all of the block is empty and inside the
- * region (order 0: the single page).  NULL when the block cannot be had.
- * Called with region->lock held.
+ * Allocate the aligned block of order @order that holds @index, when it
+ * lies inside the region and none of it is resident, and add it to @fill.
  */
-static struct page *kalloc_pages_fill(struct kalloc_region *region,
-				      unsigned long index, unsigned int order)
+static bool kalloc_fill_block(struct kalloc_region *region,
+			      struct kalloc_fill *fill, unsigned long index,
+			      unsigned int order)
 {
 	unsigned long first = round_down(index, 1UL << order);
 	unsigned long last = first + (1UL << order) - 1;
-	unsigned long i, probe = first;
-	struct kalloc_charge charge;
+	struct kalloc_fill_block *block;
 	struct page *page;
 
 	if (last >= region->nr_pages ||
-	    (order && xa_find(&region->pages, &probe, last, XA_PRESENT)))
-		return NULL;
-	kalloc_charge_begin(&charge, region->mm);
-	page = kalloc_alloc(region, kalloc_region_nid(region), order,
-			    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP);
-	for (i = 0; page && i < (1UL << order); i++) {
-		if (xa_err(xa_store(&region->pages, first + i, page + i,
-				    GFP_KERNEL_ACCOUNT))) {
-			while (i--)
-				xa_erase(&region->pages, first + i);
-			for (i = 0; i < (1UL << order); i++)
-				kalloc_free_page(region, page + i);
-			page = NULL;
-		}
-	}
-	kalloc_charge_end(&charge);
-	return page ? page + (index - first) : NULL;
+	    (order && !kalloc_range_empty(region, first, last)))
+		return false;
+	kalloc_fill_charge(region, fill);
+	page = kalloc_alloc_claimed(region, kalloc_region_nid(region), order,
+				    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP);
+	if (!page)
+		return false;
+	block = &fill->block[fill->nr++];
+	block->page = page;
+	block->first = first;
+	block->order = order;
+	return true;
 }
 
 /*
- * The page that backs @index of @region, allocated on first touch; NULL
- * when no memory can be had (the limit, the node, or the machine).
+ * Allocate, without region->lock, the pages that the fault at @index needs
+ * to map its window [@first, @last) whole: the slots found empty.  What it
+ * takes, in order of preference:
  *
- * A PAGES region fills an empty slot with the region's order-N block when
- * all of it is empty, else with a single page.  @window_order is the order
- * of the fault-around window the caller maps whole; when it is larger than
- * the region's order, the window is first tried as one block, then split
- * like any block: one allocation and one memcg charge instead of one per
- * page, which is most of an order-0 region's first-touch cost.  The pages
- * stay single pages for RELEASE and fork, and the region's order still
- * bounds what a touch demands of the allocator (the larger block is never
- * compacted for).  Called with region->lock held.
+ *   the window as one block, when @window_order is larger than the
+ *   region's order and the whole window is empty: one allocation and one
+ *   memcg charge instead of one per page, most of an order-0 region's
+ *   first-touch cost;
+ *   for each empty slot, the region's order-N block around it, when all of
+ *   the block is empty (it may reach past the window);
+ *   else a single page.
+ *
+ * The region's order still bounds what a touch demands of the allocator:
+ * a larger block is tried once, never compacted for.  The pages stay
+ * single pages for RELEASE and fork.  Allocation stops at the first slot
+ * after @index that gets nothing; a slot before @index that gets nothing
+ * only shortens the run the fault maps.  fill->failed: nothing for @index.
+ */
+void kalloc_fill_alloc(struct kalloc_region *region, struct kalloc_fill *fill,
+		       unsigned long first, unsigned long last,
+		       unsigned long index, unsigned int window_order)
+{
+	unsigned long i, covered = first;
+
+	fill->nr = 0;
+	fill->charging = false;
+	fill->failed = false;
+	if (kalloc_range_empty(region, first, last - 1) &&
+	    window_order > region->order &&
+	    kalloc_fill_block(region, fill, first, window_order))
+		goto out;
+	for (i = first; i < last; i++) {
+		if (i < covered || xa_load(&region->pages, i))
+			continue;
+		if ((region->order && kalloc_fill_block(region, fill, i, region->order)) ||
+		    kalloc_fill_block(region, fill, i, 0)) {
+			covered = fill->block[fill->nr - 1].first +
+				  (1UL << fill->block[fill->nr - 1].order);
+			continue;
+		}
+		if (i == index)
+			fill->failed = true;
+		if (i >= index)
+			break;
+	}
+out:
+	/* the xarray's nodes are charged with the pages, at publish */
+	if (!fill->nr)
+		kalloc_fill_uncharge(fill);
+}
+
+/*
+ * Put @fill's pages in their slots, with region->lock held shared: RELEASE
+ * cannot run between this and the mapping of the pages.  A slot that
+ * another fault filled first keeps that fault's page, and this one's is
+ * freed; so is a page whose slot needed an xarray node that could not be
+ * had (the fault then maps less, or retries).
+ */
+void kalloc_fill_publish(struct kalloc_region *region, struct kalloc_fill *fill)
+{
+	unsigned int b;
+	unsigned long j;
+
+	for (b = 0; b < fill->nr; b++) {
+		struct kalloc_fill_block *block = &fill->block[b];
+		long published = 0;
+
+		for (j = 0; j < (1UL << block->order); j++) {
+			struct page *old;
+
+			old = xa_cmpxchg(&region->pages, block->first + j, NULL,
+					 block->page + j, GFP_KERNEL_ACCOUNT);
+			if (old)
+				kalloc_free_claimed(region, block->page + j);
+			else
+				published++;
+			cond_resched();
+		}
+		/* a block's pages share a node */
+		kalloc_account(region, block->page, published);
+	}
+	fill->nr = 0;
+	kalloc_fill_uncharge(fill);
+}
+
+/* A fault that does not publish (killed while waiting) frees its pages. */
+void kalloc_fill_discard(struct kalloc_region *region, struct kalloc_fill *fill)
+{
+	unsigned int b;
+	unsigned long j;
+
+	for (b = 0; b < fill->nr; b++) {
+		for (j = 0; j < (1UL << fill->block[b].order); j++)
+			kalloc_free_claimed(region, fill->block[b].page + j);
+		cond_resched();
+	}
+	fill->nr = 0;
+	kalloc_fill_uncharge(fill);
+}
+
+/*
+ * The page that backs @index of @region now, or NULL: a PAGES slot that is
+ * empty.  Called with region->lock held.
  */
 struct page *kalloc_region_page(struct kalloc_region *region,
-				unsigned long index, unsigned int window_order)
+				unsigned long index)
 {
-	struct page *page;
-
 	if (region->backing == KALLOC_BACKING_VMALLOC)
 		return vmalloc_to_page(region->vaddr + (index << PAGE_SHIFT));
-	page = xa_load(&region->pages, index);
-	if (!page && window_order > region->order)
-		page = kalloc_pages_fill(region, index, window_order);
-	if (!page && region->order)
-		page = kalloc_pages_fill(region, index, region->order);
-	if (!page)
-		page = kalloc_pages_fill(region, index, 0);
-	return page;
+	return xa_load(&region->pages, index);
 }
 
 /*
  * Take pages [@first, @first + @nr) back: remove them from the owner's
  * mappings, then free them (PAGES) or zero them (VMALLOC).  The next touch
- * finds fresh zeroed memory.  The fault handler maps pages under
- * region->lock, so none can be mapped again between the zap and the free.
- * Called by the owner (current->mm == region->mm); its mmap_lock is taken
- * for reading around the zap, before region->lock as a fault takes them.
+ * finds fresh zeroed memory.  Faults map pages under region->lock held
+ * shared and RELEASE holds it exclusive from the zap to the free, so none
+ * can be mapped again in between.  Called by the owner (current->mm ==
+ * region->mm); its mmap_lock is taken for reading around the zap, before
+ * region->lock as a fault takes them.
  */
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr)
@@ -624,7 +787,10 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 		return -EIO;
 	if (mmap_read_lock_killable(region->mm))
 		return -EINTR;
-	mutex_lock(&region->lock);
+	if (down_write_killable(&region->lock)) {
+		mmap_read_unlock(region->mm);
+		return -EINTR;
+	}
 	kalloc_zap_own_mappings(region, first, nr);
 	mmap_read_unlock(region->mm);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
@@ -641,27 +807,25 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			cond_resched();
 		}
 	}
-	mutex_unlock(&region->lock);
+	up_write(&region->lock);
 	atomic_long_add(released, &region->releases);
 	atomic_long_add(released, &kalloc_totals.releases);
 	return 0;
 }
 
+/* Counters read one by one: a snapshot only when the region is idle. */
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info)
 {
 	int nid;
 
-	mutex_lock(&region->lock);
 	info->size = (u64)region->nr_pages << PAGE_SHIFT;
 	info->backing = region->backing;
 	info->order = region->order;
 	info->node = region->node;
 	info->mappings = atomic_read(&region->mappings);
-	info->resident = region->resident;
+	info->resident = atomic_long_read(&region->resident);
 	info->faults = atomic_long_read(&region->faults);
 	info->releases = atomic_long_read(&region->releases);
 	for (nid = 0; nid < KALLOC_MAX_NODES; nid++)
-		info->resident_node[nid] = region->resident_node[nid];
-	mutex_unlock(&region->lock);
+		info->resident_node[nid] = atomic_long_read(&region->resident_node[nid]);
 }
-
