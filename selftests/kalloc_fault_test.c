@@ -201,6 +201,45 @@ TEST_F(fault, fault_around_is_a_live_parameter)
 	munmap((void *)p, 1024 * KT_PAGE);
 }
 
+/*
+ * lock_stat=1 times every fault's hold of its region's lock, and only
+ * while it is on: fault_lock_holds grows by the faults, then stops.
+ */
+TEST_F(fault, lock_stat_times_every_fault_while_on)
+{
+	long faults, holds, hold_ns;
+	struct kalloc_create c;
+	volatile unsigned char *p;
+	unsigned long i, n = 64 * self->around;
+
+	ASSERT_EQ(0, kt_create(self->fd, 2 * n * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, kt_set_param("lock_stat", 1));
+	faults = kt_proc_total("faults");
+	holds = kt_proc_total("fault_lock_holds");
+	hold_ns = kt_proc_total("fault_lock_hold_ns");
+	ASSERT_LE(0, holds);
+	for (i = 0; i < n; i++)
+		p[i * KT_PAGE] = 1;
+	EXPECT_EQ(0, kt_set_param("lock_stat", 0));
+	faults = kt_proc_total("faults") - faults;
+	holds = kt_proc_total("fault_lock_holds") - holds;
+	hold_ns = kt_proc_total("fault_lock_hold_ns") - hold_ns;
+	EXPECT_EQ(64, faults);
+	EXPECT_EQ(faults, holds);
+	EXPECT_LT(0, hold_ns);
+	TH_LOG("%ld faults held their region's lock %ld ns each on average",
+	       faults, holds ? hold_ns / holds : 0);
+
+	holds = kt_proc_total("fault_lock_holds");
+	for (; i < 2 * n; i++)
+		p[i * KT_PAGE] = 1;
+	EXPECT_EQ(holds, kt_proc_total("fault_lock_holds"));
+	munmap((void *)p, 2 * n * KT_PAGE);
+}
+
 /* The page frame behind @addr, from /proc/self/pagemap (needs root); 0 if none. */
 static unsigned long long pfn_of(volatile void *addr)
 {

@@ -7,10 +7,18 @@
  * with each other afterwards.  And threads that fault the very same pages
  * at once (the fault handler finds the entries already there: -EBUSY from
  * vm_insert_pages) all end up on one and the same page.
+ *
+ * Faults run in parallel: threads first-touching disjoint parts of one
+ * region never wait for each other's allocation (the module counts every
+ * wait for a region's lock), and where the kernel runs anonymous faults
+ * under the per-VMA lock (6.4 and later), kalloc's faults complete while
+ * another thread holds the process's mmap_lock for writing, as anonymous
+ * ones do.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -384,6 +392,206 @@ TEST_F_TIMEOUT(threads, simultaneous_faults_on_the_same_pages_share_one_page, 12
 	EXPECT_EQ(self->resident + (long)info.resident, resident_total());
 	pthread_barrier_destroy(&r.barrier);
 	munmap((void *)r.p, RACE_PAGES * KT_PAGE);
+}
+
+#define SPLIT_THREADS	4
+#define SPLIT_PAGES	16384UL		/* 64 MiB */
+
+struct splitter {
+	pthread_barrier_t *barrier;
+	volatile unsigned char *p;	/* its own part of the region */
+	unsigned long pages;
+};
+
+static void *splitter_thread(void *arg)
+{
+	struct splitter *t = arg;
+	unsigned long i;
+
+	pthread_barrier_wait(t->barrier);
+	for (i = 0; i < t->pages; i++)
+		t->p[i * KT_PAGE] = 1;
+	return NULL;
+}
+
+/*
+ * Threads that first-touch their own parts of one region allocate and
+ * zero their pages at once: no fault waits for region->lock, which only
+ * RELEASE, a fork copy and a mapping change take exclusive.  With one
+ * region-wide lock held across allocation, some of these faults wait
+ * (the module before this design: hundreds in a run).
+ */
+TEST_F_TIMEOUT(threads, faults_of_disjoint_parts_never_wait_for_each_other, 120)
+{
+	struct splitter t[SPLIT_THREADS];
+	pthread_t tid[SPLIT_THREADS];
+	pthread_barrier_t barrier;
+	unsigned long part = SPLIT_PAGES / SPLIT_THREADS;
+	struct kalloc_create c;
+	struct kalloc_info info;
+	volatile unsigned char *p;
+	long waits;
+	unsigned int n;
+
+	ASSERT_EQ(0, kt_create(self->fd, SPLIT_PAGES * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	waits = kt_proc_total("fault_lock_waits");
+	ASSERT_LE(0, waits) TH_LOG("no fault_lock_waits in /proc/kalloc");
+	ASSERT_EQ(0, pthread_barrier_init(&barrier, NULL, SPLIT_THREADS));
+	for (n = 0; n < SPLIT_THREADS; n++) {
+		t[n] = (struct splitter){ .barrier = &barrier,
+					  .p = p + n * part * KT_PAGE,
+					  .pages = part };
+		ASSERT_EQ(0, pthread_create(&tid[n], NULL, splitter_thread, &t[n]));
+	}
+	for (n = 0; n < SPLIT_THREADS; n++)
+		ASSERT_EQ(0, pthread_join(tid[n], NULL));
+	waits = kt_proc_total("fault_lock_waits") - waits;
+	ASSERT_EQ(0, kt_info(self->fd, c.id, &info));
+	TH_LOG("%d threads, %lu pages: %llu faults, %ld waited for the region's lock",
+	       SPLIT_THREADS, SPLIT_PAGES, (unsigned long long)info.faults, waits);
+	EXPECT_EQ(0, waits);
+	EXPECT_EQ(SPLIT_PAGES, info.resident);
+	pthread_barrier_destroy(&barrier);
+	munmap((void *)p, SPLIT_PAGES * KT_PAGE);
+}
+
+#define LOCKER_PAGES	32768UL		/* 128 MiB of 4 KiB entries to mprotect */
+#define TOUCH_PAGES	8192UL		/* 32 MiB touched over and over */
+#define LOCKED_SECONDS	2
+
+/*
+ * mprotect() of many 4 KiB entries holds the mmap_lock for writing while it
+ * rewrites them.  seq is odd while a call runs.
+ */
+struct locker {
+	volatile unsigned char *p;
+	volatile unsigned long seq;
+	volatile int stop;
+	volatile unsigned long calls;
+};
+
+static void *locker_thread(void *arg)
+{
+	struct locker *l = arg;
+	int prot = PROT_READ;
+
+	while (!l->stop) {
+		__atomic_fetch_add(&l->seq, 1, __ATOMIC_SEQ_CST);
+		mprotect((void *)l->p, LOCKER_PAGES * KT_PAGE, prot);
+		__atomic_fetch_add(&l->seq, 1, __ATOMIC_SEQ_CST);
+		prot ^= PROT_WRITE;
+		l->calls++;
+	}
+	return NULL;
+}
+
+/*
+ * Touch @p's pages, one fault each (@stride pages apart), for
+ * LOCKED_SECONDS while @l holds the mmap_lock in turns; @refill gives the
+ * pages back when all are touched (it needs the mmap_lock: not counted).
+ * Returns the faults that began and ended inside one mprotect() call.
+ */
+static unsigned long faults_inside_mprotect(struct locker *l,
+					    volatile unsigned char *p,
+					    unsigned long stride,
+					    int (*refill)(void *, void *),
+					    void *ctx)
+{
+	unsigned long inside = 0, i = 0;
+	time_t end = time(NULL) + LOCKED_SECONDS;
+
+	while (time(NULL) < end) {
+		unsigned long before = l->seq;
+
+		p[i * KT_PAGE] = 1;
+		if ((before & 1) && l->seq == before)
+			inside++;
+		i += stride;
+		if (i >= TOUCH_PAGES) {
+			i = 0;
+			if (refill(ctx, (void *)p))
+				break;
+		}
+	}
+	return inside;
+}
+
+struct kalloc_ctx {
+	int fd;
+	unsigned int id;
+};
+
+static int kalloc_refill(void *ctx, void *p)
+{
+	struct kalloc_ctx *k = ctx;
+
+	(void)p;
+	return kt_release(k->fd, k->id, 0, TOUCH_PAGES * KT_PAGE);
+}
+
+static int anon_refill(void *ctx, void *p)
+{
+	(void)ctx;
+	return madvise(p, TOUCH_PAGES * KT_PAGE, MADV_DONTNEED);
+}
+
+/*
+ * 6.12 runs a file vma's fault under the vma's own lock only if its ops
+ * have ->map_pages, and retries any other under the mmap_lock; there it
+ * waits for every mmap, munmap and mprotect of the process.  A thread
+ * touches memory while another mprotect()s a large range in a loop: the
+ * faults that complete inside one mprotect() call are those that did not
+ * need the mmap_lock.  Anonymous memory is the reference: where its
+ * faults do not complete inside the calls either (6.1: no per-VMA lock),
+ * the kernel offers nothing to test and the test skips.
+ */
+TEST_F_TIMEOUT(threads, faults_complete_while_mmap_lock_is_held_for_writing, 120)
+{
+	struct locker l = { 0 };
+	unsigned long anon_inside, kalloc_inside, anon_calls, around;
+	struct kalloc_ctx k = { .fd = self->fd };
+	volatile unsigned char *anon, *p;
+	struct kalloc_create c;
+	pthread_t tid;
+
+	if (variant->order)
+		SKIP(return, "one variant of PAGES is enough");
+	around = kt_param("fault_around");
+	ASSERT_LT(0, around);
+	l.p = mmap(NULL, LOCKER_PAGES * KT_PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, l.p);
+	/* 4 KiB entries, so that mprotect() has work to do under the lock */
+	ASSERT_EQ(0, madvise((void *)l.p, LOCKER_PAGES * KT_PAGE, MADV_NOHUGEPAGE));
+	anon = mmap(NULL, TOUCH_PAGES * KT_PAGE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	ASSERT_EQ(0, madvise((void *)anon, TOUCH_PAGES * KT_PAGE, MADV_NOHUGEPAGE));
+	anon[0] = 1;	/* the first fault of a vma takes the mmap_lock anyway */
+	ASSERT_EQ(0, kt_create(self->fd, TOUCH_PAGES * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	k.id = c.id;
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+
+	ASSERT_EQ(0, pthread_create(&tid, NULL, locker_thread, &l));
+	anon_inside = faults_inside_mprotect(&l, anon, 1, anon_refill, NULL);
+	anon_calls = l.calls;
+	kalloc_inside = faults_inside_mprotect(&l, p, around, kalloc_refill, &k);
+	l.stop = 1;
+	ASSERT_EQ(0, pthread_join(tid, NULL));
+	TH_LOG("faults inside mprotect: anonymous %lu in %lu calls, kalloc %lu in %lu calls",
+	       anon_inside, anon_calls, kalloc_inside, l.calls - anon_calls);
+	if (anon_inside < 4 * anon_calls)
+		SKIP(goto out, "anonymous faults wait for the mmap_lock here too");
+	EXPECT_LE(4 * (l.calls - anon_calls), kalloc_inside);
+out:
+	munmap((void *)p, TOUCH_PAGES * KT_PAGE);
+	munmap((void *)anon, TOUCH_PAGES * KT_PAGE);
+	munmap((void *)l.p, LOCKER_PAGES * KT_PAGE);
 }
 
 TEST_HARNESS_MAIN
