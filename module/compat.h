@@ -76,4 +76,17 @@ static inline void kalloc_fault_unlock(struct vm_fault *vmf)
 #endif
 }
 
+/*
+ * The fault runs under its vma's own lock, not the mmap_lock: 6.4 added
+ * per-VMA-lock faults (FAULT_FLAG_VMA_LOCK); before, never.
+ */
+static inline bool kalloc_fault_vma_locked(const struct vm_fault *vmf)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	return vmf->flags & FAULT_FLAG_VMA_LOCK;
+#else
+	return false;
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

@@ -480,7 +480,7 @@ static void kalloc_check_leaks(void)
 	int nid;
 
 	for (nid = 0; nid < nr_node_ids; nid++)
-		nodes |= atomic_long_read(&kalloc_totals.node_resident[nid]);
+		nodes |= kalloc_node_resident(nid);
 	if (regions || resident || nodes)
 		pr_err("kalloc: leak: %ld regions, %lu resident pages, node counts %s\n",
 		       regions, resident, nodes ? "non-zero" : "zero");

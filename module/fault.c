@@ -193,6 +193,8 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	kalloc_region_owner_seen(region);
 	atomic_long_inc(&region->faults);
 	this_cpu_inc(kalloc_totals.fault_stats->faults);
+	if (kalloc_fault_vma_locked(vmf))
+		this_cpu_inc(kalloc_totals.fault_stats->vma_locked);
 
 	/* The aligned neighbourhood of @index, within the vma and the region. */
 	vma_first = vma->vm_pgoff - region->pgoff;

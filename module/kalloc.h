@@ -146,6 +146,7 @@ extern bool kalloc_lock_stat;
  */
 struct kalloc_fault_stats {
 	unsigned long faults;
+	unsigned long vma_locked;	/* served under the per-VMA lock */
 	unsigned long lock_waits;	/* faults that found region->lock taken */
 	u64 lock_wait_ns;		/* and how long they waited for it */
 	unsigned long lock_holds;	/* faults timed holding it (lock_stat) */
@@ -154,21 +155,24 @@ struct kalloc_fault_stats {
 
 /*
  * Totals over every region, shown by /proc/kalloc and checked at unload.
- * The resident counts are the limit's (max_pages): one atomic step per
- * allocated block, not per fault.
+ * The resident counts are the limit's (max_pages), which needs an exact
+ * sum: one atomic step per allocated block, not per fault, in one cache
+ * line with high_water, which moves with them.
  */
 struct kalloc_totals {
 	atomic_long_t regions;
 	atomic_long_t resident[3];	/* indexed by enum kalloc_backing */
 	atomic_long_t releases;
 	atomic_long_t high_water;
-	atomic_long_t *node_resident;	/* nr_node_ids entries */
+	/* per CPU, nr_node_ids entries: see kalloc_node_resident() */
+	long __percpu *node_resident;
 	struct kalloc_fault_stats __percpu *fault_stats;
-};
+} ____cacheline_aligned;
 
 extern struct kalloc_totals kalloc_totals;
 
 void kalloc_fault_stats_sum(struct kalloc_fault_stats *sum);
+long kalloc_node_resident(int nid);
 
 /* region.c */
 int kalloc_totals_init(void);

@@ -73,13 +73,14 @@ static void kalloc_proc_totals(struct seq_file *m)
 	seq_printf(m, "fault_around %u\n", READ_ONCE(kalloc_fault_around));
 	for_each_online_node(nid)
 		seq_printf(m, "node%d_resident %ld\n", nid,
-			   atomic_long_read(&kalloc_totals.node_resident[nid]));
+			   kalloc_node_resident(nid));
 	seq_printf(m, "max_user_pages %lu\n", READ_ONCE(kalloc_max_user_pages));
 	kalloc_users_show(m);
 	seq_printf(m, "fault_lock_waits %lu\n", faults.lock_waits);
 	seq_printf(m, "fault_lock_wait_ns %llu\n", faults.lock_wait_ns);
 	seq_printf(m, "fault_lock_holds %lu\n", faults.lock_holds);
 	seq_printf(m, "fault_lock_hold_ns %llu\n", faults.lock_hold_ns);
+	seq_printf(m, "faults_vma_locked %lu\n", faults.vma_locked);
 	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings\n");
 }
 

@@ -83,8 +83,8 @@ static u32 kalloc_regions_next;
 
 int kalloc_totals_init(void)
 {
-	kalloc_totals.node_resident = kcalloc(nr_node_ids,
-					      sizeof(atomic_long_t), GFP_KERNEL);
+	kalloc_totals.node_resident = __alloc_percpu(nr_node_ids * sizeof(long),
+						     __alignof__(long));
 	kalloc_totals.fault_stats = alloc_percpu(struct kalloc_fault_stats);
 	if (!kalloc_totals.node_resident || !kalloc_totals.fault_stats) {
 		kalloc_totals_exit();
@@ -97,8 +97,19 @@ void kalloc_totals_exit(void)
 {
 	free_percpu(kalloc_totals.fault_stats);
 	kalloc_totals.fault_stats = NULL;
-	kfree(kalloc_totals.node_resident);
+	free_percpu(kalloc_totals.node_resident);
 	kalloc_totals.node_resident = NULL;
+}
+
+/* Pages resident on node @nid, summed over the CPUs that counted them. */
+long kalloc_node_resident(int nid)
+{
+	long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(*per_cpu_ptr(kalloc_totals.node_resident + nid, cpu));
+	return sum;
 }
 
 void kalloc_fault_stats_sum(struct kalloc_fault_stats *sum)
@@ -111,6 +122,7 @@ void kalloc_fault_stats_sum(struct kalloc_fault_stats *sum)
 
 		s = per_cpu_ptr(kalloc_totals.fault_stats, cpu);
 		sum->faults += READ_ONCE(s->faults);
+		sum->vma_locked += READ_ONCE(s->vma_locked);
 		sum->lock_waits += READ_ONCE(s->lock_waits);
 		sum->lock_wait_ns += READ_ONCE(s->lock_wait_ns);
 		sum->lock_holds += READ_ONCE(s->lock_holds);
@@ -185,7 +197,7 @@ static void kalloc_account(struct kalloc_region *region, struct page *page,
 	atomic_long_add(nr, &region->resident);
 	if (nid < KALLOC_MAX_NODES)
 		atomic_long_add(nr, &region->resident_node[nid]);
-	atomic_long_add(nr, &kalloc_totals.node_resident[nid]);
+	this_cpu_add(*(kalloc_totals.node_resident + nid), nr);
 	if (!atomic_read(&region->mappings))
 		kalloc_rss_count(region, nr);
 }
@@ -706,31 +718,46 @@ out:
 		kalloc_fill_uncharge(fill);
 }
 
+/* Slots published per hold of the xarray's lock: it is a spinlock. */
+#define KALLOC_PUBLISH_BATCH	64
+
 /*
  * Put @fill's pages in their slots, with region->lock held shared: RELEASE
  * cannot run between this and the mapping of the pages.  A slot that
  * another fault filled first keeps that fault's page, and this one's is
  * freed; so is a page whose slot needed an xarray node that could not be
- * had (the fault then maps less, or retries).
+ * had (the fault then maps less, or retries).  The xarray's lock is taken
+ * once per batch of slots, not once per slot: it is the one lock that
+ * faults of different neighbourhoods share (__xa_cmpxchg() drops it only
+ * to allocate a node).
  */
 void kalloc_fill_publish(struct kalloc_region *region, struct kalloc_fill *fill)
 {
+	unsigned long j, end, nr;
 	unsigned int b;
-	unsigned long j;
 
 	for (b = 0; b < fill->nr; b++) {
 		struct kalloc_fill_block *block = &fill->block[b];
 		long published = 0;
 
-		for (j = 0; j < (1UL << block->order); j++) {
-			struct page *old;
+		nr = 1UL << block->order;
+		for (j = 0; j < nr; j = end) {
+			end = min(nr, j + KALLOC_PUBLISH_BATCH);
+			xa_lock(&region->pages);
+			for (; j < end; j++) {
+				struct page *old;
 
-			old = xa_cmpxchg(&region->pages, block->first + j, NULL,
-					 block->page + j, GFP_KERNEL_ACCOUNT);
-			if (old)
-				kalloc_free_claimed(region, block->page + j);
-			else
-				published++;
+				old = __xa_cmpxchg(&region->pages,
+						   block->first + j, NULL,
+						   block->page + j,
+						   GFP_KERNEL_ACCOUNT);
+				if (old)
+					kalloc_free_claimed(region,
+							    block->page + j);
+				else
+					published++;
+			}
+			xa_unlock(&region->pages);
 			cond_resched();
 		}
 		/* a block's pages share a node */

@@ -3,8 +3,10 @@
  * Faults: every fault is counted, a neighbourhood is mapped per fault,
  * and the counts in KALLOC_IOC_INFO and /proc/kalloc equal what the test
  * caused.  Touching a region in order takes at most 1/8 of the faults
- * anonymous memory takes.
+ * anonymous memory takes.  On 6.4 and later, faults run under the vma's
+ * own lock, and with lock_stat on each one is timed holding its region's.
  */
+#include <sys/utsname.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
 
@@ -238,6 +240,53 @@ TEST_F(fault, lock_stat_times_every_fault_while_on)
 		p[i * KT_PAGE] = 1;
 	EXPECT_EQ(holds, kt_proc_total("fault_lock_holds"));
 	munmap((void *)p, 2 * n * KT_PAGE);
+}
+
+/* The running kernel is @major.@minor or later. */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+/*
+ * 6.4 and later try a fault under the vma's own lock first, and call a
+ * file vma's ->fault there only if its ops have ->map_pages; any other
+ * fault is retried under the mmap_lock, where it waits for every mmap,
+ * munmap and mprotect of the process (and they for it).  Every fault of
+ * this quiet, single-threaded test is served under the vma lock there,
+ * and none before 6.4.
+ */
+TEST_F(fault, faults_run_under_the_vma_lock_where_the_kernel_has_one)
+{
+	long faults, locked;
+	struct kalloc_create c;
+	volatile unsigned char *p;
+	unsigned long i, n = 64 * self->around;
+
+	ASSERT_EQ(0, kt_create(self->fd, n * KT_PAGE, variant->backing,
+			       variant->order, -1, &c));
+	p = kt_map(self->fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	faults = kt_proc_total("faults");
+	locked = kt_proc_total("faults_vma_locked");
+	ASSERT_LE(0, locked) TH_LOG("no faults_vma_locked in /proc/kalloc");
+	for (i = 0; i < n; i++)
+		p[i * KT_PAGE] = 1;
+	faults = kt_proc_total("faults") - faults;
+	locked = kt_proc_total("faults_vma_locked") - locked;
+	TH_LOG("%ld faults, %ld under the vma lock", faults, locked);
+	EXPECT_EQ(64, faults);
+	if (kernel_at_least(6, 4)) {
+		EXPECT_EQ(faults, locked);
+	} else {
+		EXPECT_EQ(0, locked);
+	}
+	munmap((void *)p, n * KT_PAGE);
 }
 
 /* The page frame behind @addr, from /proc/self/pagemap (needs root); 0 if none. */

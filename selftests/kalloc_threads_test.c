@@ -10,15 +10,11 @@
  *
  * Faults run in parallel: threads first-touching disjoint parts of one
  * region never wait for each other's allocation (the module counts every
- * wait for a region's lock), and where the kernel runs anonymous faults
- * under the per-VMA lock (6.4 and later), kalloc's faults complete while
- * another thread holds the process's mmap_lock for writing, as anonymous
- * ones do.
+ * wait for a region's lock).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -456,142 +452,6 @@ TEST_F_TIMEOUT(threads, faults_of_disjoint_parts_never_wait_for_each_other, 120)
 	EXPECT_EQ(SPLIT_PAGES, info.resident);
 	pthread_barrier_destroy(&barrier);
 	munmap((void *)p, SPLIT_PAGES * KT_PAGE);
-}
-
-#define LOCKER_PAGES	32768UL		/* 128 MiB of 4 KiB entries to mprotect */
-#define TOUCH_PAGES	8192UL		/* 32 MiB touched over and over */
-#define LOCKED_SECONDS	2
-
-/*
- * mprotect() of many 4 KiB entries holds the mmap_lock for writing while it
- * rewrites them.  seq is odd while a call runs.
- */
-struct locker {
-	volatile unsigned char *p;
-	volatile unsigned long seq;
-	volatile int stop;
-	volatile unsigned long calls;
-};
-
-static void *locker_thread(void *arg)
-{
-	struct locker *l = arg;
-	int prot = PROT_READ;
-
-	while (!l->stop) {
-		__atomic_fetch_add(&l->seq, 1, __ATOMIC_SEQ_CST);
-		mprotect((void *)l->p, LOCKER_PAGES * KT_PAGE, prot);
-		__atomic_fetch_add(&l->seq, 1, __ATOMIC_SEQ_CST);
-		prot ^= PROT_WRITE;
-		l->calls++;
-	}
-	return NULL;
-}
-
-/*
- * Touch @p's pages, one fault each (@stride pages apart), for
- * LOCKED_SECONDS while @l holds the mmap_lock in turns; @refill gives the
- * pages back when all are touched (it needs the mmap_lock: not counted).
- * Returns the faults that began and ended inside one mprotect() call.
- */
-static unsigned long faults_inside_mprotect(struct locker *l,
-					    volatile unsigned char *p,
-					    unsigned long stride,
-					    int (*refill)(void *, void *),
-					    void *ctx)
-{
-	unsigned long inside = 0, i = 0;
-	time_t end = time(NULL) + LOCKED_SECONDS;
-
-	while (time(NULL) < end) {
-		unsigned long before = l->seq;
-
-		p[i * KT_PAGE] = 1;
-		if ((before & 1) && l->seq == before)
-			inside++;
-		i += stride;
-		if (i >= TOUCH_PAGES) {
-			i = 0;
-			if (refill(ctx, (void *)p))
-				break;
-		}
-	}
-	return inside;
-}
-
-struct kalloc_ctx {
-	int fd;
-	unsigned int id;
-};
-
-static int kalloc_refill(void *ctx, void *p)
-{
-	struct kalloc_ctx *k = ctx;
-
-	(void)p;
-	return kt_release(k->fd, k->id, 0, TOUCH_PAGES * KT_PAGE);
-}
-
-static int anon_refill(void *ctx, void *p)
-{
-	(void)ctx;
-	return madvise(p, TOUCH_PAGES * KT_PAGE, MADV_DONTNEED);
-}
-
-/*
- * 6.12 runs a file vma's fault under the vma's own lock only if its ops
- * have ->map_pages, and retries any other under the mmap_lock; there it
- * waits for every mmap, munmap and mprotect of the process.  A thread
- * touches memory while another mprotect()s a large range in a loop: the
- * faults that complete inside one mprotect() call are those that did not
- * need the mmap_lock.  Anonymous memory is the reference: where its
- * faults do not complete inside the calls either (6.1: no per-VMA lock),
- * the kernel offers nothing to test and the test skips.
- */
-TEST_F_TIMEOUT(threads, faults_complete_while_mmap_lock_is_held_for_writing, 120)
-{
-	struct locker l = { 0 };
-	unsigned long anon_inside, kalloc_inside, anon_calls, around;
-	struct kalloc_ctx k = { .fd = self->fd };
-	volatile unsigned char *anon, *p;
-	struct kalloc_create c;
-	pthread_t tid;
-
-	if (variant->order)
-		SKIP(return, "one variant of PAGES is enough");
-	around = kt_param("fault_around");
-	ASSERT_LT(0, around);
-	l.p = mmap(NULL, LOCKER_PAGES * KT_PAGE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	ASSERT_NE(MAP_FAILED, l.p);
-	/* 4 KiB entries, so that mprotect() has work to do under the lock */
-	ASSERT_EQ(0, madvise((void *)l.p, LOCKER_PAGES * KT_PAGE, MADV_NOHUGEPAGE));
-	anon = mmap(NULL, TOUCH_PAGES * KT_PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, anon);
-	ASSERT_EQ(0, madvise((void *)anon, TOUCH_PAGES * KT_PAGE, MADV_NOHUGEPAGE));
-	anon[0] = 1;	/* the first fault of a vma takes the mmap_lock anyway */
-	ASSERT_EQ(0, kt_create(self->fd, TOUCH_PAGES * KT_PAGE, variant->backing,
-			       variant->order, -1, &c));
-	k.id = c.id;
-	p = kt_map(self->fd, &c, 0);
-	ASSERT_NE(MAP_FAILED, p);
-
-	ASSERT_EQ(0, pthread_create(&tid, NULL, locker_thread, &l));
-	anon_inside = faults_inside_mprotect(&l, anon, 1, anon_refill, NULL);
-	anon_calls = l.calls;
-	kalloc_inside = faults_inside_mprotect(&l, p, around, kalloc_refill, &k);
-	l.stop = 1;
-	ASSERT_EQ(0, pthread_join(tid, NULL));
-	TH_LOG("faults inside mprotect: anonymous %lu in %lu calls, kalloc %lu in %lu calls",
-	       anon_inside, anon_calls, kalloc_inside, l.calls - anon_calls);
-	if (anon_inside < 4 * anon_calls)
-		SKIP(goto out, "anonymous faults wait for the mmap_lock here too");
-	EXPECT_LE(4 * (l.calls - anon_calls), kalloc_inside);
-out:
-	munmap((void *)p, TOUCH_PAGES * KT_PAGE);
-	munmap((void *)anon, TOUCH_PAGES * KT_PAGE);
-	munmap((void *)l.p, LOCKER_PAGES * KT_PAGE);
 }
 
 TEST_HARNESS_MAIN
