@@ -366,11 +366,31 @@ void ka_heap_release_free_blocks(ka_heap_t *heap)
 	}
 }
 
-/* A page of the class with a free block at page->free, or NULL. */
+/* page has a free block: first in its queue, for direct[] and the next call. */
+static ka_page_t *ka_page_use(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page)
+{
+	if (page != q->first) {
+		ka_page_queue_remove(heap, q, page);
+		ka_page_queue_push_front(heap, q, page);
+	}
+	return page;
+}
+
+/*
+ * A page of the class with a free block at page->free, or NULL.  Blocks
+ * that other threads freed come first: every page of the queue gives up
+ * its remote frees before any is extended (threading blocks it never
+ * handed out touches memory it did not use before) or a fresh page is
+ * carved.  Extending the first page that ran dry while later pages held
+ * frees nobody collected was most of the peak RSS of many threads freeing
+ * each other's blocks (Documentation/benchmarks.md, "Where the peak comes
+ * from").  A page with nothing free and no room to thread goes to the
+ * full queue.
+ */
 ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 {
 	ka_page_queue_t *q = &heap->queues[cls];
-	ka_page_t *page, *next;
+	ka_page_t *page, *next, *extend = NULL;
 
 	for (page = q->first; page; page = next) {
 		next = page->next;
@@ -378,17 +398,22 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 		if (!page->free &&
 		    (atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_RELEASED))
 			ka_page_unrelease(page);
-		if (!page->free && ka_page_can_extend(page))
-			ka_page_extend(page);
-		if (!page->free && !ka_page_try_full(heap, page))
-			ka_page_collect(page);
-		if (page->free) {
-			if (page != q->first) {
-				ka_page_queue_remove(heap, q, page);
-				ka_page_queue_push_front(heap, q, page);
-			}
-			return page;
+		if (page->free)
+			return ka_page_use(heap, q, page);
+		if (ka_page_can_extend(page)) {
+			if (!extend)
+				extend = page;
+			continue;
 		}
+		if (!ka_page_try_full(heap, page)) {
+			ka_page_collect(page);	/* a remote free won the race */
+			if (page->free)
+				return ka_page_use(heap, q, page);
+		}
+	}
+	if (extend) {
+		ka_page_extend(extend);
+		return ka_page_use(heap, q, extend);
 	}
 	return ka_page_fresh(heap, cls);
 }
