@@ -62,23 +62,23 @@ static int ka_find_run(uint64_t free, unsigned n)
 }
 
 /*
- * Where a span of n slices goes: for a small page, a free slice outside
- * every free run long enough for a medium page if there is one, so that
- * the span of a medium page that emptied and went back at free
- * (page.c) is still whole when its class wants a page again; else the
- * lowest run that fits.
+ * Where a span of n slices goes: for a small page (one slice), a free
+ * slice outside every free run long enough for a medium page if there is
+ * one, so that the span of a medium page that emptied and went back at
+ * free (page.c) is still whole when its class wants a page again; else
+ * the lowest run that fits.  Only for one slice: large blocks of 2-7
+ * slices placed so took more segments (bench/large: 4 % more peak RSS).
  */
 static int ka_find_span(uint64_t free, unsigned n)
 {
-	if (n < KA_MEDIUM_SLICES) {
+	if (n == 1) {
 		uint64_t starts = free, whole = 0;
 		for (unsigned i = 1; i < KA_MEDIUM_SLICES && starts; i++)
 			starts &= free >> i;
 		for (unsigned i = 0; i < KA_MEDIUM_SLICES && starts; i++)
 			whole |= starts << i;
-		int idx = ka_find_run(free & ~whole, n);
-		if (idx >= 0)
-			return idx;
+		if (free & ~whole)
+			return __builtin_ctzl(free & ~whole);
 	}
 	return ka_find_run(free, n);
 }
