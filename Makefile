@@ -243,17 +243,23 @@ endif
 
 # make bench [QUICK=1] [VM=0] [RUNS=N]: the workloads under glibc, jemalloc, tcmalloc,
 # mimalloc and liballoc on this machine, then (unless VM=0) the fault-path
-# benchmarks and liballoc over the device and over anon in a 6.12 guest
-# booted without the debug options (they would be measured too), then the
-# results section of Documentation/benchmarks.md.  See bench/run --help.
+# benchmarks, the mapped-memory comparison and liballoc over the device and
+# over anon in a 2-CPU 6.12 guest booted without the debug options (they
+# would be measured too), the parallel fault and mapped-memory parts again in
+# a 6.1 guest, then the results section of Documentation/benchmarks.md.
+# See bench/run --help.
 bench: lib
 	@$(MAKE) --no-print-directory -C bench
 	@$(TOP)/bench/run $(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 ifneq ($(VM),0)
-	@$(MAKE) --no-print-directory module KDIR=$(shell ls -d /usr/src/linux-headers-6.12.*-amd64 | sort -V | tail -n 1)
-	@$(TOP)/tools/kalloc-vm --kernel 6.12 --mem 2G --no-debug \
+	@$(MAKE) --no-print-directory modules-all
+	@$(TOP)/tools/kalloc-vm --kernel 6.12 --mem 2G --cpus 2 --no-debug \
 		--timeout $(if $(filter-out 0,$(QUICK)),1800,7200) -- \
 		bench/run --vm $(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
+	@$(TOP)/tools/kalloc-vm --kernel 6.1 --mem 2G --cpus 2 --no-debug \
+		--timeout $(if $(filter-out 0,$(QUICK)),1800,3600) -- \
+		bench/run --vm --parts fault-parallel,mapped-memory \
+		$(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 endif
 	@$(TOP)/bench/run --doc
 

@@ -21,11 +21,14 @@
  * Blocks are threaded onto free lazily, at most 4 KiB worth at a time, so
  * a fresh page is touched as it is used.
  *
- * Retiring pages.  free() does not notice that a page has emptied (see
- * free.c), so an empty page stays in its class queue, still the page the
- * next malloc of its class pops from, until the heap sweeps: on the purge
- * tick (purge.c), when a span is wanted and the segments have no room
- * (ka_heap_sweep), on malloc_trim and at thread exit.  Only a page of one
+ * Retiring pages.  An owner's free() that empties a page which is not its
+ * class's only one gives the span back to its segment at once
+ * (ka_page_emptied).  Other empty pages -- a class's only page, pages
+ * that remote frees emptied, which the owner sees only when it collects
+ * them -- stay in their class queue, still the page the next malloc of
+ * the class pops from, until the heap sweeps: on the purge tick
+ * (purge.c), when a span is wanted and the segments have no room
+ * (ka_heap_sweep), on malloc_trim and at thread exit.  A page of one
  * large block goes back as soon as that block is freed.
  */
 #include "internal.h"
@@ -366,11 +369,31 @@ void ka_heap_release_free_blocks(ka_heap_t *heap)
 	}
 }
 
-/* A page of the class with a free block at page->free, or NULL. */
+/* page has a free block: first in its queue, for direct[] and the next call. */
+static ka_page_t *ka_page_use(ka_heap_t *heap, ka_page_queue_t *q, ka_page_t *page)
+{
+	if (page != q->first) {
+		ka_page_queue_remove(heap, q, page);
+		ka_page_queue_push_front(heap, q, page);
+	}
+	return page;
+}
+
+/*
+ * A page of the class with a free block at page->free, or NULL.  Blocks
+ * that other threads freed come first: every page of the queue gives up
+ * its remote frees before any is extended (threading blocks it never
+ * handed out touches memory it did not use before) or a fresh page is
+ * carved.  Extending the first page that ran dry while later pages held
+ * frees nobody collected was most of the peak RSS of many threads freeing
+ * each other's blocks (Documentation/benchmarks.md, "Where the peak comes
+ * from").  A page with nothing free and no room to thread goes to the
+ * full queue.
+ */
 ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 {
 	ka_page_queue_t *q = &heap->queues[cls];
-	ka_page_t *page, *next;
+	ka_page_t *page, *next, *extend = NULL;
 
 	for (page = q->first; page; page = next) {
 		next = page->next;
@@ -378,17 +401,22 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 		if (!page->free &&
 		    (atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_RELEASED))
 			ka_page_unrelease(page);
-		if (!page->free && ka_page_can_extend(page))
-			ka_page_extend(page);
-		if (!page->free && !ka_page_try_full(heap, page))
-			ka_page_collect(page);
-		if (page->free) {
-			if (page != q->first) {
-				ka_page_queue_remove(heap, q, page);
-				ka_page_queue_push_front(heap, q, page);
-			}
-			return page;
+		if (page->free)
+			return ka_page_use(heap, q, page);
+		if (ka_page_can_extend(page)) {
+			if (!extend)
+				extend = page;
+			continue;
 		}
+		if (!ka_page_try_full(heap, page)) {
+			ka_page_collect(page);	/* a remote free won the race */
+			if (page->free)
+				return ka_page_use(heap, q, page);
+		}
+	}
+	if (extend) {
+		ka_page_extend(extend);
+		return ka_page_use(heap, q, extend);
 	}
 	return ka_page_fresh(heap, cls);
 }
@@ -421,24 +449,26 @@ void ka_page_retire(ka_heap_t *heap, ka_page_t *page)
 }
 
 /*
- * The owner's free() emptied page (free.c).  A page of one slice goes back
- * to its segment now, unless it is its class's only page, which the next
- * malloc of the class would take again (a program that allocates and
- * frees in batches would carve and retire it over and over): a program
- * that frees everything and then only sleeps keeps at most one such page
- * per class, and the purge thread gives the spans back after the delay
- * (purge.c).  Pages of 8 slices (blocks over 8 KiB) wait in place for the
- * tick as before: retired at once, their runs of slices went to smaller
- * pages and the next page of their class took a new segment (bench/realloc:
- * 8 % more peak RSS).  Remote frees empty pages too, but the owner sees
- * those only when it collects them, on its slow path.
+ * The owner's free() emptied page (free.c).  Unless it is its class's
+ * only page, which the next malloc of the class would take again (a
+ * program that allocates and frees in batches would carve and retire it
+ * over and over), it goes back to its segment now, so that the purge
+ * thread gives the span back after the delay (purge.c) even if this
+ * thread never calls malloc again: a program that frees everything and
+ * then only sleeps keeps at most one such page per class.  Pages of 8
+ * slices too (they used to wait for the tick, which an idle owner never
+ * reaches); their spans stay whole for the next page of their class
+ * because pages of one slice are carved outside runs of 8 free slices
+ * (segment.c): carved from them, the next page of 8 took a new segment
+ * (bench/realloc: 8 % more peak RSS).  Remote frees empty pages too, but
+ * the owner sees those only when it collects them, on its slow path.
  */
 void ka_page_emptied(ka_page_t *page)
 {
 	ka_heap_t *heap = ka_tls_heap;
 	ka_page_queue_t *q = &heap->queues[page->cls];
 
-	if ((q->first == page && q->last == page) || page->slice_count > 1)
+	if (q->first == page && q->last == page)
 		return;
 	ka_page_retire(heap, page);
 	ka_heap_maybe_purge(heap);

@@ -61,6 +61,28 @@ static int ka_find_run(uint64_t free, unsigned n)
 	return m ? __builtin_ctzl(m) : -1;
 }
 
+/*
+ * Where a span of n slices goes: for a small page (one slice), a free
+ * slice outside every free run long enough for a medium page if there is
+ * one, so that the span of a medium page that emptied and went back at
+ * free (page.c) is still whole when its class wants a page again; else
+ * the lowest run that fits.  Only for one slice: large blocks of 2-7
+ * slices placed so took more segments (bench/large: 4 % more peak RSS).
+ */
+static int ka_find_span(uint64_t free, unsigned n)
+{
+	if (n == 1) {
+		uint64_t starts = free, whole = 0;
+		for (unsigned i = 1; i < KA_MEDIUM_SLICES && starts; i++)
+			starts &= free >> i;
+		for (unsigned i = 0; i < KA_MEDIUM_SLICES && starts; i++)
+			whole |= starts << i;
+		if (free & ~whole)
+			return __builtin_ctzl(free & ~whole);
+	}
+	return ka_find_run(free, n);
+}
+
 static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx, unsigned n)
 {
 	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
@@ -92,7 +114,7 @@ ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
 	heap->carved += n;
 	for (;;) {
 		for (ka_segment_t *seg = heap->segs_avail; seg; seg = seg->next) {
-			int idx = ka_find_run(~seg->used, n);
+			int idx = ka_find_span(~seg->used, n);
 			if (idx >= 0)
 				return ka_span_take(heap, seg, (unsigned)idx, n);
 		}

@@ -127,6 +127,8 @@ t "retention: 16 MiB blocks freed, then small ones: peak <= 1.5x glibc's; all fr
 	timeout 60 $B/test_retain check huge $retain_mib "$LIB"
 t "retention: an exited thread's blocks freed by another thread, then idle: RSS within 8 MiB of glibc's" \
 	timeout 60 $B/test_retain check thread $retain_mib "$LIB"
+t "retention: 16 KiB blocks (pages of 8 slices) all freed by their owner, then idle: RSS within 8 MiB of glibc's" \
+	timeout 60 $B/test_retain check medium $retain_mib "$LIB"
 
 # A single-threaded program may still unshare(CLONE_NEWUSER): the purge
 # thread steps aside (namespace.c).  Skipped where glibc cannot either.

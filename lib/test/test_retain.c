@@ -13,6 +13,9 @@
  *           most 1.5x glibc's (freed huge memory serves the small blocks).
  *   thread  a thread allocates MIB MiB of 2000-byte blocks and exits; the
  *           main thread frees them all.
+ *   medium  the main thread allocates MIB MiB of 16 KiB blocks (pages of
+ *           8 slices) and frees them all: an owner that goes idle after
+ *           emptying its pages.
  * In both, after the last free the program only sleeps: no malloc, no
  * stdio (which allocates), RSS read with open/read.  After the purge delay
  * (KALLOC_DECAY_MS=250 here) and some, RSS may be at most 8 MiB over
@@ -31,6 +34,7 @@
 #define DECAY_MS	250
 #define IDLE_MS		(8 * DECAY_MS)
 #define BLOCK		2000
+#define MEDIUM_BLOCK	16384
 
 static size_t mib;
 static void **blk;
@@ -74,10 +78,12 @@ static void *touch(size_t sz)
 	return p;
 }
 
+static size_t block = BLOCK;
+
 static void fill(void)
 {
 	for (size_t i = 0; i < nblk; i++)
-		blk[i] = touch(BLOCK);
+		blk[i] = touch(block);
 }
 
 static void *thread_fill(void *arg)
@@ -89,7 +95,9 @@ static void *thread_fill(void *arg)
 
 static int run(const char *what)
 {
-	nblk = (mib << 20) / BLOCK;
+	if (strcmp(what, "medium") == 0)
+		block = MEDIUM_BLOCK;
+	nblk = (mib << 20) / block;
 	blk = touch(nblk * sizeof *blk);
 	if (strcmp(what, "huge") == 0) {
 		size_t nbig = mib / 16;
@@ -108,6 +116,8 @@ static int run(const char *what)
 			fprintf(stderr, "pthread_create failed\n");
 			return 1;
 		}
+	} else if (strcmp(what, "medium") == 0) {
+		fill();
 	} else {
 		fprintf(stderr, "unknown case %s\n", what);
 		return 2;
