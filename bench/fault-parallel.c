@@ -19,8 +19,9 @@
  * Region setup (CREATE, mmap) is not timed.  Reported: the wall time of the
  * touch phase (first toucher's start to last toucher's end) and that per
  * page, each toucher's own time, the churn loop's mmap/munmap pairs, minor
- * faults over the touch phase (getrusage, all threads), and the faults
- * kalloc counted (KALLOC_IOC_INFO).
+ * faults over the touch phase (getrusage, all threads), the faults
+ * kalloc counted (KALLOC_IOC_INFO), and the module's fault-lock counters
+ * over the touch phase (see read_lock_stats()).
  */
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -34,6 +35,36 @@
 #define MAX_THREADS	64
 #define CHURN_BYTES	(16 << 10)
 #define HUGE_ALIGN	((size_t)2 << 20)
+
+/*
+ * The module's fault-lock counters (/proc/kalloc totals): how many faults
+ * waited for their region's lock and how long, how long faults held it
+ * (only while the module parameter lock_stat is 1), and how many ran
+ * under the per-VMA lock.  -1 where the module does not show one.
+ */
+static const char *const lock_keys[] = {
+	"fault_lock_waits", "fault_lock_wait_ns", "fault_lock_holds",
+	"fault_lock_hold_ns", "faults_vma_locked",
+};
+#define NR_LOCK_KEYS	(sizeof(lock_keys) / sizeof(lock_keys[0]))
+
+static void read_lock_stats(long long *v)
+{
+	char line[256], key[64];
+	long long value;
+	FILE *f = fopen("/proc/kalloc", "r");
+
+	for (size_t i = 0; i < NR_LOCK_KEYS; i++)
+		v[i] = -1;
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f) && line[0] != '\n')
+		for (size_t i = 0; i < NR_LOCK_KEYS; i++)
+			if (sscanf(line, "%63s %lld", key, &value) == 2 &&
+			    !strcmp(key, lock_keys[i]))
+				v[i] = value;
+	fclose(f);
+}
 
 static void usage(void)
 {
@@ -193,6 +224,8 @@ int main(int argc, char **argv)
 	pthread_t th[MAX_THREADS + 1];
 	if (pthread_barrier_init(&run.start, NULL, parties))
 		die("pthread_barrier_init");
+	long long locks0[NR_LOCK_KEYS], locks1[NR_LOCK_KEYS];
+	read_lock_stats(locks0);
 	long f0 = minflt();
 	for (long i = 0; i < threads; i++)
 		bench_spawn(&th[i], toucher, (void *)(uintptr_t)i);
@@ -204,6 +237,9 @@ int main(int argc, char **argv)
 	if (churn)
 		pthread_join(th[threads], NULL);
 	long faults = minflt() - f0;
+	read_lock_stats(locks1);
+	for (size_t i = 0; i < NR_LOCK_KEYS; i++)
+		locks1[i] = kalloc && locks0[i] >= 0 ? locks1[i] - locks0[i] : -1;
 
 	double first = run.begin[0], last = run.end[0];
 	for (long i = 1; i < threads; i++) {
@@ -226,11 +262,14 @@ int main(int argc, char **argv)
 	       "\"mib\": %ld, \"pages\": %zu, \"threads\": %ld, \"churn\": %d, "
 	       "\"touch_s\": %.6f, \"ns_per_page\": %.1f, \"thread_s\": [%s], "
 	       "\"churn_ops\": %lu, \"churn_ops_per_s\": %.0f, \"minflt\": %ld, "
-	       "\"kalloc_faults\": %llu, \"fault_around\": %u, \"thp\": \"%s\"}\n",
+	       "\"kalloc_faults\": %llu, \"fault_around\": %u, \"thp\": \"%s\", "
+	       "\"lock_waits\": %lld, \"lock_wait_ns\": %lld, \"lock_holds\": %lld, "
+	       "\"lock_hold_ns\": %lld, \"vma_locked\": %lld}\n",
 	       backing, kalloc ? order : 0, mib, run.npages, threads, churn,
 	       wall, wall * 1e9 / (double)run.npages, per, run.churn_ops,
 	       wall > 0 ? (double)run.churn_ops / wall : 0.0, faults,
-	       (unsigned long long)info.faults, ver.fault_around, thps);
+	       (unsigned long long)info.faults, ver.fault_around, thps,
+	       locks1[0], locks1[1], locks1[2], locks1[3], locks1[4]);
 
 	munmap(run.base, size);
 	if (kalloc) {
