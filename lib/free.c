@@ -30,8 +30,8 @@
  *
  * Whatever the fast path does not handle -- a flag on the page (the
  * first slice of a span with one large block, a span's later slices, a
- * full page, a huge block, KALLOC_DEBUG, free pages given back inside
- * it), a check that fails -- goes to
+ * full page freed into by its owner, a huge block, KALLOC_DEBUG, free
+ * pages given back inside it), a check that fails -- goes to
  * ka_free_generic(), which looks again from the start and reports.
  * realloc() and malloc_usable_size() check a pointer with the same two
  * halves (ka_block_live, ka_block_check), so a freed block passed to
