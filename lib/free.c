@@ -30,8 +30,8 @@
  *
  * Whatever the fast path does not handle -- a flag on the page (the
  * first slice of a span with one large block, a span's later slices, a
- * full page, a huge block, KALLOC_DEBUG, free pages given back inside
- * it), a check that fails -- goes to
+ * full page freed into by its owner, a huge block, KALLOC_DEBUG, free
+ * pages given back inside it), a check that fails -- goes to
  * ka_free_generic(), which looks again from the start and reports.
  * realloc() and malloc_usable_size() check a pointer with the same two
  * halves (ka_block_live, ka_block_check), so a freed block passed to
@@ -47,7 +47,19 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 
 	for (;;) {
 		if (old & KA_XT_DELAYED) {
-			/* The page is full: tell its heap through the delayed list. */
+			/* The page is full: the first remote free takes the tag
+			 * off and tells the heap through the delayed list; the
+			 * ones after it go on xthread, for the owner to collect
+			 * once that block has moved the page back to its class
+			 * queue.  One block per full page makes the round trip
+			 * (mimalloc's delayed free does the same), not every one:
+			 * a consumer freeing a producer's full pages sent 82 % of
+			 * its frees through it, each checked twice (benchmarks.md,
+			 * "Why the gaps"). */
+			if (!atomic_compare_exchange_weak_explicit(&page->xthread, &old,
+					old & ~KA_XT_DELAYED, KA_RELAXED, KA_RELAXED))
+				continue;
+			old &= ~KA_XT_DELAYED;
 			ka_heap_t *heap = atomic_load_explicit(&seg->heap, memory_order_acquire);
 			if (heap) {
 				ka_block_t *top = atomic_load_explicit(&heap->delayed, KA_RELAXED);
@@ -57,7 +69,8 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 						memory_order_release, KA_RELAXED));
 				return;
 			}
-			old = atomic_load_explicit(&page->xthread, KA_RELAXED);
+			/* Abandoned meanwhile: whoever reclaims the segment
+			 * collects xthread. */
 			continue;
 		}
 		b->next = (ka_block_t *)old;

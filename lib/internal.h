@@ -125,7 +125,8 @@ typedef struct ka_block {
 	uintptr_t key;
 } ka_block_t;
 
-/* page->flags: anything set sends free() down the generic path. */
+/* page->flags: anything set sends free() down the generic path (FULL only
+ * the owner's, see ka_plain_page). */
 #define KA_PAGE_UNUSED	1	/* no span starts here (also a span's later slices) */
 #define KA_PAGE_HUGE	2	/* the block of a huge segment */
 #define KA_PAGE_CACHED	4	/* with HUGE: the block is free, in the huge cache */
@@ -134,7 +135,8 @@ typedef struct ka_block {
 #define KA_PAGE_LARGE	32	/* one block: its span goes back when it is freed */
 #define KA_PAGE_RELEASED 64	/* 4 KiB pages of its free blocks went back (page.c) */
 
-/* page->xthread low bit: the page is full; remote frees go to the heap. */
+/* page->xthread low bit: the page is full; the first remote free takes it
+ * off and goes to the heap's delayed list (free.c). */
 #define KA_XT_DELAYED	1UL
 
 struct ka_heap;
@@ -294,10 +296,14 @@ static inline bool ka_page_divides(const ka_page_t *page, const void *p)
 
 /*
  * free()'s fast test, which realloc() shares: the page of p when p starts
- * a block of a plain page (a segment's, no flag set, in its first slice),
- * else NULL, for the generic path's full checks.
+ * a block of a plain page (a segment's, in its first slice, no flag set
+ * but KA_PAGE_FULL), with its flags in *flags, else NULL, for the generic
+ * path's full checks.  A full page is plain to the threads that do not
+ * own it: their frees into it are remote frees like any other (free.c);
+ * its owner's take the generic path, which moves it back to its class
+ * queue (ka_block_live).
  */
-static inline ka_page_t *ka_plain_page(const void *p)
+static inline ka_page_t *ka_plain_page(const void *p, unsigned *flags)
 {
 	uintptr_t g = (uintptr_t)p >> KA_SEGMENT_SHIFT;
 
@@ -305,7 +311,8 @@ static inline ka_page_t *ka_plain_page(const void *p)
 			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1))
 		return NULL;
 	ka_page_t *page = ka_slice_page(ka_segment_of(p), p);
-	if (KA_UNLIKELY(atomic_load_explicit(&page->flags, KA_RELAXED) != 0 ||
+	*flags = atomic_load_explicit(&page->flags, KA_RELAXED);
+	if (KA_UNLIKELY((*flags & ~(unsigned)KA_PAGE_FULL) != 0 ||
 			!ka_page_divides(page, p)))
 		return NULL;
 	return page;
@@ -321,13 +328,14 @@ static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 /*
  * The fast half of the pointer check free(), realloc() and
  * malloc_usable_size() share: p's page when p is a live block of a plain
- * page -- not freed (no key), handed out if this thread owns it -- with
- * *owner set; else NULL, and ka_block_check() (free.c) looks again from
- * the start and reports.
+ * page -- not freed (no key), handed out if this thread owns it, not full
+ * if this thread owns it -- with *owner set; else NULL, and
+ * ka_block_check() (free.c) looks again from the start and reports.
  */
 static inline ka_page_t *ka_block_live(void *p, bool *owner)
 {
-	ka_page_t *page = ka_plain_page(p);
+	unsigned flags;
+	ka_page_t *page = ka_plain_page(p, &flags);
 
 	if (KA_UNLIKELY(!page))
 		return NULL;
@@ -335,7 +343,7 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 	if (KA_UNLIKELY(b->key == ka_block_key(b)))	/* freed */
 		return NULL;
 	*owner = ka_heap_owns(ka_tls_heap, ka_segment_of(p));
-	if (KA_UNLIKELY(*owner && !ka_page_threaded(page, p)))
+	if (KA_UNLIKELY(*owner && ((flags != 0) | !ka_page_threaded(page, p))))
 		return NULL;
 	return page;
 }

@@ -14,10 +14,12 @@
  * through every block the page has threaded.
  *
  * A page whose lists are both empty leaves its class queue for the heap's
- * full queue, marked KA_PAGE_FULL, and tags xthread KA_XT_DELAYED: remote
- * frees then go to the heap's delayed list instead, so the owner learns
- * the page has room again without scanning full pages, and the owner's
- * own frees into it take free()'s generic path, which moves it back.
+ * full queue, marked KA_PAGE_FULL, and tags xthread KA_XT_DELAYED: the
+ * first remote free then takes the tag off and goes to the heap's delayed
+ * list instead, so the owner learns the page has room again without
+ * scanning full pages (the later ones go on xthread, collected once the
+ * page is back in its class queue), and the owner's own frees into it
+ * take free()'s generic path, which moves it back.
  * Blocks are threaded onto free lazily, at most 4 KiB worth at a time, so
  * a fresh page is touched as it is used.
  *
@@ -476,7 +478,8 @@ void ka_page_emptied(ka_page_t *page)
 
 /*
  * Every empty page goes back to its segment (a full page is never empty:
- * its blocks come back through the delayed list).  True if any did.
+ * the block on the delayed list that will move it back still counts).
+ * True if any did.
  */
 bool ka_heap_free_empty_pages(ka_heap_t *heap)
 {

@@ -1096,6 +1096,62 @@ static void cross_thread_frees(void)
 	CHECK(st.allocated < (1u << 20), "allocated %zu after all frees", st.allocated);
 }
 
+/*
+ * A live thread fills pages of one class until they are full; another
+ * frees every block; again, for several rounds.  The first remote free
+ * into a full page tells the owner through its delayed list, the others
+ * go on the page's xthread list: the owner must get all of them back, so
+ * the spans in use stay what one round needs instead of growing by a
+ * round's worth each time.
+ */
+#define FULL_BLOCKS 100000
+#define FULL_ROUNDS 5
+static void *full_blocks[FULL_BLOCKS];
+static pthread_barrier_t full_turn;
+static size_t full_active[FULL_ROUNDS];
+
+static void *fill_pages(void *arg)
+{
+	struct ka_stats st;
+	(void)arg;
+	for (int r = 0; r < FULL_ROUNDS; r++) {
+		for (int i = 0; i < FULL_BLOCKS; i++) {
+			unsigned char *p = ka_malloc(64);
+			p[0] = (unsigned char)i;
+			p[63] = (unsigned char)r;
+			full_blocks[i] = p;
+		}
+		ka_stats(&st);
+		full_active[r] = st.active;
+		pthread_barrier_wait(&full_turn);	/* the other thread frees */
+		pthread_barrier_wait(&full_turn);
+	}
+	return NULL;
+}
+
+static void full_pages_freed_remotely_come_back(void)
+{
+	pthread_t t;
+	CHECK(pthread_barrier_init(&full_turn, NULL, 2) == 0, "barrier");
+	pthread_create(&t, NULL, fill_pages, NULL);
+	for (int r = 0; r < FULL_ROUNDS; r++) {
+		pthread_barrier_wait(&full_turn);
+		for (int i = 0; i < FULL_BLOCKS; i++) {
+			unsigned char *p = full_blocks[i];
+			CHECK(p[0] == (unsigned char)i && p[63] == (unsigned char)r,
+			      "block %d of round %d intact", i, r);
+			ka_free(p);
+		}
+		pthread_barrier_wait(&full_turn);
+	}
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&full_turn);
+	for (int r = 1; r < FULL_ROUNDS; r++)
+		CHECK(full_active[r] <= full_active[0] + (1u << 20),
+		      "round %d: %zu bytes of spans in use, round 0 had %zu", r, full_active[r],
+		      full_active[0]);
+}
+
 static void fork_child_uses_parent_memory(void)
 {
 	unsigned char *p = ka_malloc(5000), *h = ka_malloc(8u << 20);
@@ -1180,6 +1236,23 @@ static void do_double_free_huge_unmapped(void)
 	ka_free(p);
 	ka_free(p);
 }
+/* Freed twice by another thread while its page is full (the first free
+ * goes to the owner's delayed list, the second meets the key). */
+static void *free_twice_arg(void *p)
+{
+	ka_free(p);
+	ka_free(p);
+	return NULL;
+}
+static void do_double_free_full_remote(void)
+{
+	void *first = named(ka_malloc(64));
+	for (int i = 0; i < 5000; i++)	/* fills first's page and more */
+		ka_malloc(64);
+	pthread_t t;
+	pthread_create(&t, NULL, free_twice_arg, first);
+	pthread_join(t, NULL);
+}
 /* A block on a free list that was never handed out cannot be told from a freed one. */
 static void do_free_threaded(void) { char *c = ka_malloc(64); ka_free(named(c + 64)); }
 
@@ -1205,6 +1278,7 @@ static void double_free_aborts(void)
 	expect_abort(do_double_free_large, "free(): double free or invalid pointer");
 	expect_abort(do_double_free_huge, "free(): double free detected");
 	expect_abort(do_double_free_huge_unmapped, "free(): invalid pointer");
+	expect_abort(do_double_free_full_remote, "free(): double free detected");
 	expect_abort(do_free_threaded, "free(): double free detected");
 	expect_abort(do_double_free_released, "free(): double free detected");
 }
@@ -1751,8 +1825,9 @@ static const struct check_case cases[] = {
 	{ "empty_pages_make_room_for_other_sizes", "another size takes the spans of freed pages, not new segments", empty_pages_make_room_for_other_sizes },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
+	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
-	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back) stops naming the pointer", double_free_aborts },
+	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page) stops naming the pointer", double_free_aborts },
 	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely) pointers stop naming it", invalid_free_aborts },
 	{ "debug_write_after_free_aborts", "KALLOC_DEBUG=1: a write after free (small, large, huge, freed remotely) aborts at reuse, naming block, offset, bytes", debug_write_after_free_aborts },
 	{ "debug_link_overwrite_aborts", "KALLOC_DEBUG=1: a freed block's overwritten link aborts at reuse (garbage) or when its page empties (NULL)", debug_link_overwrite_aborts },
