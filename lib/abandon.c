@@ -5,6 +5,15 @@
  * needs room reclaims one on its node, and until then the purge thread
  * collects the remote frees into them and gives their memory back.  The
  * list has a lock of its own (lock order: fork.c).
+ *
+ * A free into an abandoned segment tells the purge thread
+ * (ka_abandoned_block_freed), once until it next collects: it collects
+ * half a decay later, and what came free by then goes back a decay after
+ * that first free, as the spans an owner frees go back a decay after the
+ * first of them.  It used to learn of such frees only on its poll, a
+ * decay after the thread exited, then ever less often, and only then
+ * start the decay: an exited thread's memory came back two decays after
+ * another thread freed it, or much later (Documentation/benchmarks.md).
  */
 #include "internal.h"
 
@@ -12,6 +21,9 @@ static ka_segment_t *ka_abandoned;
 static _Atomic size_t ka_abandoned_count;	/* peeked without the lock */
 static ka_lock_t ka_abandoned_lock;
 static uint64_t ka_abandoned_poll;	/* ms between looks for remote frees */
+/* ms: the first free into an abandoned segment since the last collection;
+ * 0: none, the next one tells the purge thread. */
+static _Atomic uint64_t ka_abandoned_freed_at;
 
 /* Put seg on the abandoned list; ka_abandoned_lock held. */
 static void ka_abandoned_push(ka_segment_t *seg)
@@ -52,6 +64,27 @@ void ka_segments_abandon(ka_heap_t *heap)
 	}
 	if (atomic_load_explicit(&ka_abandoned_count, KA_RELAXED))
 		ka_purge_request(ka_purge_deadline());
+}
+
+/*
+ * Another thread freed a block into an abandoned segment (free.c): the
+ * first such free since the last collection asks the purge thread to
+ * collect, half a decay later (10 ms at least), so that a program freeing
+ * such blocks all along wakes it about twice a decay (collecting one
+ * batch as the one before it is due), not once a free.  The other frees
+ * cost a load.
+ */
+void ka_abandoned_block_freed(void)
+{
+	uint64_t none = 0;
+
+	if (atomic_load_explicit(&ka_abandoned_freed_at, KA_RELAXED))
+		return;
+	uint64_t now = ka_os_now_ms() | 1;	/* never "none" */
+	if (!atomic_compare_exchange_strong(&ka_abandoned_freed_at, &none, now))
+		return;
+	uint64_t wait = atomic_load_explicit(&ka_decay_ms, KA_RELAXED) / 2;
+	ka_purge_request(now + (wait > 10 ? wait : 10));
 }
 
 void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg)
@@ -138,10 +171,13 @@ void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited)
  * force) collects them: the remote frees into their pages are taken in,
  * a page left empty gives its span back, and the free slices go back to
  * the kernel a decay after they came free, like any other, the segment to
- * the pool once empty.  While some hold live blocks that other threads may
- * still free, they are looked at again after a decay, then less often
+ * the pool once empty.  They came free at the first free since the last
+ * collection that told (ka_abandoned_block_freed), else now.  While some
+ * hold live blocks that other threads may still free, they are also
+ * looked at again after a decay, then less often
  * (twice the wait each time nothing came free, at most 64 decays): a
- * block that lives for good costs a wake-up a minute, not one a second.
+ * block that lives for good costs a wake-up a minute, not one a second;
+ * the look catches a free that raced with the abandoning and did not tell.
  * *next becomes when to look again.  True if anything went back.
  */
 bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next)
@@ -151,9 +187,17 @@ bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next)
 	ka_segment_t *seg, *n;
 	ka_page_t *page;
 
-	if (!atomic_load_explicit(&ka_abandoned_count, KA_RELAXED))
+	if (!atomic_load_explicit(&ka_abandoned_count, KA_RELAXED)) {
+		/* into a segment reclaimed since: no deadline left for it to start */
+		if (atomic_load_explicit(&ka_abandoned_freed_at, KA_RELAXED))
+			atomic_store(&ka_abandoned_freed_at, 0);
 		return false;
+	}
 	ka_lock(&ka_abandoned_lock);
+	/* Frees from here on tell again: what this pass misses is collected. */
+	uint64_t since = atomic_exchange(&ka_abandoned_freed_at, 0);
+	if (since == 0 || since > now)
+		since = now;
 	for (seg = ka_abandoned; seg; seg = n) {
 		n = seg->next;
 		ka_for_each_span(seg, page) {
@@ -165,7 +209,7 @@ bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next)
 		}
 		ka_lock(ka_seg_lock(seg));
 		if ((seg->dirty & ~seg->used) && seg->purge_at == 0)
-			seg->purge_at = now + decay;
+			seg->purge_at = since + decay;
 		ka_unlock(ka_seg_lock(seg));
 		if (!ka_segment_purge(seg, now, force, next))
 			continue;

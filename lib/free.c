@@ -44,6 +44,9 @@
 static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
 {
 	uintptr_t old = atomic_load_explicit(&page->xthread, KA_RELAXED);
+	/* Read before the push: once pushed, the block may be collected and
+	 * the segment gone back. */
+	bool abandoned = !atomic_load_explicit(&seg->heap, KA_RELAXED);
 
 	for (;;) {
 		if (old & KA_XT_DELAYED) {
@@ -76,8 +79,11 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 		b->next = (ka_block_t *)old;
 		if (atomic_compare_exchange_weak_explicit(&page->xthread, &old, (uintptr_t)b,
 							  memory_order_release, KA_RELAXED))
-			return;
+			break;
 	}
+	/* Nobody's segment: the purge thread collects it on the decay (abandon.c). */
+	if (KA_UNLIKELY(abandoned))
+		ka_abandoned_block_freed();
 }
 
 /* Aborts: "liballoc: who(): what 0x...". */

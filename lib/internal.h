@@ -436,6 +436,7 @@ KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
 KA_HIDDEN void ka_segments_abandon(ka_heap_t *heap);
 KA_HIDDEN bool ka_segment_reclaim(ka_heap_t *heap);
 KA_HIDDEN bool ka_segments_collect_abandoned(uint64_t now, bool force, uint64_t *next);
+KA_HIDDEN void ka_abandoned_block_freed(void);
 KA_HIDDEN void ka_segment_adopt_pages(ka_heap_t *heap, ka_segment_t *seg);
 KA_HIDDEN void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited);
 KA_HIDDEN size_t ka_abandoned_segments(void);

@@ -22,7 +22,8 @@
  * then gives back what is due of what nobody else would: the huge cache,
  * the dirty slices of every segment (under each segment's lock, which the
  * owner takes only to carve or free a span, segment.c) and the abandoned
- * segments, whose remote frees it collects.  With nothing due it sleeps
+ * segments, whose remote frees it collects (the first free into one since
+ * it last looked asks it to, abandon.c).  With nothing due it sleeps
  * without a timeout: an idle process does not wake up for it.  It does
  * not allocate, and blocks every signal.
  *
