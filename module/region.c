@@ -694,8 +694,7 @@ void kalloc_fill_alloc(struct kalloc_region *region, struct kalloc_fill *fill,
 	fill->nr = 0;
 	fill->charging = false;
 	fill->failed = false;
-	if (kalloc_range_empty(region, first, last - 1) &&
-	    window_order > region->order &&
+	if (window_order > region->order &&
 	    kalloc_fill_block(region, fill, first, window_order))
 		goto out;
 	for (i = first; i < last; i++) {
