@@ -2,10 +2,13 @@
 /*
  * Memory that goes back, against glibc measured in the same run.
  *
- *   test_retain check CASE MIB LIB   runs "test_retain run CASE MIB" twice,
- *                                    plain (glibc) and with LD_PRELOAD=LIB,
- *                                    and compares what each reports
- *   test_retain run CASE MIB         one run: prints "peak_kb idle_kb"
+ *   test_retain check CASE MIB LIB   runs "test_retain run CASE MIB ..."
+ *                                    twice, plain (glibc) and with
+ *                                    LD_PRELOAD=LIB, and compares what each
+ *                                    reports
+ *   test_retain run CASE MIB TARGET  one run: prints "peak_kb idle_kb
+ *                                    wait_ms fill_ms"; TARGET is the RSS
+ *                                    (KiB) it waits for, 0: none (below)
  *
  * Cases (the patterns of issue 11, section 4):
  *   huge    MIB/16 blocks of 16 MiB written and freed, then MIB MiB of
@@ -25,6 +28,14 @@
  * (KALLOC_DECAY_MS=250 here) and some (8 decays), RSS may be at most 8 MiB
  * over glibc's.  The bounds are generous on purpose; bench/retain.c
  * measures.
+ *
+ * "Some": glibc's RSS is read 8 decays after its last free.  liballoc's
+ * (but in thread-decay, whose point is the time) is read as soon as it is
+ * within the bound, or at the latest 8 decays plus four times the time
+ * the fill took: giving pages back costs the kernel about what faulting
+ * them in did, and on the debug kernel under emulation (KASAN,
+ * init_on_free, debug_pagealloc) that is seconds for 64 MiB
+ * (Documentation/reliability.rst).  Memory never given back still fails.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,6 +106,14 @@ static void sleep_ms(long ms)
 		;
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *touch(size_t sz)
 {
 	char *p = malloc(sz);
@@ -124,12 +143,19 @@ static void *thread_fill(void *arg)
 	return NULL;
 }
 
-static int run(const char *what)
+/*
+ * One run: peak RSS, RSS once idle, how long it waited for that and how
+ * long the fill took.  target_kb 0 (glibc), or thread-decay: wait the
+ * case's idle time; otherwise until RSS is at most target_kb, for the idle
+ * time plus four fills at most.
+ */
+static int run(const char *what, long target_kb)
 {
 	if (strcmp(what, "medium") == 0)
 		block = MEDIUM_BLOCK;
 	nblk = (mib << 20) / block;
 	blk = touch(nblk * sizeof *blk);
+	long t0 = now_ms();
 	if (strcmp(what, "huge") == 0) {
 		size_t nbig = mib / 16;
 		void *big[64];
@@ -153,20 +179,33 @@ static int run(const char *what)
 		fprintf(stderr, "unknown case %s\n", what);
 		return 2;
 	}
+	long fill_ms = now_ms() - t0;
 	long peak = status_kb("VmHWM:");
 	for (size_t i = 0; i < nblk; i++)
 		free(blk[i]);
 	free(blk);
 	/* From here on: no allocator call at all. */
-	sleep_ms(idle_ms(what));
-	long idle = status_kb("VmRSS:");
-	char out[64];
-	int len = snprintf(out, sizeof out, "%ld %ld\n", peak, idle);
+	long freed = now_ms(), idle;
+	if (target_kb <= 0 || is_prompt(what)) {
+		sleep_ms(idle_ms(what));
+		idle = status_kb("VmRSS:");
+	} else {
+		while ((idle = status_kb("VmRSS:")) > target_kb &&
+		       now_ms() - freed < idle_ms(what) + 4 * fill_ms)
+			sleep_ms(50);
+	}
+	char out[96];
+	int len = snprintf(out, sizeof out, "%ld %ld %ld %ld\n", peak, idle,
+			   now_ms() - freed, fill_ms);
 	return write(STDOUT_FILENO, out, (size_t)len) == len ? 0 : 1;
 }
 
-/* Run self as "run CASE MIB", preloading lib (or nothing): peak, idle. */
-static int measure(const char *self, const char *what, const char *lib, long *peak, long *idle)
+/*
+ * Run self as "run CASE MIB TARGET_KB", preloading lib (or nothing): peak,
+ * idle, the wait for idle and the fill's time (ms).
+ */
+static int measure(const char *self, const char *what, const char *lib, long target_kb,
+		   long *peak, long *idle, long *wait_ms, long *fill_ms)
 {
 	int fd[2];
 
@@ -174,7 +213,7 @@ static int measure(const char *self, const char *what, const char *lib, long *pe
 		return -1;
 	pid_t pid = fork();
 	if (pid == 0) {
-		char arg[32];
+		char arg[32], target[32];
 		dup2(fd[1], STDOUT_FILENO);
 		close(fd[0]);
 		close(fd[1]);
@@ -185,7 +224,8 @@ static int measure(const char *self, const char *what, const char *lib, long *pe
 		snprintf(arg, sizeof arg, "%ld", decay_ms(what));
 		setenv("KALLOC_DECAY_MS", arg, 1);
 		snprintf(arg, sizeof arg, "%zu", mib);
-		execl("/proc/self/exe", self, "run", what, arg, (char *)NULL);
+		snprintf(target, sizeof target, "%ld", target_kb);
+		execl("/proc/self/exe", self, "run", what, arg, target, (char *)NULL);
 		_exit(127);
 	}
 	close(fd[1]);
@@ -195,7 +235,7 @@ static int measure(const char *self, const char *what, const char *lib, long *pe
 	int st;
 	waitpid(pid, &st, 0);
 	if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 ||
-	    sscanf(buf, "%ld %ld", peak, idle) != 2) {
+	    sscanf(buf, "%ld %ld %ld %ld", peak, idle, wait_ms, fill_ms) != 4) {
 		printf("%s run of %s failed (status %d)\n", lib ? "preloaded" : "plain", what, st);
 		return -1;
 	}
@@ -204,15 +244,17 @@ static int measure(const char *self, const char *what, const char *lib, long *pe
 
 static int check(const char *self, const char *what, const char *lib)
 {
-	long gp, gi, lp, li;
-	char note[256];
+	long gp, gi, gw, gf, lp, li, lw, lf;
+	char note[320];
 
-	if (measure(self, what, NULL, &gp, &gi) || measure(self, what, lib, &lp, &li))
+	if (measure(self, what, NULL, 0, &gp, &gi, &gw, &gf) ||
+	    measure(self, what, lib, gi + idle_slack_kb(what), &lp, &li, &lw, &lf))
 		return 1;
 	snprintf(note, sizeof note,
 		 "# %s, %zu MiB: peak glibc %ld KiB, liballoc %ld KiB (%.2fx); "
-		 "idle %ld ms after the last free (decay %ld ms): glibc %ld KiB, liballoc %ld KiB\n",
-		 what, mib, gp, lp, (double)lp / (double)gp, idle_ms(what), decay_ms(what), gi, li);
+		 "idle (decay %ld ms): glibc %ld KiB %ld ms after the last free, "
+		 "liballoc %ld KiB after %ld ms (its fill: %ld ms)\n",
+		 what, mib, gp, lp, (double)lp / (double)gp, decay_ms(what), gi, gw, li, lw, lf);
 	fputs(note, stdout);
 	if (write(3, note, strlen(note)) < 0) {
 		/* fd 3 (run.sh's note) is optional */
@@ -232,14 +274,14 @@ static int check(const char *self, const char *what, const char *lib)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && strcmp(argv[1], "run") == 0) {
+	if (argc == 5 && strcmp(argv[1], "run") == 0) {
 		mib = strtoul(argv[3], NULL, 10);
-		return run(argv[2]);
+		return run(argv[2], strtol(argv[4], NULL, 10));
 	}
 	if (argc == 5 && strcmp(argv[1], "check") == 0) {
 		mib = strtoul(argv[3], NULL, 10);
 		return check(argv[0], argv[2], argv[4]);
 	}
-	fprintf(stderr, "usage: %s check|run CASE MIB [LIB]\n", argv[0]);
+	fprintf(stderr, "usage: %s check CASE MIB LIB | run CASE MIB TARGET_KB\n", argv[0]);
 	return 2;
 }
