@@ -192,6 +192,12 @@ void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
 				unsigned long index);
 
+/* Whose memcg __GFP_ACCOUNT charges meanwhile: see kalloc_charge_begin(). */
+struct kalloc_charge {
+	struct mem_cgroup *memcg;
+	struct mem_cgroup *old;
+};
+
 /*
  * Pages a fault allocated for a PAGES region before taking region->lock:
  * up to one block per page of the fault's window.  A block is 2^order
@@ -207,7 +213,7 @@ struct kalloc_fill {
 		u32 first;		/* a region has under 2^32 pages */
 		u32 order;
 	} block[KALLOC_FAULT_AROUND_MAX];
-	struct mem_cgroup *memcg, *old_memcg;
+	struct kalloc_charge charge;	/* while charging */
 };
 
 void kalloc_fill_alloc(struct kalloc_region *region, struct kalloc_fill *fill,

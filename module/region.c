@@ -235,11 +235,6 @@ void kalloc_region_unmapped(struct kalloc_region *region)
  * copy is charged to the parent's, as fork charges the anonymous pages it
  * copies to the parent's mm.
  */
-struct kalloc_charge {
-	struct mem_cgroup *memcg;
-	struct mem_cgroup *old;
-};
-
 static void kalloc_charge_begin(struct kalloc_charge *charge,
 				struct mm_struct *mm)
 {
@@ -612,8 +607,7 @@ static void kalloc_fill_charge(struct kalloc_region *region,
 {
 	if (fill->charging)
 		return;
-	fill->memcg = get_mem_cgroup_from_mm(region->mm);
-	fill->old_memcg = set_active_memcg(fill->memcg);
+	kalloc_charge_begin(&fill->charge, region->mm);
 	fill->charging = true;
 }
 
@@ -621,8 +615,7 @@ static void kalloc_fill_uncharge(struct kalloc_fill *fill)
 {
 	if (!fill->charging)
 		return;
-	set_active_memcg(fill->old_memcg);
-	mem_cgroup_put(fill->memcg);
+	kalloc_charge_end(&fill->charge);
 	fill->charging = false;
 }
 
