@@ -32,9 +32,11 @@
 
 #include "common.h"
 
+#define BENCH_PROG "fault-parallel"
+#include "mapping.h"
+
 #define MAX_THREADS	64
 #define CHURN_BYTES	(16 << 10)
-#define HUGE_ALIGN	((size_t)2 << 20)
 
 /*
  * The module's fault-lock counters (/proc/kalloc totals): how many faults
@@ -71,33 +73,6 @@ static void usage(void)
 	fprintf(stderr, "usage: fault-parallel -b pages|anon|anon-thp [-o order] [-m MiB] "
 		"[-t threads] [-C]\n");
 	exit(2);
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "fault-parallel: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static long minflt(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
-}
-
-static void read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, (int)len, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n\"\\")] = 0;
 }
 
 /* What every thread reads; the touchers' times are theirs alone to write. */
@@ -142,29 +117,6 @@ static void *churner(void *arg)
 	}
 	run.churn_ops = ops;
 	return NULL;
-}
-
-/*
- * Anonymous memory at a 2 MiB boundary: map 2 MiB more than asked and cut
- * the ends off, so that THP can back every 2 MiB of the range (kernels
- * before 6.7 do not align large anonymous mappings themselves).
- */
-static char *map_anon_aligned(size_t size)
-{
-	char *raw = mmap(NULL, size + HUGE_ALIGN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uintptr_t start;
-	size_t head;
-
-	if (raw == MAP_FAILED)
-		die("mmap");
-	start = ((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
-	head = start - (uintptr_t)raw;
-	if (head && munmap(raw, head))
-		die("munmap");
-	if (HUGE_ALIGN - head && munmap((char *)start + size, HUGE_ALIGN - head))
-		die("munmap");
-	return (char *)start;
 }
 
 int main(int argc, char **argv)

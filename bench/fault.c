@@ -28,38 +28,14 @@
 
 #include "common.h"
 
+#define BENCH_PROG "fault"
+#include "mapping.h"
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: fault -b pages|vmalloc|anon|anon-thp|populate [-o order] [-m MiB] "
 		"[-p seq|rand] [-c release-chunk-KiB] [-r seed]\n");
 	exit(2);
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "fault: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static long minflt(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
-}
-
-static void read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, (int)len, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n\"\\")] = 0;
 }
 
 int main(int argc, char **argv)

@@ -31,8 +31,10 @@
 
 #include "common.h"
 
+#define BENCH_PROG "mapped-memory"
+#include "mapping.h"
+
 #define DMA_HEAP_SYSTEM	"/dev/dma_heap/system"
-#define HUGE_ALIGN	((size_t)2 << 20)
 #define MAX_REPS	100
 #define EXIT_UNAVAILABLE 77
 
@@ -43,44 +45,6 @@ static void usage(void)
 	fprintf(stderr, "usage: mapped-memory -b dmabuf|anon-thp|pages|anon|memfd [-o order] "
 		"[-m MiB] [-n reps] [-W warm-ups]\n");
 	exit(2);
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "mapped-memory: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static void read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-
-	buf[0] = 0;
-	if (f) {
-		if (!fgets(buf, (int)len, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	buf[strcspn(buf, "\n\"\\")] = 0;
-}
-
-/* Anonymous memory at a 2 MiB boundary, so that THP can back all of it. */
-static char *map_anon_aligned(size_t size)
-{
-	char *raw = mmap(NULL, size + HUGE_ALIGN, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uintptr_t start;
-	size_t head;
-
-	if (raw == MAP_FAILED)
-		die("mmap");
-	start = ((uintptr_t)raw + HUGE_ALIGN - 1) & ~(uintptr_t)(HUGE_ALIGN - 1);
-	head = start - (uintptr_t)raw;
-	if (head && munmap(raw, head))
-		die("munmap");
-	if (HUGE_ALIGN - head && munmap((char *)start + size, HUGE_ALIGN - head))
-		die("munmap");
-	return (char *)start;
 }
 
 struct rep {
