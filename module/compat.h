@@ -89,4 +89,21 @@ static inline bool kalloc_fault_vma_locked(const struct vm_fault *vmf)
 #endif
 }
 
+/*
+ * The process's own choice of address for a mapping, as if the file had
+ * no get_unmapped_area: 6.10 turned mm->get_unmapped_area() into
+ * mm_get_unmapped_area().
+ */
+static inline unsigned long
+kalloc_mm_get_unmapped_area(struct file *file, unsigned long addr,
+			    unsigned long len, unsigned long pgoff,
+			    unsigned long flags)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+	return mm_get_unmapped_area(current->mm, file, addr, len, pgoff, flags);
+#else
+	return current->mm->get_unmapped_area(file, addr, len, pgoff, flags);
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

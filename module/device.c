@@ -252,6 +252,11 @@ static int kalloc_open(struct inode *inode, struct file *file)
 	}
 	mutex_init(&kfile->lock);
 	INIT_LIST_HEAD(&kfile->spaces);
+	/*
+	 * A file of unbounded size: finish_fault() maps no PMD that reaches
+	 * past i_size (6.12), and a region's bounds are checked by its fault.
+	 */
+	i_size_write(kfile->inode, MAX_LFS_FILESIZE);
 	file->f_mapping = kfile->inode->i_mapping;
 	file->private_data = kfile;
 	return 0;
@@ -457,6 +462,7 @@ static const struct file_operations kalloc_fops = {
 	.unlocked_ioctl = kalloc_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.mmap = kalloc_mmap,
+	.get_unmapped_area = kalloc_get_unmapped_area,
 };
 
 /*

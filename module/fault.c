@@ -44,6 +44,39 @@
  * ->map_pages too, for read faults, at the cost of a page-table page
  * allocated and freed when the PMD was empty.
  *
+ * 2 MiB mappings.  A region of order 9 (kalloc_region_maps_pmds()) keeps
+ * each 2 MiB block as one compound page, and a vma of it whose address
+ * lines up with its offset is mapped with one PMD entry per block: one
+ * fault and one TLB entry per 2 MiB.  The kernel offers a module two ways
+ * to set a PMD, and kalloc takes the second:
+ *
+ *   vmf_insert_pfn_pmd() from ->huge_fault: only for VM_PFNMAP vmas (a
+ *   "special" entry: no struct page behind it for GUP, so no O_DIRECT,
+ *   vmsplice or process_vm_readv, and no RSS) or for ZONE_DEVICE pages
+ *   (pfn_t_devmap()); buddy pages are neither;
+ *
+ *   ->fault returns the compound page in vmf->page, and finish_fault()
+ *   maps it with do_set_pmd(), the path shmem's huge pages take: the
+ *   entry is a normal one, with the refcount, the file rmap and the
+ *   MM_FILEPAGES count it takes, so GUP, smaps (FilePmdMapped), splits
+ *   and zaps treat it as a page cache THP.  It needs a vma that is not
+ *   VM_MIXEDMAP (zap_huge_pmd() and vm_normal_page_pmd() treat those as
+ *   special), a PMD-suitable address (kalloc_get_unmapped_area()) and, on
+ *   6.12, a file size past the block (the file's i_size is unbounded).
+ *
+ * In such a vma every fault goes that way (kalloc_fault_pmd()), and the
+ * core mm decides per fault: a PMD where the whole block is the region's
+ * compound page, inside the vma, with an empty PMD; else one 4 KiB PTE for
+ * the faulting page alone (a block that fell back to single pages, the
+ * vma's edges, a block whose PMD was split by a partial munmap or
+ * mprotect: for a file page a split drops the whole PMD, and the pages
+ * come back one fault each).  Those 4 KiB faults map one page each, not a
+ * batch: a module cannot set PTEs itself in such a vma (vm_insert_pages()
+ * would make it VM_MIXEDMAP).  RELEASE of a whole block frees it; of part
+ * of one, zeroes those pages in place (region.c).  A vma that does not
+ * line up, holds no whole block, or belongs to a process with THP
+ * disabled is VM_MIXEDMAP and batched like any other.
+ *
  * RELEASE zaps only the releasing process's own mappings of the region.
  * Every mapping of a file shares the file's offsets, and a forked child's
  * copy of region N (or another process's region N, with the fd passed)
@@ -66,6 +99,7 @@
  */
 #include <linux/log2.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include "kalloc.h"
 
 static const struct vm_operations_struct kalloc_vm_ops;
@@ -173,6 +207,60 @@ static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region
 	return locked;
 }
 
+/*
+ * The fault of a vma that maps by PMD (see kalloc_mmap()): find or
+ * allocate the faulting page as any fault does (in a region of the PMD
+ * order, the whole 2 MiB block around it when it is all empty), and hand
+ * it, referenced and locked, to the core mm, which maps it after we
+ * return: finish_fault() maps its whole block with one PMD entry when the
+ * page is part of an order-9 compound block and the PMD is empty and
+ * inside the vma (do_set_pmd()), and only this page with a PTE otherwise
+ * (the block fell back to single pages, a split left a page table, the
+ * vma's edge cuts the block, THP is disabled for the process).  The page
+ * is locked before region->lock is dropped: RELEASE takes each page's lock
+ * before it zaps, so it waits for this mapping and then removes it (see
+ * kalloc_wait_for_mappers()).
+ */
+static vm_fault_t kalloc_fault_pmd(struct vm_fault *vmf,
+				   struct kalloc_region *region,
+				   unsigned long index)
+{
+	struct kalloc_fill fill;
+	struct page *page;
+	u64 held = 0;
+
+	kalloc_fill_alloc(region, &fill, index, index + 1, index, 0);
+	if (fill.failed) {
+		kalloc_fill_discard(region, &fill);
+		return fatal_signal_pending(current) ? VM_FAULT_OOM :
+						       VM_FAULT_SIGBUS;
+	}
+	if (!kalloc_fault_lock(vmf, region)) {
+		kalloc_fill_discard(region, &fill);
+		return VM_FAULT_RETRY;
+	}
+	if (unlikely(READ_ONCE(kalloc_lock_stat)))
+		held = ktime_get_ns();
+	kalloc_fill_publish(region, &fill);
+	page = kalloc_region_page(region, index);
+	if (page) {
+		get_page(page);
+		/* held only by another fault's mapping, or RELEASE's check */
+		lock_page(page);
+	}
+	if (held) {
+		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
+		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
+			     ktime_get_ns() - held);
+	}
+	up_read(&region->lock);
+	/* no page: RELEASE took it back between the fill and the lock */
+	if (!page)
+		return VM_FAULT_NOPAGE;
+	vmf->page = page;
+	return VM_FAULT_LOCKED;
+}
+
 static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 {
 	struct vm_area_struct *vma = vmf->vma;
@@ -195,6 +283,8 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	this_cpu_inc(kalloc_totals.fault_stats->faults);
 	if (kalloc_fault_vma_locked(vmf))
 		this_cpu_inc(kalloc_totals.fault_stats->vma_locked);
+	if (!(vma->vm_flags & VM_MIXEDMAP))
+		return kalloc_fault_pmd(vmf, region, index);
 
 	/* The aligned neighbourhood of @index, within the vma and the region. */
 	vma_first = vma->vm_pgoff - region->pgoff;
@@ -308,6 +398,29 @@ void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 	}
 }
 
+/*
+ * Whether @vma maps @region's blocks by PMD.  Such a vma is not
+ * VM_MIXEDMAP: the core mm maps the pages the fault returns
+ * (finish_fault()), with rmap and refcounts as for a file's page cache,
+ * and treats a PMD of a VM_MIXEDMAP vma as special (zap_huge_pmd()); and
+ * vm_insert_page*() may not be called on it, since they would set
+ * VM_MIXEDMAP themselves.  Decided once, at mmap: the region maps by PMD,
+ * the vma's address and offset agree modulo 2 MiB (kalloc's
+ * get_unmapped_area sees to that unless the caller chose the address),
+ * it holds at least one whole block (it can never grow: VM_DONTEXPAND),
+ * and THP is not disabled for the process.  Every other vma is
+ * VM_MIXEDMAP and maps 4 KiB pages in batches (kalloc_fault()).
+ */
+static bool kalloc_vma_maps_pmds(struct vm_area_struct *vma,
+				 struct kalloc_region *region)
+{
+	return region->pmd &&
+	       IS_ALIGNED((vma->vm_start >> PAGE_SHIFT) - vma->vm_pgoff,
+			  1UL << KALLOC_PMD_ORDER) &&
+	       ALIGN(vma->vm_start, PMD_SIZE) + PMD_SIZE <= vma->vm_end &&
+	       !test_bit(MMF_DISABLE_THP, &vma->vm_mm->flags);
+}
+
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	unsigned long window = KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT;
@@ -332,7 +445,35 @@ int kalloc_mmap(struct file *file, struct vm_area_struct *vma)
 	}
 	vma->vm_private_data = region;	/* the reference is the vma's */
 	vma->vm_ops = &kalloc_vm_ops;
-	kalloc_vma_set_flags(vma, VM_MIXEDMAP | VM_DONTEXPAND | VM_WIPEONFORK);
+	kalloc_vma_set_flags(vma, VM_DONTEXPAND | VM_WIPEONFORK);
+	if (!kalloc_vma_maps_pmds(vma, region))
+		kalloc_vma_set_flags(vma, VM_MIXEDMAP);
 	kalloc_region_mapped(region);
 	return 0;
+}
+
+/*
+ * The address for a new mapping: for a region that maps by PMD, one that
+ * is congruent to the mapping's file offset modulo 2 MiB, as
+ * thp_get_unmapped_area() finds for files with huge pages, so that its
+ * blocks can be mapped by PMD at all; for the others, where the process's
+ * layout puts it.  A MAP_FIXED address is taken as it is, as always.
+ */
+unsigned long kalloc_get_unmapped_area(struct file *file, unsigned long addr,
+				       unsigned long len, unsigned long pgoff,
+				       unsigned long flags)
+{
+	unsigned long window = KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT;
+	struct kalloc_region *region;
+	bool pmd = false;
+
+	region = kalloc_file_region(file->private_data, current->mm,
+				    pgoff >> window);
+	if (region) {
+		pmd = region->pmd;
+		kalloc_region_put(region);
+	}
+	if (pmd)
+		return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+	return kalloc_mm_get_unmapped_area(file, addr, len, pgoff, flags);
 }

@@ -40,6 +40,7 @@
 
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/mm.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/percpu.h>
@@ -93,6 +94,7 @@ struct kalloc_region {
 	u32 id;
 	u32 backing;			/* enum kalloc_backing */
 	unsigned int order;
+	bool pmd;			/* maps its blocks by PMD: see fault.c */
 	int node;			/* as created; KALLOC_NODE_LOCAL or a node */
 	unsigned long nr_pages;
 	pgoff_t pgoff;			/* start of its window in the file */
@@ -121,6 +123,21 @@ struct kalloc_region {
 	/* in the owner's MM_SHMEMPAGES; lock held exclusive, or no mapping */
 	unsigned long rss_counted;
 };
+
+/*
+ * A PAGES region of the PMD order keeps each of its blocks whole, one
+ * compound page, so that the core mm can map it with one PMD entry (see
+ * fault.c); every other region splits its blocks into single pages.
+ */
+#define KALLOC_PMD_ORDER	(PMD_SHIFT - PAGE_SHIFT)
+
+static inline bool kalloc_region_maps_pmds(const struct kalloc_region *region)
+{
+	return IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE) &&
+	       has_transparent_hugepage() &&
+	       region->backing == KALLOC_BACKING_PAGES &&
+	       region->order == KALLOC_PMD_ORDER;
+}
 
 /*
  * A fork copy is made before the child has a pid; the first time the
@@ -188,6 +205,7 @@ void kalloc_region_unmapped(struct kalloc_region *region);
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr);
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
+unsigned long kalloc_region_pmd_pages(struct kalloc_region *region);
 void kalloc_region_publish(struct kalloc_region *region);
 struct page *kalloc_region_page(struct kalloc_region *region,
 				unsigned long index);
@@ -243,6 +261,9 @@ void kalloc_users_show(struct seq_file *m);
 
 /* fault.c */
 int kalloc_mmap(struct file *file, struct vm_area_struct *vma);
+unsigned long kalloc_get_unmapped_area(struct file *file, unsigned long addr,
+				       unsigned long len, unsigned long pgoff,
+				       unsigned long flags);
 void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 			     unsigned long nr);
 

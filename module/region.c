@@ -45,7 +45,13 @@
  *
  * Blocks are split at once so that each page carries its own reference:
  * a partial RELEASE then frees exactly the released pages, and
- * vm_insert_pages() accepts every one of them.
+ * vm_insert_pages() accepts every one of them.  The one exception is the
+ * order-9 block of a region of that order (kalloc_region_maps_pmds()): it
+ * stays one compound page, so that one PMD entry can map it (fault.c).
+ * It is the region's whole or not at all: published into its 512 slots
+ * at once (kalloc_publish_compound()), freed at once when RELEASE covers
+ * all of it, zeroed in place when RELEASE covers only part (a PMD maps
+ * the whole block; it cannot lose single pages), copied whole by fork.
  *
  * VMALLOC builds its area from its own pages with vmap() rather than with
  * vmalloc: the exported vmalloc_node() neither charges a memcg nor binds a
@@ -60,6 +66,7 @@
 #include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/user_namespace.h>
@@ -249,51 +256,77 @@ static void kalloc_charge_end(struct kalloc_charge *charge)
 }
 
 /*
- * Allocate 2^order claimed, zeroed pages for @region, split, not yet
- * counted as the region's: a fault counts them only once they are in
- * their slots (kalloc_fill_publish()), so that a region never shows more
- * resident pages than it has, even while racing faults hold spares.
+ * A block of @region that stays one compound page, for a PMD mapping:
+ * the region's own order-9 blocks (see kalloc_region_maps_pmds()).
+ */
+static bool kalloc_block_is_compound(struct kalloc_region *region,
+				     unsigned int order)
+{
+	return region->pmd && order == KALLOC_PMD_ORDER;
+}
+
+/*
+ * Allocate 2^order claimed, zeroed pages for @region, not yet counted as
+ * the region's: a fault counts them only once they are in their slots
+ * (kalloc_fill_publish()), so that a region never shows more resident
+ * pages than it has, even while racing faults hold spares.  The block is
+ * split, except a PMD block, which stays one compound page whose index is
+ * its offset in the file, as a page cache folio's is.
  */
 static struct page *kalloc_alloc_claimed(struct kalloc_region *region, int nid,
-					 unsigned int order, gfp_t gfp)
+					 unsigned int order, gfp_t gfp,
+					 unsigned long first)
 {
+	bool compound = kalloc_block_is_compound(region, order);
 	struct page *page;
 
 	if (!kalloc_claim(region, 1UL << order))
 		return NULL;
 	if (region->node != KALLOC_NODE_LOCAL)
 		gfp |= __GFP_THISNODE;
+	if (compound)
+		gfp |= __GFP_COMP;
 	page = alloc_pages_node(nid, gfp, order);
 	if (!page) {
 		kalloc_unclaim(region, 1UL << order);
 		return NULL;
 	}
-	if (order)
+	if (compound)
+		page->index = region->pgoff + first;
+	else if (order)
 		split_page(page, order);
 	return page;
 }
 
-/* Free a page of kalloc_alloc_claimed() that was never counted. */
+/*
+ * Free a page or a compound block of kalloc_alloc_claimed() that was
+ * never counted.  A mapping or a GUP pin may still hold a reference: the
+ * page goes back to the buddy allocator with the last one.
+ */
 static void kalloc_free_claimed(struct kalloc_region *region, struct page *page)
 {
-	kalloc_unclaim(region, 1);
-	__free_page(page);
+	unsigned int order = compound_order(page);
+
+	kalloc_unclaim(region, 1UL << order);
+	__free_pages(page, order);
 }
 
 /* Allocate 2^order claimed, accounted, zeroed pages for @region. */
 static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
-				 unsigned int order, gfp_t gfp)
+				 unsigned int order, gfp_t gfp,
+				 unsigned long first)
 {
-	struct page *page = kalloc_alloc_claimed(region, nid, order, gfp);
+	struct page *page = kalloc_alloc_claimed(region, nid, order, gfp, first);
 
 	if (page)
 		kalloc_account(region, page, 1L << order);
 	return page;
 }
 
+/* Free a page, or a compound block given by its head, of @region. */
 static void kalloc_free_page(struct kalloc_region *region, struct page *page)
 {
-	kalloc_account(region, page, -1);
+	kalloc_account(region, page, -(1L << compound_order(page)));
 	kalloc_free_claimed(region, page);
 }
 
@@ -321,7 +354,8 @@ static int kalloc_vmalloc_fill(struct kalloc_region *region,
 			err = -EINTR;
 			break;
 		}
-		region->vpages[i] = kalloc_alloc(region, nid, 0, KALLOC_FILL_GFP);
+		region->vpages[i] = kalloc_alloc(region, nid, 0,
+						 KALLOC_FILL_GFP, i);
 		if (!region->vpages[i])
 			err = -ENOMEM;
 		cond_resched();
@@ -336,8 +370,8 @@ static int kalloc_vmalloc_fill(struct kalloc_region *region,
 
 static void kalloc_backing_free(struct kalloc_region *region)
 {
+	unsigned long i, next = 0;
 	struct page *page;
-	unsigned long i;
 
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		if (region->vaddr)
@@ -350,7 +384,15 @@ static void kalloc_backing_free(struct kalloc_region *region)
 		kvfree(region->vpages);
 		return;
 	}
+	/*
+	 * A compound block fills all its slots and is freed at its head (the
+	 * lowest): its tails are stepped over, as once the block is freed
+	 * they are no longer tails.
+	 */
 	xa_for_each(&region->pages, i, page) {
+		if (i < next)
+			continue;
+		next = i + (1UL << compound_order(page));
 		kalloc_free_page(region, page);
 		cond_resched();
 	}
@@ -479,6 +521,7 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 		return ERR_PTR(-ENOMEM);
 	region->backing = args->backing;
 	region->order = args->order;
+	region->pmd = kalloc_region_maps_pmds(region);
 	region->node = args->node;
 	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
 	mmgrab(current->mm);
@@ -504,6 +547,94 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 }
 
 /*
+ * Put the compound block @head in its slots from @first, all of them or
+ * none: a PMD maps the whole block, so the whole block must be the
+ * region's.  The xarray's nodes for the range are made first (the lock
+ * is dropped to allocate them), then, in one hold of the lock, the slots
+ * are checked empty and filled, so no other fault's page can land among
+ * them.  0, or -EEXIST when a slot was taken meanwhile, or -ENOMEM.
+ */
+static int kalloc_publish_compound(struct kalloc_region *region,
+				   unsigned long first, struct page *head)
+{
+	unsigned int order = compound_order(head);
+	unsigned long last = first + (1UL << order) - 1, j;
+	XA_STATE_ORDER(xas, &region->pages, first, order);
+	XA_STATE(probe, &region->pages, first);
+	bool taken;
+
+	do {
+		xas_lock(&xas);
+		xas_set(&probe, first);
+		taken = xas_find(&probe, last);
+		if (!taken) {
+			xas_create_range(&xas);
+			for (j = 0; !xas_error(&xas) && first + j <= last; j++) {
+				xas_store(&xas, head + j);
+				xas_next(&xas);
+			}
+		}
+		xas_unlock(&xas);
+	} while (!taken && xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
+	if (taken) {
+		/* frees a node allocated by an earlier round, if any */
+		xas_nomem(&xas, GFP_KERNEL_ACCOUNT);
+		return -EEXIST;
+	}
+	return xas_error(&xas);
+}
+
+/* Copy one page of a parent region into slot @index of @copy. */
+static int kalloc_copy_page(struct kalloc_region *copy, unsigned long index,
+			    struct page *page)
+{
+	struct page *new;
+	int err;
+
+	new = kalloc_alloc(copy, page_to_nid(page), 0,
+			   KALLOC_PAGE_GFP & ~__GFP_ZERO, index);
+	if (!new)
+		return -ENOMEM;
+	copy_highpage(new, page);
+	err = xa_err(xa_store(&copy->pages, index, new, GFP_KERNEL_ACCOUNT));
+	if (err)
+		kalloc_free_page(copy, new);
+	return err;
+}
+
+/*
+ * Copy @page, a single page or a compound block (by its head) at slot
+ * @index, into @copy.  A block is copied into a block, so that the
+ * child's copy maps by PMD as the parent's did; if none can be had, it is
+ * copied page by page.
+ */
+static int kalloc_copy_block(struct kalloc_region *copy, unsigned long index,
+			     struct page *page)
+{
+	unsigned int order = compound_order(page);
+	unsigned long j, nr = 1UL << order;
+	struct page *new = NULL;
+	int err = 0;
+
+	if (order)
+		new = kalloc_alloc(copy, page_to_nid(page), order,
+				   KALLOC_BLOCK_GFP & ~__GFP_ZERO, index);
+	if (new) {
+		for (j = 0; j < nr; j++)
+			copy_highpage(new + j, page + j);
+		err = kalloc_publish_compound(copy, index, new);
+		if (err)
+			kalloc_free_page(copy, new);
+		return err;
+	}
+	for (j = 0; !err && j < nr; j++) {
+		err = kalloc_copy_page(copy, index + j, page + j);
+		cond_resched();
+	}
+	return err;
+}
+
+/*
  * Copy @parent's pages into @copy, a page at a time: the forking task
  * yields the CPU between pages and stops at a fatal signal (the fork then
  * fails, see kalloc_region_fork()).  Called with parent->lock held.
@@ -512,7 +643,7 @@ static int kalloc_region_copy(struct kalloc_region *copy,
 			      struct kalloc_region *parent)
 {
 	struct kalloc_charge charge;
-	struct page *page, *new;
+	struct page *page;
 	unsigned long i;
 	int err = 0;
 
@@ -533,18 +664,11 @@ static int kalloc_region_copy(struct kalloc_region *copy,
 			err = -EINTR;
 			break;
 		}
-		new = kalloc_alloc(copy, page_to_nid(page), 0,
-				   KALLOC_PAGE_GFP & ~__GFP_ZERO);
-		if (!new) {
-			err = -ENOMEM;
+		/* a compound block is copied whole, at its head */
+		if (!PageTail(page))
+			err = kalloc_copy_block(copy, i, page);
+		if (err)
 			break;
-		}
-		copy_highpage(new, page);
-		err = xa_err(xa_store(&copy->pages, i, new, GFP_KERNEL_ACCOUNT));
-		if (err) {
-			kalloc_free_page(copy, new);
-			break;
-		}
 		cond_resched();
 	}
 	kalloc_charge_end(&charge);
@@ -573,6 +697,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->id = parent->id;
 	copy->backing = parent->backing;
 	copy->order = parent->order;
+	copy->pmd = parent->pmd;
 	copy->node = parent->node;
 	copy->nr_pages = parent->nr_pages;
 	copy->pgoff = parent->pgoff;
@@ -649,7 +774,8 @@ static bool kalloc_fill_block(struct kalloc_region *region,
 		return false;
 	kalloc_fill_charge(region, fill);
 	page = kalloc_alloc_claimed(region, kalloc_region_nid(region), order,
-				    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP);
+				    order ? KALLOC_BLOCK_GFP : KALLOC_PAGE_GFP,
+				    first);
 	if (!page)
 		return false;
 	block = &fill->block[fill->nr++];
@@ -733,6 +859,14 @@ void kalloc_fill_publish(struct kalloc_region *region, struct kalloc_fill *fill)
 		long published = 0;
 
 		nr = 1UL << block->order;
+		if (PageCompound(block->page)) {
+			if (kalloc_publish_compound(region, block->first,
+						    block->page))
+				kalloc_free_claimed(region, block->page);
+			else
+				kalloc_account(region, block->page, nr);
+			continue;
+		}
 		for (j = 0; j < nr; j = end) {
 			end = min(nr, j + KALLOC_PUBLISH_BATCH);
 			xa_lock(&region->pages);
@@ -766,8 +900,13 @@ void kalloc_fill_discard(struct kalloc_region *region, struct kalloc_fill *fill)
 	unsigned long j;
 
 	for (b = 0; b < fill->nr; b++) {
-		for (j = 0; j < (1UL << fill->block[b].order); j++)
-			kalloc_free_claimed(region, fill->block[b].page + j);
+		struct page *page = fill->block[b].page;
+
+		if (PageCompound(page))
+			kalloc_free_claimed(region, page);
+		else
+			for (j = 0; j < (1UL << fill->block[b].order); j++)
+				kalloc_free_claimed(region, page + j);
 		cond_resched();
 	}
 	fill->nr = 0;
@@ -787,8 +926,66 @@ struct page *kalloc_region_page(struct kalloc_region *region,
 }
 
 /*
+ * A fault of a vma that maps by PMD hands its page to the core mm, which
+ * maps it after the fault has dropped region->lock (see fault.c); the
+ * fault holds the page's lock until then.  With region->lock held
+ * exclusive no fault can find a page any more, so taking and dropping the
+ * lock of each page waits for every mapping still in flight: the zap that
+ * follows then sees them all.
+ */
+static void kalloc_wait_for_mappers(struct kalloc_region *region,
+				    unsigned long first, unsigned long nr)
+{
+	struct page *page, *locked = NULL;
+	unsigned long i;
+
+	xa_for_each_range(&region->pages, i, page, first, first + nr - 1) {
+		/* a compound block has one lock, its head's */
+		if (compound_head(page) == locked)
+			continue;
+		locked = compound_head(page);
+		lock_page(page);
+		unlock_page(page);
+		cond_resched();
+	}
+}
+
+/*
+ * RELEASE the page at slot @index, inside [@first, @last]: free it, or,
+ * for a compound block, free the block at its head when the range holds
+ * all of it, and zero the page in place when it holds only part (a block
+ * mapped by one PMD cannot lose single pages).  Returns the pages that
+ * were handed back or zeroed.
+ */
+static unsigned long kalloc_release_page(struct kalloc_region *region,
+					 unsigned long index, struct page *page,
+					 unsigned long first, unsigned long last)
+{
+	struct page *head = compound_head(page);
+	unsigned long block, nr, j;
+
+	if (!PageCompound(page)) {
+		xa_erase(&region->pages, index);
+		kalloc_free_page(region, page);
+		return 1;
+	}
+	nr = 1UL << compound_order(head);
+	block = index - (page - head);
+	if (block < first || block + nr - 1 > last) {
+		clear_highpage(page);
+		return 1;
+	}
+	/* the head comes first: its slot is the lowest, and in the range */
+	for (j = 0; j < nr; j++)
+		xa_erase(&region->pages, block + j);
+	kalloc_free_page(region, head);
+	return nr;
+}
+
+/*
  * Take pages [@first, @first + @nr) back: remove them from the owner's
- * mappings, then free them (PAGES) or zero them (VMALLOC).  The next touch
+ * mappings, then free them (PAGES; a compound block only when the range
+ * holds all of it, see kalloc_release_page()) or zero them (VMALLOC).  The next touch
  * finds fresh zeroed memory.  Faults map pages under region->lock held
  * shared and RELEASE holds it exclusive from the zap to the free, so none
  * can be mapped again in between.  Called by the owner (current->mm ==
@@ -810,6 +1007,8 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 		mmap_read_unlock(region->mm);
 		return -EINTR;
 	}
+	if (region->pmd)
+		kalloc_wait_for_mappers(region, first, nr);
 	kalloc_zap_own_mappings(region, first, nr);
 	mmap_read_unlock(region->mm);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
@@ -820,9 +1019,8 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 		released = nr;
 	} else {
 		xa_for_each_range(&region->pages, i, page, first, first + nr - 1) {
-			xa_erase(&region->pages, i);
-			kalloc_free_page(region, page);
-			released++;
+			released += kalloc_release_page(region, i, page, first,
+							first + nr - 1);
 			cond_resched();
 		}
 	}
@@ -830,6 +1028,30 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 	atomic_long_add(released, &region->releases);
 	atomic_long_add(released, &kalloc_totals.releases);
 	return 0;
+}
+
+/*
+ * Pages of @region that PMD entries map now: the compound blocks that
+ * have an entire mapping, each counted whole.  region->lock is held
+ * shared so that no block is freed under the look; 0 if the reader is
+ * killed while waiting for it.
+ */
+unsigned long kalloc_region_pmd_pages(struct kalloc_region *region)
+{
+	unsigned long index, nr = 0;
+	struct page *page;
+
+	if (!region->pmd || down_read_killable(&region->lock))
+		return 0;
+	for (index = 0; index < region->nr_pages;
+	     index += 1UL << KALLOC_PMD_ORDER) {
+		page = xa_load(&region->pages, index);
+		if (page && PageHead(page) &&
+		    folio_entire_mapcount(page_folio(page)) > 0)
+			nr += 1UL << KALLOC_PMD_ORDER;
+	}
+	up_read(&region->lock);
+	return nr;
 }
 
 /* Counters read one by one: a snapshot only when the region is idle. */
