@@ -40,13 +40,14 @@ static int kalloc_proc_row(struct seq_file *m, struct kalloc_region *region)
 	for (i = 0; i < TASK_COMM_LEN - 1 && region->comm[i]; i++)
 		comm[i] = isgraph(region->comm[i]) ? region->comm[i] : '_';
 	comm[i] = '\0';
-	seq_printf(m, "%u %d %s %s %u %d %lu %lu %ld %d\n",
+	seq_printf(m, "%u %d %s %s %u %d %lu %lu %ld %d %lu\n",
 		   region->id, region->tgid, i ? comm : "_",
 		   kalloc_backing_names[region->backing], region->order,
 		   region->node, region->nr_pages,
 		   atomic_long_read(&region->resident),
 		   atomic_long_read(&region->faults),
-		   atomic_read(&region->mappings));
+		   atomic_read(&region->mappings),
+		   kalloc_region_pmd_pages(region));
 	return 0;
 }
 
@@ -81,7 +82,7 @@ static void kalloc_proc_totals(struct seq_file *m)
 	seq_printf(m, "fault_lock_holds %lu\n", faults.lock_holds);
 	seq_printf(m, "fault_lock_hold_ns %llu\n", faults.lock_hold_ns);
 	seq_printf(m, "faults_vma_locked %lu\n", faults.vma_locked);
-	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings\n");
+	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings pmd_pages\n");
 }
 
 /* The region at or after position *@pos, pinned, with *@pos moved to it. */

@@ -37,7 +37,7 @@ TEST(proc_kalloc_shows_version_and_header)
 	while (fgets(line, sizeof(line), f)) {
 		if (!strncmp(line, "version ", 8))
 			saw_version = 1;
-		if (!strcmp(line, "id pid comm backing order node size_pages resident_pages faults mappings\n"))
+		if (!strcmp(line, "id pid comm backing order node size_pages resident_pages faults mappings pmd_pages\n"))
 			saw_header = 1;
 	}
 	fclose(f);

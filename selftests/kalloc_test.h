@@ -137,6 +137,7 @@ struct kt_row {
 	int node;
 	unsigned long size_pages, resident_pages, faults;
 	int mappings;
+	unsigned long pmd_pages;	/* 0 from a module before the column */
 };
 
 /*
@@ -156,11 +157,12 @@ static inline int kt_proc_row(unsigned int id, int pid, struct kt_row *row)
 			in_rows = !strncmp(line, "id pid comm", 11);
 			continue;
 		}
-		if (sscanf(line, "%u %d %31s %15s %u %d %lu %lu %lu %d",
+		row->pmd_pages = 0;
+		if (sscanf(line, "%u %d %31s %15s %u %d %lu %lu %lu %d %lu",
 			   &row->id, &row->pid, row->comm, row->backing,
 			   &row->order, &row->node, &row->size_pages,
 			   &row->resident_pages, &row->faults,
-			   &row->mappings) == 10 &&
+			   &row->mappings, &row->pmd_pages) >= 10 &&
 		    (!id || row->id == id) && row->pid == pid) {
 			ret = 0;
 			break;

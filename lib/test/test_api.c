@@ -817,9 +817,13 @@ static int read_proc_kalloc(struct kalloc_rows *k)
 	while (fgets(line, sizeof line, f)) {
 		if (!in_rows) {
 			if (line[0] == '\n') {
+				/* the ABI adds columns only at the end */
+				static const char head[] = "id pid comm backing order node "
+							   "size_pages resident_pages faults mappings";
 				if (fgets(line, sizeof line, f))
-					k->header_ok = strcmp(line, "id pid comm backing order node "
-							      "size_pages resident_pages faults mappings\n") == 0;
+					k->header_ok = strncmp(line, head, sizeof head - 1) == 0 &&
+						       (line[sizeof head - 1] == '\n' ||
+							line[sizeof head - 1] == ' ');
 				in_rows = 1;
 				continue;
 			}
