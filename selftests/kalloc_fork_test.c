@@ -34,11 +34,19 @@ FIXTURE_VARIANT_ADD(fork, pages4) {
 	.order = 4,
 };
 
+/* 2 MiB blocks, mapped by PMD: copied as blocks */
+FIXTURE_VARIANT_ADD(fork, pages9) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 9,
+};
+
 FIXTURE_SETUP(fork)
 {
 	self->fd = kt_open();
 	ASSERT_LE(0, self->fd);
-	self->size = 256 * KT_PAGE;
+	/* 256 pages, or two blocks when blocks are larger */
+	self->size = 256 * KT_PAGE > 2 * (KT_PAGE << variant->order) ?
+		     256 * KT_PAGE : 2 * (KT_PAGE << variant->order);
 	ASSERT_EQ(0, kt_create(self->fd, self->size, variant->backing,
 			       variant->order, -1, &self->c));
 	self->p = kt_map(self->fd, &self->c, 0);

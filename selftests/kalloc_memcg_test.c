@@ -31,14 +31,22 @@ FIXTURE(memcg) {
 	long regions;		/* and its regions */
 	pid_t child;
 	int up[2], down[2];	/* child -> parent, parent -> child */
+	unsigned int order;	/* of the PAGES regions the test makes */
 };
 
 FIXTURE_VARIANT(memcg) {
 	unsigned int backing;
+	unsigned int order;
 };
 
 FIXTURE_VARIANT_ADD(memcg, pages) {
 	.backing = KALLOC_BACKING_PAGES,
+};
+
+/* 2 MiB blocks mapped by PMD: charged whole, to the owner */
+FIXTURE_VARIANT_ADD(memcg, pages9) {
+	.backing = KALLOC_BACKING_PAGES,
+	.order = 9,
 };
 
 FIXTURE_VARIANT_ADD(memcg, vmalloc) {
@@ -114,6 +122,7 @@ FIXTURE_SETUP(memcg)
 
 	self->path[0] = '\0';
 	self->child = 0;
+	self->order = variant->order;
 	if (read_file(CGROOT, "cgroup.controllers", buf, sizeof(buf)))
 		SKIP(return, "no cgroup v2 at " CGROOT);
 	if (!strstr(buf, "memory"))
@@ -180,7 +189,7 @@ static void child_work(FIXTURE_DATA(memcg) *self, unsigned int backing, size_t s
 	fd = kt_open();
 	if (fd < 0)
 		_exit(12);
-	if (kt_create(fd, size, backing, 0, -1, &c))
+	if (kt_create(fd, size, backing, self->order, -1, &c))
 		_exit(13);	/* ENOMEM under memory.max is a clean refusal */
 	p = kt_map(fd, &c, 0);
 	if (p == MAP_FAILED)
@@ -361,11 +370,12 @@ TEST_F(memcg, past_memory_max_the_toucher_dies_and_the_kernel_lives)
 		int fd = kt_open();
 
 		ASSERT_LE(0, fd);
-		ASSERT_EQ(0, kt_create(fd, MiB, variant->backing, 0, -1, &c));
+		ASSERT_EQ(0, kt_create(fd, 2 * MiB, variant->backing,
+				       variant->order, -1, &c));
 		p = kt_map(fd, &c, 0);
 		ASSERT_NE(MAP_FAILED, p);
-		memset(p, 1, MiB);
-		munmap(p, MiB);
+		memset(p, 1, 2 * MiB);
+		munmap(p, 2 * MiB);
 		close(fd);
 	}
 
@@ -414,7 +424,8 @@ TEST_F_TIMEOUT(memcg, a_remote_writer_charges_the_owner_not_itself, 120)
 		    write_file("/proc/self", "oom_score_adj", "-1000"))
 			_exit(11);
 		fd = kt_open();
-		if (fd < 0 || kt_create(fd, size, KALLOC_BACKING_PAGES, 0, -1, &c))
+		if (fd < 0 || kt_create(fd, size, KALLOC_BACKING_PAGES,
+					self->order, -1, &c))
 			_exit(12);
 		p = kt_map(fd, &c, 0);
 		if (p == MAP_FAILED)
