@@ -106,4 +106,19 @@ kalloc_mm_get_unmapped_area(struct file *file, unsigned long addr,
 #endif
 }
 
+/*
+ * How many PMD-level (entire) mappings the compound page @head has, read
+ * without folio_entire_mapcount()'s VM_BUG_ON: a /proc/kalloc reader
+ * looks at blocks that RELEASE may be freeing.  6.2 moved the count from
+ * page[1].compound_mapcount to folio->_entire_mapcount.
+ */
+static inline int kalloc_entire_mapcount(struct page *head)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	return atomic_read(&((struct folio *)head)->_entire_mapcount) + 1;
+#else
+	return atomic_read(compound_mapcount_ptr(head)) + 1;
+#endif
+}
+
 #endif /* _KALLOC_COMPAT_H */

@@ -208,6 +208,34 @@ static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region
 }
 
 /*
+ * Take a reference to @page and its lock, for the core to map it.  The
+ * lock is held only by another fault mapping the same block, or by
+ * RELEASE checking for such faults, so the wait is short; still, a fault
+ * that may be retried waits killably and one that must not sleep does
+ * not wait, as for region->lock (kalloc_fault_lock()).  False: the caller
+ * drops region->lock and the fault's lock and returns VM_FAULT_RETRY.
+ */
+static bool kalloc_fault_lock_page(struct vm_fault *vmf, struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	folio_get(folio);
+	if (folio_trylock(folio))
+		return true;
+	if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+		if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY) ||
+		    !(vmf->flags & FAULT_FLAG_KILLABLE)) {
+			folio_lock(folio);
+			return true;
+		}
+		if (!folio_lock_killable(folio))
+			return true;
+	}
+	folio_put(folio);
+	return false;
+}
+
+/*
  * The fault of a vma that maps by PMD (see kalloc_mmap()): find or
  * allocate the faulting page as any fault does (in a region of the PMD
  * order, the whole 2 MiB block around it when it is all empty), and hand
@@ -226,6 +254,7 @@ static vm_fault_t kalloc_fault_pmd(struct vm_fault *vmf,
 				   unsigned long index)
 {
 	struct kalloc_fill fill;
+	vm_fault_t ret = 0;
 	struct page *page;
 	u64 held = 0;
 
@@ -243,20 +272,33 @@ static vm_fault_t kalloc_fault_pmd(struct vm_fault *vmf,
 		held = ktime_get_ns();
 	kalloc_fill_publish(region, &fill);
 	page = kalloc_region_page(region, index);
-	if (page) {
-		get_page(page);
-		/* held only by another fault's mapping, or RELEASE's check */
-		lock_page(page);
-	}
+	if (page && !kalloc_fault_lock_page(vmf, page))
+		ret = VM_FAULT_RETRY;
 	if (held) {
 		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
 		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
 			     ktime_get_ns() - held);
 	}
 	up_read(&region->lock);
+	if (ret == VM_FAULT_RETRY) {
+		/* RETRY_NOWAIT: the caller keeps its lock, as it asked */
+		if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+			kalloc_fault_unlock(vmf);
+		return ret;
+	}
 	/* no page: RELEASE took it back between the fill and the lock */
 	if (!page)
 		return VM_FAULT_NOPAGE;
+	/*
+	 * A page with a memory error: __do_fault() would look for its
+	 * mapping (it has none) to unmap it.  SIGBUS, as for a poisoned
+	 * page cache page.
+	 */
+	if (unlikely(PageHWPoison(page))) {
+		unlock_page(page);
+		put_page(page);
+		return VM_FAULT_HWPOISON;
+	}
 	vmf->page = page;
 	return VM_FAULT_LOCKED;
 }
@@ -473,7 +515,9 @@ unsigned long kalloc_get_unmapped_area(struct file *file, unsigned long addr,
 		pmd = region->pmd;
 		kalloc_region_put(region);
 	}
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	if (pmd)
 		return thp_get_unmapped_area(file, addr, len, pgoff, flags);
+#endif
 	return kalloc_mm_get_unmapped_area(file, addr, len, pgoff, flags);
 }

@@ -30,10 +30,15 @@
  *                         shared (killably) only to publish and map pages
  *                         allocated before it; RELEASE, fork's copy and the
  *                         mapping count take it exclusive
+ *   a page's lock         a fault of a vma that maps by PMD holds it from
+ *                         inside region->lock (shared) until the core has
+ *                         mapped the page; RELEASE takes it inside
+ *                         region->lock (exclusive) to wait for those
  *   the xarray's lock     region.pages, inside xa_*() calls only
  *
  * /proc/kalloc takes none of them: it walks the regions' xarray under RCU
- * and pins one region at a time (see kalloc_region_next_listed()).
+ * and pins one region at a time (see kalloc_region_next_listed()), and
+ * looks at a region's blocks under RCU (kalloc_region_pmd_pages()).
  */
 #ifndef _KALLOC_H
 #define _KALLOC_H

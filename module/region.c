@@ -1032,25 +1032,29 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 
 /*
  * Pages of @region that PMD entries map now: the compound blocks that
- * have an entire mapping, each counted whole.  region->lock is held
- * shared so that no block is freed under the look; 0 if the reader is
- * killed while waiting for it.
+ * have an entire mapping, each counted whole.  A count for /proc/kalloc,
+ * not a snapshot, taken without region->lock (a reader of a world-
+ * readable file must not hold up the owner's RELEASE or fork): under RCU
+ * a slot's page may be freed meanwhile, but its struct page stays, and
+ * the entire mapcount is read only while it is still a compound head.
  */
 unsigned long kalloc_region_pmd_pages(struct kalloc_region *region)
 {
 	unsigned long index, nr = 0;
 	struct page *page;
 
-	if (!region->pmd || down_read_killable(&region->lock))
+	if (!region->pmd)
 		return 0;
 	for (index = 0; index < region->nr_pages;
 	     index += 1UL << KALLOC_PMD_ORDER) {
+		rcu_read_lock();
 		page = xa_load(&region->pages, index);
 		if (page && PageHead(page) &&
-		    folio_entire_mapcount(page_folio(page)) > 0)
+		    kalloc_entire_mapcount(page) > 0)
 			nr += 1UL << KALLOC_PMD_ORDER;
+		rcu_read_unlock();
+		cond_resched();
 	}
-	up_read(&region->lock);
 	return nr;
 }
 

@@ -425,6 +425,60 @@ TEST_F(pmd, mremap_out_of_line_keeps_the_data)
 	EXPECT_EQ(-1, bad_at(q, 0, SIZE));
 }
 
+/*
+ * MADV_COLD and MADV_PAGEOUT over part of a block try to split it (the
+ * kernel cannot: the block has no mapping, and is not on the LRU): the
+ * data stays, the block stays whole.
+ */
+TEST_F(pmd, madv_cold_and_pageout_on_part_of_a_block_keep_the_data)
+{
+	fill(self->p, 0, SIZE);
+	EXPECT_EQ(0, madvise(self->p + KT_PAGE, KT_PAGE, MADV_COLD));
+	EXPECT_EQ(0, madvise(self->p + BLOCK + KT_PAGE, 2 * KT_PAGE, MADV_PAGEOUT));
+	EXPECT_EQ(0, madvise(self->p, SIZE, MADV_COLD));
+	EXPECT_EQ(-1, bad_at(self->p, 0, SIZE));
+	EXPECT_EQ(SIZE / KT_PAGE, (unsigned long)resident_of(self));
+}
+
+static sigjmp_buf bus_jump;
+
+static void on_bus(int sig)
+{
+	(void)sig;
+	siglongjmp(bus_jump, 1);
+}
+
+/*
+ * A page with a memory error (MADV_HWPOISON stands in for the hardware)
+ * gets SIGBUS when touched again, as a poisoned page cache page does; the
+ * kernel must not look for the mapping the page does not have.
+ */
+TEST_F(pmd, a_poisoned_page_gets_sigbus)
+{
+	unsigned char *b = self->p + 2 * BLOCK;
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	volatile int bus = 0;
+
+	fill(self->p, 0, SIZE);
+	/* the kernel poisons the page, then fails to split the block */
+	if (madvise(b + 5 * KT_PAGE, KT_PAGE, MADV_HWPOISON) &&
+	    errno != EBUSY && errno != EHWPOISON)
+		SKIP(return, "MADV_HWPOISON: %s", strerror(errno));
+	ASSERT_EQ(0, madvise(b, BLOCK, MADV_DONTNEED));
+	/* another page of the block, mapped again (by PTE: no PMD now) */
+	EXPECT_EQ(pattern(2 * BLOCK), b[0]);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, &old));
+	if (!sigsetjmp(bus_jump, 1))
+		(void)*(volatile unsigned char *)(b + 5 * KT_PAGE);
+	else
+		bus = 1;
+	sigaction(SIGBUS, &old, NULL);
+	EXPECT_TRUE(bus) TH_LOG("a poisoned page was read");
+	EXPECT_EQ(-1, bad_at(self->p, 0, 2 * BLOCK));
+	EXPECT_EQ(-1, bad_at(self->p, 2 * BLOCK, 5 * KT_PAGE));
+	EXPECT_EQ(-1, bad_at(self->p, 2 * BLOCK + 6 * KT_PAGE, BLOCK - 6 * KT_PAGE));
+}
+
 /* prctl(PR_SET_THP_DISABLE) is honoured: no PMD, the same data. */
 TEST_F(pmd, a_process_with_thp_disabled_gets_4k_entries)
 {
