@@ -258,7 +258,7 @@ ifneq ($(VM),0)
 		bench/run --vm $(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 	@$(TOP)/tools/kalloc-vm --kernel 6.1 --mem 2G --cpus 2 --no-debug \
 		--timeout $(if $(filter-out 0,$(QUICK)),1800,3600) -- \
-		bench/run --vm --parts fault-parallel,mapped-memory \
+		bench/run --vm --parts fault-parallel,mapped-memory,huge-touch \
 		$(if $(filter-out 0,$(QUICK)),--quick) $(if $(RUNS),--runs $(RUNS))
 endif
 	@$(TOP)/bench/run --doc
