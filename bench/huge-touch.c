@@ -94,6 +94,8 @@ static int dev = -1;
 static long order = 9;
 static long nreads = 16L << 20;
 static unsigned long seed = 1;
+/* Where the last repetition's range was mapped: shows how it was aligned. */
+static uintptr_t last_addr;
 
 /* The kB value of an smaps field line "Name:   123 kB", if @line is one. */
 static int smaps_field(const char *line, const char *name, double *sum)
@@ -220,6 +222,7 @@ static void one(size_t size, struct rep *r)
 	t3 = bench_now();
 	r->minflt = (double)(minflt() - f0);
 	r->aligned = ((uintptr_t)p & (HUGE_ALIGN - 1)) == 0;
+	last_addr = (uintptr_t)p;
 	r->kalloc_faults = -1;
 	if (src == PAGES) {
 		info.id = cr.id;
@@ -329,8 +332,9 @@ int main(int argc, char **argv)
 	read_line("/sys/kernel/mm/transparent_hugepage/defrag", defrag, sizeof defrag);
 	printf("{\"bench\": \"huge-touch\", \"backing\": \"%s\", \"order\": %ld, "
 	       "\"mib\": %ld, \"reps\": %d, \"warmups\": %ld, \"reads\": %ld, \"seed\": %lu, "
-	       "\"aligned_2mib\": %d",
-	       backing, src == PAGES ? order : 0, mib, n, warm, nreads, seed, aligned);
+	       "\"aligned_2mib\": %d, \"last_addr\": \"%#lx\"",
+	       backing, src == PAGES ? order : 0, mib, n, warm, nreads, seed, aligned,
+	       (unsigned long)last_addr);
 	LIST(total_s, 6);
 	LIST(alloc_s, 6);
 	LIST(map_s, 6);
