@@ -42,12 +42,38 @@
  * is not zero where the previous one was: calloc asks for it to be.  The
  * block of a cached region is marked KA_PAGE_CACHED, so a second free is
  * caught.
+ *
+ * 2 MiB regions.  Where the device takes order 9 (KA_PMD_ORDER: one
+ * allocation, and with a module that maps them so, one fault and one TLB
+ * entry per 2 MiB), a block whose size rounded up to 2 MiB wastes at most
+ * an eighth of it (every size from 16 MiB, and 2 MiB multiples) gets an
+ * order-9 region from ka_os_region_create_pmd(): the header in an
+ * anonymous head of 2 MiB (address space; its pages are the header's),
+ * the block right after it, on a 2 MiB boundary, in the device part.  So
+ * an 8 MiB block takes exactly four 2 MiB blocks, where a header in the
+ * device region would have made it five.  The bound is the size classes'
+ * (12.5 %), and what it bounds is real: the module fills a 2 MiB block
+ * whole on its first touch, so the block's last one is resident in full.
+ * Other sizes, and every block when the device offers no order 9 or
+ * refuses it, or KALLOC_ORDER pins a lower order, take the region as
+ * before (header inside it, the block at 64 KiB, the regions' order).  In
+ * a 2 MiB region everything that goes back goes in whole 2 MiB blocks:
+ * sizes round to 2 MiB, so a shrinking realloc's tail is whole blocks, and
+ * the cache gives regions back whole; releasing part of a block would
+ * give nothing back (the module zeroes it in place).  A realloc that would
+ * grow a block of such a region past its resident part to a size the
+ * bound refuses moves it instead.  The cache serves such a size from a
+ * 2 MiB region only when its resident part already holds the block
+ * (nothing to touch, nothing more to waste); any block may take a cached
+ * region of the other layout (4 KiB blocks waste nothing, and reuse beats
+ * a fresh region and its faults).
  */
 #include "internal.h"
 
 struct ka_huge_entry {
 	ka_segment_t *seg;
 	size_t map;			/* the region's size */
+	size_t head;			/* its huge_head */
 	size_t resident;		/* its huge_resident */
 	uint64_t expires;		/* ms: given back then */
 	int node;
@@ -56,7 +82,7 @@ struct ka_huge_entry {
 static _Atomic size_t ka_huge_bytes, ka_huge_count;	/* live blocks */
 static _Atomic uint64_t ka_huge_reused;
 
-/* All under ka_huge_lock; bytes are resident bytes (huge_resident). */
+/* All under ka_huge_lock; bytes are resident bytes (ka_huge_bytes_of). */
 static struct ka_huge_entry ka_huge_cache[KA_HUGE_CACHE_SLOTS];	/* oldest first */
 static _Atomic unsigned ka_huge_cached;	/* entries; peeked without the lock */
 static size_t ka_huge_cache_bytes;
@@ -67,9 +93,47 @@ static ka_lock_t ka_huge_lock;
 static struct ka_os_region ka_huge_os(const ka_segment_t *seg)
 {
 	return (struct ka_os_region){
-		.base = (void *)seg, .size = seg->huge_map_size, .id = seg->huge_id,
-		.node = (int)seg->region,
+		.base = (void *)seg, .size = seg->huge_map_size, .head = seg->huge_head,
+		.id = seg->huge_id, .node = (int)seg->region,
 	};
+}
+
+/* The resident bytes of a region resident up to resident from its start:
+ * a 2 MiB region's anonymous head holds only the header's pages. */
+static size_t ka_huge_bytes_of(size_t resident, size_t head)
+{
+	return resident - head;
+}
+
+/* Whether a block of size bytes is worth a 2 MiB region (see above). */
+static bool ka_huge_pmd_fits(size_t size)
+{
+	size_t body = (size + KA_PMD_SIZE - 1) & ~(KA_PMD_SIZE - 1);
+
+	return body - size <= size / 8;
+}
+
+/* Where a block aligned to align starts in a region with that head. */
+static size_t ka_huge_block_offset(size_t head, size_t align)
+{
+	size_t min = head ? head : KA_SLICE_SIZE;
+
+	return align > min ? align : min;
+}
+
+/* What a block of size bytes at off makes resident, from the region start. */
+static size_t ka_huge_need(size_t head, size_t off, size_t size)
+{
+	size_t gran = head ? KA_PMD_SIZE : ka_os_granule();
+
+	return (off + size + gran - 1) & ~(gran - 1);
+}
+
+bool ka_huge_region_view(const ka_segment_t *seg, struct ka_os_region_view *v)
+{
+	struct ka_os_region r = ka_huge_os(seg);
+
+	return ka_os_region_view(&r, v);
 }
 
 static void ka_huge_destroy(ka_segment_t *seg)
@@ -112,7 +176,7 @@ static void ka_huge_cache_remove(unsigned i)
 {
 	unsigned n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED);
 
-	ka_huge_cache_bytes -= ka_huge_cache[i].resident;
+	ka_huge_cache_bytes -= ka_huge_bytes_of(ka_huge_cache[i].resident, ka_huge_cache[i].head);
 	memmove(&ka_huge_cache[i], &ka_huge_cache[i + 1], (n - i - 1) * sizeof *ka_huge_cache);
 	atomic_store_explicit(&ka_huge_cached, n - 1, KA_RELAXED);
 }
@@ -156,38 +220,46 @@ static void ka_huge_release_tail(ka_segment_t *seg, size_t keep)
 }
 
 /*
- * The cached region that best fits a block ending at need (from the region
- * start), taken out of the cache and live with at least need of it
- * resident; or NULL.  *dirty is how far, from the region start, the old
- * contents reach.
+ * The cached region that best fits a block of size bytes aligned to align
+ * (pmd: one that would get a 2 MiB region), taken out of the cache and
+ * live with at least the block resident; or NULL.  *dirty is how far,
+ * from the region start, the old contents reach.
  */
-static ka_segment_t *ka_huge_cache_take(size_t need, size_t align, int node, size_t *dirty)
+static ka_segment_t *ka_huge_cache_take(size_t size, size_t align, bool pmd, int node,
+					size_t *dirty)
 {
 	ka_segment_t *seg = NULL, *evicted[KA_HUGE_CACHE_SLOTS];
 	unsigned ne = 0;
-	size_t resident = 0, keep = 0;
+	size_t resident = 0, keep = 0, head = 0, need = 0;
+	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
 
 	if (!atomic_load_explicit(&ka_huge_cached, KA_RELAXED))
 		return NULL;
 	ka_lock(&ka_huge_lock);
 	unsigned n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED), best = n;
-	size_t best_cost = SIZE_MAX;
+	size_t best_cost = SIZE_MAX, best_need = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct ka_huge_entry *e = &ka_huge_cache[i];
-		if (e->node != node || e->map < need || ((uintptr_t)e->seg & (align - 1)))
+		size_t e_need = ka_huge_need(e->head, ka_huge_block_offset(e->head, align), size);
+		if (e->node != node || e->map < e_need || ((uintptr_t)e->seg & (region_align - 1)))
 			continue;
-		size_t cost = e->resident >= need ? e->resident - need : 4 * (need - e->resident);
+		if (e->head && !pmd && e->resident < e_need)
+			continue;	/* 2 MiB blocks for a size the bound refuses */
+		size_t cost = e->resident >= e_need ? e->resident - e_need : 4 * (e_need - e->resident);
 		if (cost <= best_cost) {	/* the newest of equals: the oldest expire first */
 			best = i;
 			best_cost = cost;
+			best_need = e_need;
 		}
 	}
 	if (best < n) {
 		seg = ka_huge_cache[best].seg;
 		resident = ka_huge_cache[best].resident;
+		head = ka_huge_cache[best].head;
+		need = best_need;
 		ka_huge_cache_remove(best);
 		keep = resident > need ? resident : need;
-		ka_huge_live += resident;	/* was cached: the sum stays put */
+		ka_huge_live += ka_huge_bytes_of(resident, head);	/* was cached: the sum stays put */
 		if (keep > resident)
 			ne = ka_huge_go_live(keep - resident, evicted);
 	}
@@ -212,9 +284,10 @@ static bool ka_huge_cache_put(ka_segment_t *seg)
 	ka_heap_t *heap = ka_tls_heap;
 	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
 	size_t resident = seg->huge_resident;
+	size_t bytes = ka_huge_bytes_of(resident, seg->huge_head);
 	ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
 	unsigned ne = 0, n;
-	bool keep = heap != &ka_heap_empty && decay != 0 && resident <= KA_HUGE_CACHE_BYTES;
+	bool keep = heap != &ka_heap_empty && decay != 0 && bytes <= KA_HUGE_CACHE_BYTES;
 
 	if (keep) {
 		if (KA_UNLIKELY(ka_debug))
@@ -225,19 +298,19 @@ static bool ka_huge_cache_put(ka_segment_t *seg)
 	uint64_t expires = keep ? ka_os_now_ms() + decay : 0;
 
 	ka_lock(&ka_huge_lock);
-	ka_huge_live -= resident;
+	ka_huge_live -= bytes;
 	if (keep) {
 		/* Under the peak already: it was live a moment ago. */
 		while ((n = atomic_load_explicit(&ka_huge_cached, KA_RELAXED)) ==
-		       KA_HUGE_CACHE_SLOTS || ka_huge_cache_bytes + resident > KA_HUGE_CACHE_BYTES) {
+		       KA_HUGE_CACHE_SLOTS || ka_huge_cache_bytes + bytes > KA_HUGE_CACHE_BYTES) {
 			evicted[ne++] = ka_huge_cache[0].seg;
 			ka_huge_cache_remove(0);
 		}
 		ka_huge_cache[n] = (struct ka_huge_entry){
-			.seg = seg, .map = seg->huge_map_size, .resident = resident,
-			.expires = expires, .node = (int)seg->region,
+			.seg = seg, .map = seg->huge_map_size, .head = seg->huge_head,
+			.resident = resident, .expires = expires, .node = (int)seg->region,
 		};
-		ka_huge_cache_bytes += resident;
+		ka_huge_cache_bytes += bytes;
 		atomic_store_explicit(&ka_huge_cached, n + 1, KA_RELAXED);
 	}
 	ka_unlock(&ka_huge_lock);
@@ -263,7 +336,7 @@ void ka_huge_cache_shrink(size_t bytes)
 		return;
 	ka_lock(&ka_huge_lock);
 	while (freed < bytes && atomic_load_explicit(&ka_huge_cached, KA_RELAXED)) {
-		freed += ka_huge_cache[0].resident;
+		freed += ka_huge_bytes_of(ka_huge_cache[0].resident, ka_huge_cache[0].head);
 		evicted[ne++] = ka_huge_cache[0].seg;
 		ka_huge_cache_remove(0);
 	}
@@ -309,44 +382,66 @@ static size_t ka_huge_reserve(size_t total)
 	return (size_t)2 << (64 - __builtin_clzl(total - 1));
 }
 
+/*
+ * A fresh region for a block of size bytes aligned to align: a 2 MiB one
+ * when pmd and the device makes it, else as before.  Room to grow first,
+ * then just what the block needs (room is a nicety: not at any price).
+ */
+static bool ka_huge_region_new(size_t size, size_t align, bool pmd, int node,
+			       struct ka_os_region *r)
+{
+	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
+
+	if (pmd) {
+		size_t head = ka_huge_block_offset(KA_PMD_SIZE, align);
+		size_t total = ka_huge_need(head, head, size);
+		if (ka_os_region_create_pmd(ka_huge_reserve(total), head, region_align, node, r) ||
+		    ka_os_region_create_pmd(total, head, region_align, node, r))
+			return true;
+	}
+	size_t total = ka_huge_need(0, ka_huge_block_offset(0, align), size);
+	return ka_os_region_create(ka_huge_reserve(total), region_align, node, r) ||
+	       ka_os_region_create(total, region_align, node, r);
+}
+
 void *ka_huge_alloc(size_t size, size_t align, bool zero)
 {
-	size_t off = align > KA_SLICE_SIZE ? align : KA_SLICE_SIZE;
-	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
-	size_t gran = ka_os_granule();
+	size_t max_gran = ka_os_granule() > KA_PMD_SIZE ? ka_os_granule() : KA_PMD_SIZE;
+	size_t max_off = ka_huge_block_offset(KA_PMD_SIZE, align);
 	int node = ka_numa_node();
 	size_t dirty = 0;
 
 	if (size == 0)
 		size = 1;
-	if (size > PTRDIFF_MAX - off - gran) {
+	if (size > PTRDIFF_MAX - max_off - max_gran) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	size_t total = (off + size + gran - 1) & ~(gran - 1);
-	ka_segment_t *seg = ka_huge_cache_take(total, region_align, node, &dirty);
+	bool pmd = ka_os_pmd_usable() && ka_huge_pmd_fits(size);
+	ka_segment_t *seg = ka_huge_cache_take(size, align, pmd, node, &dirty);
 	bool fresh = !seg;
 	if (fresh) {
 		struct ka_os_region r;
-		size_t map = ka_huge_reserve(total);
-		if (!ka_os_region_create(map, region_align, node, &r)) {
-			map = total;	/* room to grow is a nicety: not at any price */
-			if (!ka_os_region_create(map, region_align, node, &r)) {
-				errno = ENOMEM;
-				return NULL;
-			}
+		if (!ka_huge_region_new(size, align, pmd, node, &r)) {
+			errno = ENOMEM;
+			return NULL;
 		}
 		seg = r.base;
 		seg->cookie = ka_segment_cookie(seg);
 		seg->kind = KA_SEG_HUGE;
-		seg->huge_map_size = map;
-		seg->huge_resident = total;
+		seg->huge_map_size = r.size;
+		seg->huge_head = r.head;
 		seg->huge_id = r.id;
 		seg->region = (uint32_t)r.node;
+	}
+	size_t off = ka_huge_block_offset(seg->huge_head, align);
+	size_t total = ka_huge_need(seg->huge_head, off, size);
+	if (fresh) {
+		seg->huge_resident = total;
 
 		ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];
 		ka_lock(&ka_huge_lock);
-		unsigned ne = ka_huge_go_live(total, evicted);
+		unsigned ne = ka_huge_go_live(ka_huge_bytes_of(total, seg->huge_head), evicted);
 		ka_unlock(&ka_huge_lock);
 		ka_huge_drop_all(evicted, ne);
 	}
@@ -374,11 +469,13 @@ void *ka_huge_alloc(size_t size, size_t align, bool zero)
  */
 bool ka_huge_resize(ka_segment_t *seg, size_t size)
 {
-	size_t off = ka_huge_offset(seg), gran = ka_os_granule();
+	size_t off = ka_huge_offset(seg);
 
 	if (size > seg->huge_map_size - off)
 		return false;
-	size_t total = (off + size + gran - 1) & ~(gran - 1);
+	size_t total = ka_huge_need(seg->huge_head, off, size);
+	if (seg->huge_head && total > seg->huge_resident && !ka_huge_pmd_fits(size))
+		return false;	/* 2 MiB blocks for a size the bound refuses */
 	size_t old_usable = seg->huge_usable, resident = seg->huge_resident;
 	size_t keep = ka_huge_trimmed(resident, total);
 	ka_segment_t *evicted[KA_HUGE_CACHE_SLOTS];

@@ -58,6 +58,8 @@
 #define KA_REGION_SEGMENTS	16
 #define KA_REGION_SIZE		(KA_REGION_SEGMENTS * KA_SEGMENT_SIZE)	/* 64 MiB */
 #define KA_MAX_REGIONS		8192				/* 512 GiB */
+#define KA_PMD_ORDER		9	/* a PMD maps 2^9 pages (x86-64, arm64 4K) */
+#define KA_PMD_SIZE		(KA_PAGE_SIZE << KA_PMD_ORDER)	/* 2 MiB */
 
 /* Size tiers (see size_class.c). */
 #define KA_SMALL_MAX		8192UL		/* pages of one slice */
@@ -184,6 +186,7 @@ typedef struct ka_segment {
 	size_t huge_usable;
 	size_t huge_map_size;		/* the region's: room to grow in */
 	size_t huge_resident;		/* from the start: what may be resident */
+	size_t huge_head;		/* 2 MiB region: its anonymous head (os.c) */
 	uint32_t huge_id;
 	_Alignas(64) ka_page_t pages[KA_SLICES];
 } ka_segment_t;
@@ -352,6 +355,7 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 struct ka_options {
 	const char *backend;	/* KALLOC_BACKEND as given, NULL if unset */
 	unsigned order;		/* KALLOC_ORDER */
+	bool order_set;		/* KALLOC_ORDER was given: it pins huge blocks too */
 	bool quiet;		/* KALLOC_QUIET=1 */
 	bool debug;		/* KALLOC_DEBUG=1 */
 	bool purge_thread_off;	/* KALLOC_PURGE_THREAD=0 */
@@ -366,11 +370,15 @@ KA_HIDDEN void ka_options_init(void);
 struct ka_os_region {
 	void *base;
 	size_t size;
+	size_t head;		/* at base, anonymous memory, not the device's */
 	uint32_t id;
 	int node;
 };
 KA_HIDDEN void ka_os_init(void);
 KA_HIDDEN bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_region *r);
+KA_HIDDEN bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
+					struct ka_os_region *r);
+KA_HIDDEN bool ka_os_pmd_usable(void);
 KA_HIDDEN void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len);
 KA_HIDDEN void ka_os_region_destroy(const struct ka_os_region *r);
 KA_HIDDEN size_t ka_os_region_resident(const struct ka_os_region *r);
@@ -379,6 +387,16 @@ KA_HIDDEN uint64_t ka_os_now_ms(void);
 KA_HIDDEN const char *ka_os_backend(void);
 KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
+/* What the kernel says of a region (tests): where its device part starts,
+ * its block order, resident bytes, faults served; false without one. */
+struct ka_os_region_view {
+	void *device_base;
+	size_t device_size;
+	unsigned order;
+	size_t resident;
+	uint64_t faults;
+};
+KA_HIDDEN bool ka_os_region_view(const struct ka_os_region *r, struct ka_os_region_view *v);
 KA_HIDDEN void ka_fatal(const char *fmt, const void *p) __attribute__((noreturn));
 KA_HIDDEN void ka_fatal_error(const char *call, int err) __attribute__((noreturn));
 KA_HIDDEN void ka_message(const char *msg);
@@ -416,6 +434,7 @@ KA_HIDDEN void ka_segment_release_range(ka_segment_t *seg, size_t offset, size_t
 KA_HIDDEN bool ka_segment_purge(ka_segment_t *seg, uint64_t now, bool force, uint64_t *next);
 KA_HIDDEN void ka_segments_purge_owned(uint64_t now, uint64_t *next);
 KA_HIDDEN int ka_block_region_node(const void *p);
+KA_HIDDEN bool ka_block_region_view(const void *p, struct ka_os_region_view *v);
 KA_HIDDEN void ka_regions_fork_lock(bool lock);
 
 /* ---- segment.c: segments and spans ---- */
@@ -452,6 +471,7 @@ KA_HIDDEN bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next);
 KA_HIDDEN void ka_huge_cache_shrink(size_t bytes);
 KA_HIDDEN void ka_huge_stats(struct ka_stats *st);
 KA_HIDDEN void ka_huge_fork_lock(bool lock);
+KA_HIDDEN bool ka_huge_region_view(const ka_segment_t *seg, struct ka_os_region_view *v);
 
 /* ---- page.c ---- */
 KA_HIDDEN ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls);

@@ -7,7 +7,9 @@
  *   KALLOC_BACKEND=device|anon|auto  the memory source (os.c); auto, the
  *                                    default: the device when it opens
  *   KALLOC_QUIET=1                   no line on stderr when auto falls back
- *   KALLOC_ORDER=n                   PAGES block order (default 0, os.c)
+ *   KALLOC_ORDER=n                   PAGES block order of every region
+ *                                    (os.c); unset: 0 for segments, 2 MiB
+ *                                    regions for huge blocks (huge.c)
  *   KALLOC_DEBUG=1                   writes to freed memory caught
  *                                    (debug.c)
  *   KALLOC_DECAY_MS=n                purge delay (default 1000, purge.c)
@@ -40,8 +42,10 @@ void ka_options_init(void)
 	const char *decay = getenv("KALLOC_DECAY_MS");
 
 	ka_options.backend = getenv("KALLOC_BACKEND");
-	if (order)
+	if (order && *order) {
 		ka_options.order = (unsigned)atoi(order);
+		ka_options.order_set = true;
+	}
 	ka_options.quiet = ka_env_is("KALLOC_QUIET", "1");
 	ka_options.debug = ka_env_is("KALLOC_DEBUG", "1");
 	if (decay && *decay)

@@ -12,6 +12,19 @@
  * Which backend, and the PAGES block order, are options (options.c:
  * KALLOC_BACKEND, KALLOC_QUIET, KALLOC_ORDER): auto takes the device when
  * it opens, else anonymous memory, saying so once on stderr.
+ *
+ * 2 MiB regions.  A region of order 9 (KA_PMD_ORDER) is filled a whole
+ * 2 MiB block at a time, and a module that maps such blocks with PMD
+ * entries does so only where the address and the region offset agree mod
+ * 2 MiB.  ka_os_region_create_pmd() makes such a region for a huge block
+ * (huge.c): its first head bytes (the segment header's, a multiple of
+ * 2 MiB) are anonymous memory, of which only the header's pages are ever
+ * touched, and the rest is the device region, starting on a 2 MiB
+ * boundary as its offset (a multiple of 2^40) does.  Had the header sat
+ * in the device region, it would have made a whole 2 MiB block resident
+ * and pushed every block one 2 MiB block further.  Releasing part of a
+ * 2 MiB block gives nothing back there (the module zeroes it in place),
+ * so huge.c releases whole blocks only.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +45,7 @@ enum { KA_BACKEND_DEVICE = 1, KA_BACKEND_ANON = 2 };
 static int ka_backend;
 static int ka_dev_fd = -1;
 static unsigned ka_order;
+static unsigned ka_max_order;	/* the device's, from KALLOC_IOC_VERSION */
 _Atomic uint64_t ka_os_releases, ka_os_released_bytes, ka_os_regions;
 
 void ka_message(const char *msg)
@@ -91,6 +105,7 @@ void ka_os_init(void)
 
 		if (ioctl(ka_dev_fd, KALLOC_IOC_VERSION, &v) == 0 &&
 		    v.abi == KALLOC_ABI_VERSION) {
+			ka_max_order = v.max_order;
 			if (ka_order > v.max_order)
 				ka_order = v.max_order;
 			ka_backend = KA_BACKEND_DEVICE;
@@ -126,8 +141,11 @@ size_t ka_os_granule(void)
 	return ka_backend == KA_BACKEND_DEVICE ? KA_PAGE_SIZE << ka_order : KA_PAGE_SIZE;
 }
 
-/* Map size bytes at an address aligned to align, from fd or anonymous. */
-static void *ka_os_map_aligned(size_t size, size_t align, int fd, uint64_t offset)
+/*
+ * Map size bytes at an address aligned to align: the first head bytes
+ * anonymous, the rest from fd at offset (all anonymous without fd).
+ */
+static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, uint64_t offset)
 {
 	size_t span = size + align;
 	uint8_t *res = mmap(NULL, span, PROT_NONE,
@@ -135,12 +153,15 @@ static void *ka_os_map_aligned(size_t size, size_t align, int fd, uint64_t offse
 	if (res == MAP_FAILED)
 		return NULL;
 	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
-	void *m;
-	if (fd >= 0)
-		m = mmap(p, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
-	else
-		m = mmap(p, size, PROT_READ | PROT_WRITE,
+	void *m = p;
+	if (fd < 0)
+		head = size;
+	if (head)
+		m = mmap(p, head, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (m != MAP_FAILED && size > head)
+		m = mmap(p + head, size - head, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 fd, (off_t)offset);
 	if (m == MAP_FAILED) {
 		munmap(res, span);
 		return NULL;
@@ -152,57 +173,109 @@ static void *ka_os_map_aligned(size_t size, size_t align, int fd, uint64_t offse
 	return p;
 }
 
-bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_region *r)
+/* A device region of size bytes and order, mapped after head anonymous
+ * bytes at an address aligned to align. */
+static bool ka_os_device_region(size_t size, size_t head, size_t align, unsigned order, int node,
+				struct ka_os_region *r)
 {
-	void *p;
-
-	r->size = size;
-	r->node = node;
-	r->id = 0;
-	if (ka_backend == KA_BACKEND_DEVICE) {
-		struct kalloc_create c = {
-			.argsz = sizeof c, .size = size, .backing = KALLOC_BACKING_PAGES,
-			.order = ka_order, .node = node < 0 ? KALLOC_NODE_LOCAL : node,
-		};
-		if (ioctl(ka_dev_fd, KALLOC_IOC_CREATE, &c) != 0)
-			return false;
-		p = ka_os_map_aligned(size, align, ka_dev_fd, c.offset);
-		if (!p) {
-			struct kalloc_destroy d = { .argsz = sizeof d, .id = c.id };
-			ioctl(ka_dev_fd, KALLOC_IOC_DESTROY, &d);
-			return false;
-		}
-		r->id = c.id;
-	} else {
-		p = ka_os_map_aligned(size, align, -1, 0);
-		if (!p)
-			return false;
-		if (node >= 0 && node < 64) {
-			unsigned long mask = 1UL << node;
-			/* MPOL_PREFERRED: a hint, not a failure point. */
-			syscall(SYS_mbind, p, size, 1, &mask, 64UL, 0U);
-		}
+	struct kalloc_create c = {
+		.argsz = sizeof c, .size = size - head, .backing = KALLOC_BACKING_PAGES,
+		.order = order, .node = node < 0 ? KALLOC_NODE_LOCAL : node,
+	};
+	if (ioctl(ka_dev_fd, KALLOC_IOC_CREATE, &c) != 0)
+		return false;
+	r->base = ka_os_map_aligned(size, align, head, ka_dev_fd, c.offset);
+	if (!r->base) {
+		struct kalloc_destroy d = { .argsz = sizeof d, .id = c.id };
+		ioctl(ka_dev_fd, KALLOC_IOC_DESTROY, &d);
+		return false;
 	}
-	r->base = p;
+	r->id = c.id;
+	return true;
+}
+
+/* The region is made: counted, and kept if the segment map covers it. */
+static bool ka_os_region_made(struct ka_os_region *r)
+{
 	atomic_fetch_add_explicit(&ka_os_regions, 1, KA_RELAXED);
 	/* Past what the segment map covers (internal.h): not ours to use. */
-	if ((uintptr_t)p + size > (1UL << KA_VA_BITS)) {
+	if ((uintptr_t)r->base + r->size > (1UL << KA_VA_BITS)) {
 		ka_os_region_destroy(r);
 		return false;
 	}
 	return true;
 }
 
+bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_region *r)
+{
+	r->size = size;
+	r->head = 0;
+	r->node = node;
+	r->id = 0;
+	if (ka_backend == KA_BACKEND_DEVICE) {
+		if (!ka_os_device_region(size, 0, align, ka_order, node, r))
+			return false;
+	} else {
+		r->base = ka_os_map_aligned(size, align, 0, -1, 0);
+		if (!r->base)
+			return false;
+		if (node >= 0 && node < 64) {
+			unsigned long mask = 1UL << node;
+			/* MPOL_PREFERRED: a hint, not a failure point. */
+			syscall(SYS_mbind, r->base, size, 1, &mask, 64UL, 0U);
+		}
+	}
+	return ka_os_region_made(r);
+}
+
+/*
+ * Whether huge blocks take ka_os_region_create_pmd(): the device takes
+ * order 9, and KALLOC_ORDER, when given, is not below it (a lower one
+ * pins every region to itself).
+ */
+bool ka_os_pmd_usable(void)
+{
+	return ka_backend == KA_BACKEND_DEVICE && ka_max_order >= KA_PMD_ORDER &&
+	       (!ka_options.order_set || ka_order >= KA_PMD_ORDER);
+}
+
+/*
+ * A region of size bytes at an address aligned to align (both multiples of
+ * 2 MiB, as head is): head bytes of anonymous memory, then an order-9
+ * device region on a 2 MiB boundary.  False (nothing made) without the
+ * device or when it refuses the order: the caller takes
+ * ka_os_region_create().
+ */
+bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
+			     struct ka_os_region *r)
+{
+	if (!ka_os_pmd_usable() || head >= size || ((size | head | align) & (KA_PMD_SIZE - 1)))
+		return false;
+	r->size = size;
+	r->head = head;
+	r->node = node;
+	r->id = 0;
+	if (!ka_os_device_region(size, head, align, KA_PMD_ORDER, node, r))
+		return false;
+	return ka_os_region_made(r);
+}
+
 /* The range reads zero next time; the memory goes back to the kernel. */
 void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len)
 {
-	if (ka_backend == KA_BACKEND_DEVICE) {
+	if (offset < r->head) {		/* the anonymous head */
+		size_t n = r->head - offset < len ? r->head - offset : len;
+		madvise((uint8_t *)r->base + offset, n, MADV_DONTNEED);
+		offset += n;
+		len -= n;
+	}
+	if (len && ka_backend == KA_BACKEND_DEVICE) {
 		struct kalloc_release rel = {
-			.argsz = sizeof rel, .id = r->id, .offset = offset, .length = len,
+			.argsz = sizeof rel, .id = r->id, .offset = offset - r->head, .length = len,
 		};
 		if (ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) != 0)
 			return;
-	} else {
+	} else if (len) {
 		madvise((uint8_t *)r->base + offset, len, MADV_DONTNEED);
 	}
 	atomic_fetch_add_explicit(&ka_os_releases, 1, KA_RELAXED);
@@ -217,6 +290,20 @@ void ka_os_region_destroy(const struct ka_os_region *r)
 	}
 	munmap(r->base, r->size);
 	atomic_fetch_sub_explicit(&ka_os_regions, 1, KA_RELAXED);
+}
+
+bool ka_os_region_view(const struct ka_os_region *r, struct ka_os_region_view *v)
+{
+	struct kalloc_info info = { .argsz = sizeof info, .id = r->id };
+
+	if (ka_backend != KA_BACKEND_DEVICE || ioctl(ka_dev_fd, KALLOC_IOC_INFO, &info) != 0)
+		return false;
+	*v = (struct ka_os_region_view){
+		.device_base = (uint8_t *)r->base + r->head, .device_size = (size_t)info.size,
+		.order = info.order, .resident = (size_t)info.resident * KA_PAGE_SIZE,
+		.faults = info.faults,
+	};
+	return true;
 }
 
 /* Bytes of the region backed by memory now (for statistics). */

@@ -186,6 +186,18 @@ int ka_block_region_node(const void *p)
 	return seg->kind == KA_SEG_HUGE ? (int)seg->region : ka_regions[seg->region].os.node;
 }
 
+/* What the kernel says of the region of p (tests); false if none. */
+bool ka_block_region_view(const void *p, struct ka_os_region_view *v)
+{
+	ka_segment_t *seg = ka_segment_lookup(p);
+
+	if (!seg)
+		return false;
+	if (seg->kind == KA_SEG_HUGE)
+		return ka_huge_region_view(seg, v);
+	return ka_os_region_view(&ka_regions[seg->region].os, v);
+}
+
 /*
  * Lock order: the table's, then a segment's (an owner holding its
  * segment's lock takes no other); fork.c has the whole order.  Every

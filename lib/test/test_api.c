@@ -453,7 +453,10 @@ static void huge_blocks_own_regions(void)
 	ka_stats(&mid);
 	CHECK(mid.huge_count == before.huge_count + 2, "two huge blocks");
 	CHECK(mid.regions == before.regions + 2, "in two regions of their own");
-	size_t kept = ka_malloc_usable_size(a) + KA_SLICE_SIZE;	/* its region's used part */
+	/* its region's used part: with the header unless it sits in a 2 MiB
+	 * region's anonymous head (huge.c) */
+	size_t kept = ka_malloc_usable_size(a) +
+		      ((uintptr_t)a % KA_PMD_SIZE ? KA_SLICE_SIZE : 0);
 	ka_free(a);
 	ka_free(b);
 	ka_stats(&after);
@@ -1360,6 +1363,30 @@ static void invalid_free_aborts(void)
  * KALLOC_DEBUG=1 or without it, and the default purge delay; its stdout
  * and stderr go to out.  Returns the wait status.
  */
+static int run_case_env(const char *name, const char *var, const char *value, char *out,
+			size_t len)
+{
+	int fds[2];
+	CHECK(pipe(fds) == 0, "pipe");
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		setenv(var, value, 1);
+		execl("/proc/self/exe", "test_api", name, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	read_all(fds[0], out, len);
+	int status;
+	waitpid(pid, &status, 0);
+	return status;
+}
+
 static int run_case(const char *name, bool debug, char *out, size_t len)
 {
 	int fds[2];
@@ -1400,6 +1427,159 @@ static bool malloc_until(void *p, size_t size)
 			return true;
 	}
 	return false;
+}
+
+/* Every byte of p[0, n) is zero. */
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	static const unsigned char zero[4096];
+
+	for (size_t off = 0; off < n; off += sizeof zero) {
+		size_t len = n - off < sizeof zero ? n - off : sizeof zero;
+		if (memcmp(p + off, zero, len) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* A huge block of size: zero when fresh, writes read back, the kernel's
+ * view of its region in *v (false without one). */
+static unsigned char *huge_round_trip(size_t size, struct ka_os_region_view *v, bool *viewed)
+{
+	unsigned char *p = ka_malloc(size);
+
+	CHECK(p, "malloc(%zu)", size);
+	CHECK(all_zero(p, size), "a fresh huge block of %zu reads zero", size);
+	for (size_t off = 0; off < size; off += 4096)
+		p[off] = (unsigned char)(off >> 12 | 1);
+	p[size - 1] = 0x5a;
+	for (size_t off = 0; off < size; off += 4096)
+		CHECK(p[off] == (unsigned char)(off >> 12 | 1), "byte %zu read back", off);
+	CHECK(p[size - 1] == 0x5a, "last byte read back");
+	*viewed = ka_block_region_view(p, v);
+	return p;
+}
+
+/*
+ * With the device and order 9 on offer: a huge block whose size is a
+ * multiple of 2 MiB, or rounds to one wasting an eighth at most, starts an
+ * order-9 device region on a 2 MiB boundary (the region offset, a multiple
+ * of 2^40, agrees with the address mod 2 MiB) and makes exactly its own
+ * 2 MiB blocks resident; one the bound refuses keeps the regions' order and
+ * the header beside it.  Freed and trimmed, its memory goes back; a
+ * realloc that shrinks it gives back whole 2 MiB blocks.
+ */
+static void huge_blocks_in_2mib_regions(void)
+{
+	const size_t mib = 1u << 20;
+	struct ka_stats st0, st1, st2;
+	struct ka_os_region_view v;
+	bool viewed;
+
+	ka_stats(&st0);
+	if (strcmp(st0.backend, "device") != 0 || !ka_os_pmd_usable()) {
+		printf("# needs the device with order %d (backend %s)\n", KA_PMD_ORDER, st0.backend);
+		exit(77);
+	}
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	size_t rss0 = rss_bytes();
+	unsigned char *p = huge_round_trip(8 * mib, &v, &viewed);
+	CHECK(viewed, "INFO on the block's region");
+	printf("# 8 MiB block %p: device part %p, %zu bytes, order %u, resident %zu, faults %llu\n",
+	       (void *)p, v.device_base, v.device_size, v.order, v.resident,
+	       (unsigned long long)v.faults);
+	CHECK((uintptr_t)p % KA_PMD_SIZE == 0, "block %p on a 2 MiB boundary", (void *)p);
+	CHECK(v.order == KA_PMD_ORDER, "region order %u", v.order);
+	CHECK(v.device_base == p, "the block starts the device part %p", v.device_base);
+	CHECK(v.device_size % KA_PMD_SIZE == 0, "device part %zu: whole 2 MiB blocks", v.device_size);
+	CHECK(v.resident == 8 * mib, "resident %zu: the block's four 2 MiB blocks, no fifth",
+	      v.resident);
+	size_t rss1 = rss_bytes();
+	CHECK(rss1 >= rss0 + 8 * mib - mib, "rss %zu -> %zu counts the block", rss0, rss1);
+
+	/* Shrunk in place to 3 MiB: the tail goes back in whole 2 MiB blocks. */
+	CHECK(ka_realloc(p, 3 * mib) == p, "shrinks in place");
+	CHECK(ka_block_region_view(p, &v) && v.resident == 4 * mib, "resident %zu after shrinking",
+	      v.resident);
+	CHECK(p[0] == 1 && p[3 * mib - 4096] == (unsigned char)((3 * mib - 4096) >> 12 | 1),
+	      "the kept part keeps its contents");
+
+	/* Freed, cached, reused by a block that fits; then given back. */
+	ka_free(p);
+	unsigned char *q = ka_malloc(6 * mib);
+	CHECK(q == p, "the cached region serves 6 MiB: %p, was %p", (void *)q, (void *)p);
+	ka_free(q);
+	ka_malloc_trim(0);
+	ka_stats(&st1);
+	size_t rss2 = rss_bytes();
+	printf("# rss %zu -> %zu -> %zu KiB, regions %zu -> %zu\n", rss0 >> 10, rss1 >> 10,
+	       rss2 >> 10, st0.regions, st1.regions);
+	CHECK(st1.regions == st0.regions && st1.huge_cached == 0, "region destroyed: %zu -> %zu",
+	      st0.regions, st1.regions);
+	CHECK(rss2 + 7 * mib <= rss1, "rss falls: %zu -> %zu", rss1, rss2);
+
+	/* Aligned past 2 MiB: still a 2 MiB region, the block on its alignment. */
+	p = ka_aligned_alloc(8 * mib, 16 * mib);
+	CHECK(p && (uintptr_t)p % (8 * mib) == 0, "aligned %p", (void *)p);
+	CHECK(ka_block_region_view(p, &v) && v.order == KA_PMD_ORDER && v.device_base <= (void *)p,
+	      "order %u, device part %p", v.order, v.device_base);
+	p[0] = p[16 * mib - 1] = 1;
+	ka_free(p);
+	ka_malloc_trim(0);	/* the next block is a fresh one */
+
+	/* 5 MiB would waste 1 MiB of 6: the regions' order, header beside it. */
+	p = huge_round_trip(5 * mib, &v, &viewed);
+	CHECK(viewed && v.order != KA_PMD_ORDER, "5 MiB: order %u", v.order);
+	CHECK((uintptr_t)p % KA_PMD_SIZE == KA_SLICE_SIZE, "5 MiB block %p at 64 KiB", (void *)p);
+	ka_free(p);
+	ka_malloc_trim(0);
+	ka_stats(&st2);
+	CHECK(st2.regions == st0.regions, "regions %zu -> %zu", st0.regions, st2.regions);
+}
+
+/*
+ * KALLOC_ORDER pins every region's order: below 9, huge blocks fall back
+ * to the layout without 2 MiB regions and still work.  Run in a child
+ * with KALLOC_ORDER=0 by huge_blocks_order_pinned.
+ */
+static void child_huge_order_pinned(void)
+{
+	const size_t mib = 1u << 20;
+	struct ka_stats st0, st1;
+	struct ka_os_region_view v;
+	bool viewed;
+
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	CHECK(!ka_os_pmd_usable(), "KALLOC_ORDER=%s leaves 2 MiB regions on", getenv("KALLOC_ORDER"));
+	size_t rss0 = rss_bytes();
+	unsigned char *p = huge_round_trip(8 * mib, &v, &viewed);
+	CHECK((uintptr_t)p % KA_PMD_SIZE == KA_SLICE_SIZE, "block %p at 64 KiB", (void *)p);
+	if (viewed) {
+		printf("# order %u, resident %zu\n", v.order, v.resident);
+		CHECK(v.order == 0, "order %u", v.order);
+		CHECK(v.resident >= 8 * mib && v.resident <= 8 * mib + 2 * KA_SLICE_SIZE,
+		      "resident %zu", v.resident);
+	}
+	size_t rss1 = rss_bytes();
+	ka_free(p);
+	ka_malloc_trim(0);
+	ka_stats(&st1);
+	size_t rss2 = rss_bytes();
+	CHECK(st1.regions == st0.regions, "regions %zu -> %zu", st0.regions, st1.regions);
+	CHECK(rss2 + 7 * mib <= rss1, "rss falls: %zu -> %zu (from %zu)", rss1, rss2, rss0);
+	printf("ok\n");
+}
+
+static void huge_blocks_order_pinned(void)
+{
+	char out[4096];
+	int status = run_case_env("child_huge_order_pinned", "KALLOC_ORDER", "0", out, sizeof out);
+
+	printf("%s", out);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "KALLOC_ORDER=0 child: status %d: %s",
+	      status, out);
 }
 
 /* The use-after-free write of these cases: 0x42 at off, then reuse. */
@@ -1838,6 +2018,9 @@ static const struct check_case cases[] = {
 	{ "huge_cache_bounded", "the huge cache keeps 16 regions and 256 MiB at most, evicting the oldest", huge_cache_bounded },
 	{ "huge_realloc_in_place", "realloc grows and shrinks a huge block in place within its region's room", huge_realloc_in_place },
 	{ "huge_cache_given_back_after_decay", "cached huge regions go back after the purge delay and at thread exit; delay 0 caches nothing", huge_cache_given_back_after_decay },
+	{ "huge_blocks_in_2mib_regions", "device with order 9: an 8 MiB block starts an order-9 region on a 2 MiB boundary, zero, round-trips, exactly 8 MiB resident; shrinking and free give whole blocks back; 5 MiB keeps the old layout", huge_blocks_in_2mib_regions },
+	{ "huge_blocks_order_pinned", "KALLOC_ORDER=0 pins huge blocks to the old layout: order 0, block at 64 KiB, zero, round-trips, memory goes back", huge_blocks_order_pinned },
+	{ "child_huge_order_pinned", NULL, child_huge_order_pinned },
 	{ "huge_calloc_reused_is_zero", "calloc of a huge block reused from the cache is zero", huge_calloc_reused_is_zero },
 	{ "failure_is_enomem", "impossible sizes give NULL and ENOMEM", failure_is_enomem },
 	{ "many_small_random_order", "400k small blocks freed in random order", many_small_random_order },
