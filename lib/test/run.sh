@@ -22,6 +22,7 @@ else
 fi
 export KALLOC_QUIET=1
 export TLS_LIB=$PWD/$B/tls_lib.so
+export REFUSE_PMD_LIB=$PWD/$B/refuse_pmd.so
 n=0
 failed=0
 

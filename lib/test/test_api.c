@@ -1363,8 +1363,7 @@ static void invalid_free_aborts(void)
  * KALLOC_DEBUG=1 or without it, and the default purge delay; its stdout
  * and stderr go to out.  Returns the wait status.
  */
-static int run_case_env(const char *name, const char *var, const char *value, char *out,
-			size_t len)
+static int run_case_env(const char *name, char *const *env, char *out, size_t len)
 {
 	int fds[2];
 	CHECK(pipe(fds) == 0, "pipe");
@@ -1376,7 +1375,8 @@ static int run_case_env(const char *name, const char *var, const char *value, ch
 		dup2(fds[1], 2);
 		close(fds[0]);
 		close(fds[1]);
-		setenv(var, value, 1);
+		for (; *env; env++)
+			putenv(*env);
 		execl("/proc/self/exe", "test_api", name, (char *)NULL);
 		_exit(127);
 	}
@@ -1442,6 +1442,29 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return true;
 }
 
+/* FilePmdMapped of the mapping holding p, in bytes (/proc/self/smaps). */
+static size_t smaps_pmd_mapped(const void *p)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+	size_t kib = 0;
+
+	CHECK(f, "open /proc/self/smaps");
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char c;
+		if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && sscanf(line, "FilePmdMapped: %zu kB", &kib) == 1)
+			break;
+	}
+	fclose(f);
+	return kib << 10;
+}
+
 /* A huge block of size: zero when fresh, writes read back, the kernel's
  * view of its region in *v (false without one). */
 static unsigned char *huge_round_trip(size_t size, struct ka_os_region_view *v, bool *viewed)
@@ -1495,6 +1518,9 @@ static void huge_blocks_in_2mib_regions(void)
 	CHECK(v.device_size % KA_PMD_SIZE == 0, "device part %zu: whole 2 MiB blocks", v.device_size);
 	CHECK(v.resident == 8 * mib, "resident %zu: the block's four 2 MiB blocks, no fifth",
 	      v.resident);
+	/* The module maps them with PMD entries: one fault per 2 MiB block. */
+	CHECK(v.faults == 4, "%llu faults for four 2 MiB blocks", (unsigned long long)v.faults);
+	CHECK(smaps_pmd_mapped(p) == 8 * mib, "FilePmdMapped %zu", smaps_pmd_mapped(p));
 	size_t rss1 = rss_bytes();
 	CHECK(rss1 >= rss0 + 8 * mib - mib, "rss %zu -> %zu counts the block", rss0, rss1);
 
@@ -1509,15 +1535,20 @@ static void huge_blocks_in_2mib_regions(void)
 	ka_free(p);
 	unsigned char *q = ka_malloc(6 * mib);
 	CHECK(q == p, "the cached region serves 6 MiB: %p, was %p", (void *)q, (void *)p);
+	memset(q, 3, 6 * mib);
+	CHECK(ka_block_region_view(q, &v) && v.resident == 6 * mib, "resident %zu", v.resident);
 	ka_free(q);
+	/* Cached, still resident; RSS is read here, after the free, which may
+	 * have started the purge thread (its stack takes a 2 MiB THP). */
+	size_t rss_cached = rss_bytes();
 	ka_malloc_trim(0);
 	ka_stats(&st1);
 	size_t rss2 = rss_bytes();
-	printf("# rss %zu -> %zu -> %zu KiB, regions %zu -> %zu\n", rss0 >> 10, rss1 >> 10,
-	       rss2 >> 10, st0.regions, st1.regions);
+	printf("# rss %zu -> %zu -> cached %zu -> %zu KiB, regions %zu -> %zu\n", rss0 >> 10,
+	       rss1 >> 10, rss_cached >> 10, rss2 >> 10, st0.regions, st1.regions);
 	CHECK(st1.regions == st0.regions && st1.huge_cached == 0, "region destroyed: %zu -> %zu",
 	      st0.regions, st1.regions);
-	CHECK(rss2 + 7 * mib <= rss1, "rss falls: %zu -> %zu", rss1, rss2);
+	CHECK(rss2 + 6 * mib - mib / 2 <= rss_cached, "rss falls: %zu -> %zu", rss_cached, rss2);
 
 	/* Aligned past 2 MiB: still a 2 MiB region, the block on its alignment. */
 	p = ka_aligned_alloc(8 * mib, 16 * mib);
@@ -1539,11 +1570,12 @@ static void huge_blocks_in_2mib_regions(void)
 }
 
 /*
- * KALLOC_ORDER pins every region's order: below 9, huge blocks fall back
- * to the layout without 2 MiB regions and still work.  Run in a child
- * with KALLOC_ORDER=0 by huge_blocks_order_pinned.
+ * The layout without 2 MiB regions (run in a child by huge_blocks_fall_back,
+ * under each way of falling back): the block 64 KiB into a region of
+ * order 0, zero, its writes read back, its memory back after free and
+ * malloc_trim(0).
  */
-static void child_huge_order_pinned(void)
+static void child_huge_old_layout(void)
 {
 	const size_t mib = 1u << 20;
 	struct ka_stats st0, st1;
@@ -1552,34 +1584,58 @@ static void child_huge_order_pinned(void)
 
 	ka_malloc_trim(0);
 	ka_stats(&st0);
-	CHECK(!ka_os_pmd_usable(), "KALLOC_ORDER=%s leaves 2 MiB regions on", getenv("KALLOC_ORDER"));
-	size_t rss0 = rss_bytes();
 	unsigned char *p = huge_round_trip(8 * mib, &v, &viewed);
 	CHECK((uintptr_t)p % KA_PMD_SIZE == KA_SLICE_SIZE, "block %p at 64 KiB", (void *)p);
-	if (viewed) {
-		printf("# order %u, resident %zu\n", v.order, v.resident);
-		CHECK(v.order == 0, "order %u", v.order);
-		CHECK(v.resident >= 8 * mib && v.resident <= 8 * mib + 2 * KA_SLICE_SIZE,
-		      "resident %zu", v.resident);
-	}
-	size_t rss1 = rss_bytes();
+	CHECK(viewed, "INFO on the block's region");
+	printf("# order %u, resident %zu\n", v.order, v.resident);
+	CHECK(v.order == 0, "order %u", v.order);
+	CHECK(v.resident >= 8 * mib && v.resident <= 8 * mib + 2 * KA_SLICE_SIZE,
+	      "resident %zu", v.resident);
 	ka_free(p);
+	size_t rss1 = rss_bytes();	/* cached, after the purge thread started */
 	ka_malloc_trim(0);
 	ka_stats(&st1);
 	size_t rss2 = rss_bytes();
 	CHECK(st1.regions == st0.regions, "regions %zu -> %zu", st0.regions, st1.regions);
-	CHECK(rss2 + 7 * mib <= rss1, "rss falls: %zu -> %zu (from %zu)", rss1, rss2, rss0);
+	CHECK(rss2 + 8 * mib - mib / 2 <= rss1, "rss falls: %zu -> %zu", rss1, rss2);
 	printf("ok\n");
 }
 
-static void huge_blocks_order_pinned(void)
+/*
+ * Where 2 MiB regions are not to be had, huge blocks take the old layout:
+ * KALLOC_ORDER=0 pins every region to order 0; a device whose
+ * KALLOC_IOC_VERSION offers no order 9; a device that refuses an order-9
+ * CREATE (the last two through refuse_pmd.so, test/refuse_pmd.c).
+ */
+static void huge_blocks_fall_back(void)
 {
+	const char *shim = getenv("REFUSE_PMD_LIB");
+	static char preload[4096], order0[] = "KALLOC_ORDER=0", version[] = "KALLOC_TEST_REFUSE=version",
+		    create[] = "KALLOC_TEST_REFUSE=create";
+	char *const pinned[] = { order0, NULL };
+	char *const no_order9[] = { preload, version, NULL };
+	char *const refused[] = { preload, create, NULL };
+	const struct { const char *what; char *const *env; } ways[] = {
+		{ "KALLOC_ORDER=0", pinned },
+		{ "max_order 8", no_order9 },
+		{ "order-9 CREATE refused", refused },
+	};
+	struct ka_stats st;
 	char out[4096];
-	int status = run_case_env("child_huge_order_pinned", "KALLOC_ORDER", "0", out, sizeof out);
 
-	printf("%s", out);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "KALLOC_ORDER=0 child: status %d: %s",
-	      status, out);
+	ka_stats(&st);
+	if (strcmp(st.backend, "device") != 0 || !ka_os_pmd_usable() || !shim) {
+		printf("# needs the device with order %d and REFUSE_PMD_LIB (backend %s)\n",
+		       KA_PMD_ORDER, st.backend);
+		exit(77);
+	}
+	snprintf(preload, sizeof preload, "LD_PRELOAD=%s", shim);
+	for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++) {
+		int status = run_case_env("child_huge_old_layout", ways[i].env, out, sizeof out);
+		printf("# %s: %s", ways[i].what, out);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status %d: %s",
+		      ways[i].what, status, out);
+	}
 }
 
 /* The use-after-free write of these cases: 0x42 at off, then reuse. */
@@ -2018,9 +2074,9 @@ static const struct check_case cases[] = {
 	{ "huge_cache_bounded", "the huge cache keeps 16 regions and 256 MiB at most, evicting the oldest", huge_cache_bounded },
 	{ "huge_realloc_in_place", "realloc grows and shrinks a huge block in place within its region's room", huge_realloc_in_place },
 	{ "huge_cache_given_back_after_decay", "cached huge regions go back after the purge delay and at thread exit; delay 0 caches nothing", huge_cache_given_back_after_decay },
-	{ "huge_blocks_in_2mib_regions", "device with order 9: an 8 MiB block starts an order-9 region on a 2 MiB boundary, zero, round-trips, exactly 8 MiB resident; shrinking and free give whole blocks back; 5 MiB keeps the old layout", huge_blocks_in_2mib_regions },
-	{ "huge_blocks_order_pinned", "KALLOC_ORDER=0 pins huge blocks to the old layout: order 0, block at 64 KiB, zero, round-trips, memory goes back", huge_blocks_order_pinned },
-	{ "child_huge_order_pinned", NULL, child_huge_order_pinned },
+	{ "huge_blocks_in_2mib_regions", "device with order 9: an 8 MiB block starts an order-9 region on a 2 MiB boundary, PMD-mapped (4 faults), zero, round-trips, exactly 8 MiB resident; shrinking and free give whole blocks back; 5 MiB keeps the old layout", huge_blocks_in_2mib_regions },
+	{ "huge_blocks_fall_back", "KALLOC_ORDER=0, a device without order 9, an order-9 CREATE refused: the old layout (order 0, block at 64 KiB), zero, round-trips, memory goes back", huge_blocks_fall_back },
+	{ "child_huge_old_layout", NULL, child_huge_old_layout },
 	{ "huge_calloc_reused_is_zero", "calloc of a huge block reused from the cache is zero", huge_calloc_reused_is_zero },
 	{ "failure_is_enomem", "impossible sizes give NULL and ENOMEM", failure_is_enomem },
 	{ "many_small_random_order", "400k small blocks freed in random order", many_small_random_order },
