@@ -47,9 +47,9 @@
  * allocation, and with a module that maps them so, one fault and one TLB
  * entry per 2 MiB), a block whose size rounded up to 2 MiB wastes at most
  * an eighth of it (every size from 16 MiB, and 2 MiB multiples) gets an
- * order-9 region from ka_os_region_create_pmd(): the header in an
- * anonymous head of 2 MiB (address space; its pages are the header's),
- * the block right after it, on a 2 MiB boundary, in the device part.  So
+ * order-9 region from ka_os_region_create_pmd(): the header in a head
+ * of 2 MiB (address space, but for the header's 64 KiB of anonymous
+ * memory), the block right after it, on a 2 MiB boundary, in the device part.  So
  * an 8 MiB block takes exactly four 2 MiB blocks, where a header in the
  * device region would have made it five.  The bound is the size classes'
  * (12.5 %), and what it bounds is real: the module fills a 2 MiB block

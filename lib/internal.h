@@ -370,7 +370,7 @@ KA_HIDDEN void ka_options_init(void);
 struct ka_os_region {
 	void *base;
 	size_t size;
-	size_t head;		/* at base, anonymous memory, not the device's */
+	size_t head;		/* at base, not the device's: 64 KiB anonymous, reserved */
 	uint32_t id;
 	int node;
 };

@@ -17,10 +17,11 @@
  * 2 MiB block at a time, and a module that maps such blocks with PMD
  * entries does so only where the address and the region offset agree mod
  * 2 MiB.  ka_os_region_create_pmd() makes such a region for a huge block
- * (huge.c): its first head bytes (the segment header's, a multiple of
- * 2 MiB) are anonymous memory, of which only the header's pages are ever
- * touched, and the rest is the device region, starting on a 2 MiB
- * boundary as its offset (a multiple of 2^40) does.  Had the header sat
+ * (huge.c): its first head bytes (a multiple of 2 MiB) hold the segment
+ * header in 64 KiB of anonymous memory, the rest of them only reserved
+ * (a 2 MiB anonymous mapping would take a 2 MiB THP for the header where
+ * THP is "always"), and the rest is the device region, starting on a
+ * 2 MiB boundary as its offset (a multiple of 2^40) does.  Had the header sat
  * in the device region, it would have made a whole 2 MiB block resident
  * and pushed every block one 2 MiB block further.  Releasing part of a
  * 2 MiB block gives nothing back there (the module zeroes it in place),
@@ -142,8 +143,10 @@ size_t ka_os_granule(void)
 }
 
 /*
- * Map size bytes at an address aligned to align: the first head bytes
- * anonymous, the rest from fd at offset (all anonymous without fd).
+ * Map size bytes at an address aligned to align from fd at offset (all
+ * anonymous without fd); with a head, the first head bytes are not fd's:
+ * their first KA_SLICE_SIZE anonymous memory, the rest reserved address
+ * space (PROT_NONE).
  */
 static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, uint64_t offset)
 {
@@ -154,10 +157,11 @@ static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, u
 		return NULL;
 	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
 	void *m = p;
+	size_t anon = head < KA_SLICE_SIZE ? head : KA_SLICE_SIZE;
 	if (fd < 0)
-		head = size;
-	if (head)
-		m = mmap(p, head, PROT_READ | PROT_WRITE,
+		head = anon = size;
+	if (anon)
+		m = mmap(p, anon, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (m != MAP_FAILED && size > head)
 		m = mmap(p + head, size - head, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
@@ -241,8 +245,8 @@ bool ka_os_pmd_usable(void)
 
 /*
  * A region of size bytes at an address aligned to align (both multiples of
- * 2 MiB, as head is): head bytes of anonymous memory, then an order-9
- * device region on a 2 MiB boundary.  False (nothing made) without the
+ * 2 MiB, as head is): head bytes of which the first 64 KiB are anonymous
+ * memory, then an order-9 device region on a 2 MiB boundary.  False (nothing made) without the
  * device or when it refuses the order: the caller takes
  * ka_os_region_create().
  */

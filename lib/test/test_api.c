@@ -1442,13 +1442,14 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return true;
 }
 
-/* FilePmdMapped of the mapping holding p, in bytes (/proc/self/smaps). */
-static size_t smaps_pmd_mapped(const void *p)
+/* A field ("Rss:", "FilePmdMapped:") of the mapping holding p, in bytes
+ * (/proc/self/smaps). */
+static size_t smaps_field(const void *p, const char *field)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
 	bool in = false;
-	size_t kib = 0;
+	size_t kib = 0, n = strlen(field);
 
 	CHECK(f, "open /proc/self/smaps");
 	while (fgets(line, sizeof line, f)) {
@@ -1458,7 +1459,7 @@ static size_t smaps_pmd_mapped(const void *p)
 			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
 			continue;
 		}
-		if (in && sscanf(line, "FilePmdMapped: %zu kB", &kib) == 1)
+		if (in && strncmp(line, field, n) == 0 && sscanf(line + n, "%zu kB", &kib) == 1)
 			break;
 	}
 	fclose(f);
@@ -1520,7 +1521,13 @@ static void huge_blocks_in_2mib_regions(void)
 	      v.resident);
 	/* The module maps them with PMD entries: one fault per 2 MiB block. */
 	CHECK(v.faults == 4, "%llu faults for four 2 MiB blocks", (unsigned long long)v.faults);
-	CHECK(smaps_pmd_mapped(p) == 8 * mib, "FilePmdMapped %zu", smaps_pmd_mapped(p));
+	CHECK(smaps_field(p, "FilePmdMapped:") == 8 * mib, "FilePmdMapped %zu",
+	      smaps_field(p, "FilePmdMapped:"));
+	/* The header, 2 MiB before: a few pages, not a 2 MiB THP. */
+	const void *hdr = p - KA_PMD_SIZE;
+	CHECK(ka_segment_lookup(p) == hdr, "header %p", (void *)ka_segment_lookup(p));
+	CHECK(smaps_field(hdr, "Rss:") <= KA_SLICE_SIZE, "the header's mapping has %zu resident",
+	      smaps_field(hdr, "Rss:"));
 	size_t rss1 = rss_bytes();
 	CHECK(rss1 >= rss0 + 8 * mib - mib, "rss %zu -> %zu counts the block", rss0, rss1);
 
