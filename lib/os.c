@@ -21,9 +21,9 @@
  * header in 64 KiB of anonymous memory, the rest of them only reserved
  * (a 2 MiB anonymous mapping would take a 2 MiB THP for the header where
  * THP is "always"), and the rest is the device region, starting on a
- * 2 MiB boundary as its offset (a multiple of 2^40) does.  Had the header sat
- * in the device region, it would have made a whole 2 MiB block resident
- * and pushed every block one 2 MiB block further.  Releasing part of a
+ * 2 MiB boundary as its offset (a multiple of 2^40) does.  Had the
+ * header sat in the device region, it would have made a whole 2 MiB block
+ * resident and pushed every block one 2 MiB block further.  Releasing part of a
  * 2 MiB block gives nothing back there (the module zeroes it in place),
  * so huge.c releases whole blocks only.
  */
@@ -177,8 +177,8 @@ static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, u
 	return p;
 }
 
-/* A device region of size bytes and order, mapped after head anonymous
- * bytes at an address aligned to align. */
+/* A device region of size - head bytes and order, mapped after head bytes
+ * that are not its own (ka_os_map_aligned) at an address aligned to align. */
 static bool ka_os_device_region(size_t size, size_t head, size_t align, unsigned order, int node,
 				struct ka_os_region *r)
 {
@@ -246,9 +246,9 @@ bool ka_os_pmd_usable(void)
 /*
  * A region of size bytes at an address aligned to align (both multiples of
  * 2 MiB, as head is): head bytes of which the first 64 KiB are anonymous
- * memory, then an order-9 device region on a 2 MiB boundary.  False (nothing made) without the
- * device or when it refuses the order: the caller takes
- * ka_os_region_create().
+ * memory, then an order-9 device region on a 2 MiB boundary.  False
+ * (nothing made) without the device or when it refuses the order: the
+ * caller takes ka_os_region_create().
  */
 bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
 			     struct ka_os_region *r)
@@ -267,7 +267,7 @@ bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
 /* The range reads zero next time; the memory goes back to the kernel. */
 void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len)
 {
-	if (offset < r->head) {		/* the anonymous head */
+	if (offset < r->head) {		/* the head, not the device's */
 		size_t n = r->head - offset < len ? r->head - offset : len;
 		madvise((uint8_t *)r->base + offset, n, MADV_DONTNEED);
 		offset += n;
