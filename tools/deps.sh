@@ -9,10 +9,12 @@ set -eu
 CACHE=${KALLOC_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 
 # debhelper, dh-dkms and lintian build and check make deb's packages; git
-# clones the tree for the test of make demo on a clean clone.
+# clones the tree for the test of make demo on a clean clone.  xz-utils,
+# zstd, git and time (its peak RSS) are what make bench's real-program part
+# runs.
 base_pkgs="qemu-system-x86 busybox-static cpio kmod libkmod-dev libnuma-dev \
 sparse gnuplot-nox xz-utils python3 sqlite3 gcc g++ make pkg-config dkms \
-debhelper dh-dkms lintian git \
+debhelper dh-dkms lintian git zstd time \
 linux-image-amd64 linux-headers-amd64 linux-source-6.12 \
 libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
 
