@@ -243,7 +243,8 @@ endif
 
 # make bench [QUICK=1] [VM=0] [RUNS=N]: the workloads under glibc, jemalloc, tcmalloc,
 # mimalloc and liballoc on this machine, then (unless VM=0) the fault-path
-# benchmarks, the mapped-memory comparison and liballoc over the device and
+# benchmarks, the mapped-memory comparison, and real programs (xz, zstd, git)
+# and the workloads under liballoc over the device and
 # over anon in a 2-CPU 6.12 guest booted without the debug options (they
 # would be measured too), the parallel fault and mapped-memory parts again in
 # a 6.1 guest, then the results section of Documentation/benchmarks.md.
