@@ -208,6 +208,42 @@ static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region
 }
 
 /*
+ * What both faults do with the pages they allocated without the lock:
+ * none for the faulting page is SIGBUS (the limit, the node, or no memory
+ * at all) or, for a task being killed, VM_FAULT_OOM; then region->lock
+ * is taken shared (or VM_FAULT_RETRY returned) and the pages published.
+ * 0: the lock is held, *@held is the time the hold began (lock_stat) or 0.
+ */
+static vm_fault_t kalloc_fault_publish(struct vm_fault *vmf,
+				       struct kalloc_region *region,
+				       struct kalloc_fill *fill, u64 *held)
+{
+	if (fill->failed) {
+		kalloc_fill_discard(region, fill);
+		return fatal_signal_pending(current) ? VM_FAULT_OOM :
+						       VM_FAULT_SIGBUS;
+	}
+	if (!kalloc_fault_lock(vmf, region)) {
+		kalloc_fill_discard(region, fill);
+		return VM_FAULT_RETRY;
+	}
+	*held = unlikely(READ_ONCE(kalloc_lock_stat)) ? ktime_get_ns() : 0;
+	kalloc_fill_publish(region, fill);
+	return 0;
+}
+
+/* Drop region->lock after kalloc_fault_publish(), counting the hold. */
+static void kalloc_fault_unpublish(struct kalloc_region *region, u64 held)
+{
+	if (held) {
+		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
+		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
+			     ktime_get_ns() - held);
+	}
+	up_read(&region->lock);
+}
+
+/*
  * Take a reference to @page and its lock, for the core to map it.  The
  * lock is held only by another fault mapping the same block, or by
  * RELEASE checking for such faults, so the wait is short; still, a fault
@@ -254,32 +290,18 @@ static vm_fault_t kalloc_fault_pmd(struct vm_fault *vmf,
 				   unsigned long index)
 {
 	struct kalloc_fill fill;
-	vm_fault_t ret = 0;
 	struct page *page;
-	u64 held = 0;
+	vm_fault_t ret;
+	u64 held;
 
 	kalloc_fill_alloc(region, &fill, index, index + 1, index, 0);
-	if (fill.failed) {
-		kalloc_fill_discard(region, &fill);
-		return fatal_signal_pending(current) ? VM_FAULT_OOM :
-						       VM_FAULT_SIGBUS;
-	}
-	if (!kalloc_fault_lock(vmf, region)) {
-		kalloc_fill_discard(region, &fill);
-		return VM_FAULT_RETRY;
-	}
-	if (unlikely(READ_ONCE(kalloc_lock_stat)))
-		held = ktime_get_ns();
-	kalloc_fill_publish(region, &fill);
+	ret = kalloc_fault_publish(vmf, region, &fill, &held);
+	if (ret)
+		return ret;
 	page = kalloc_region_page(region, index);
 	if (page && !kalloc_fault_lock_page(vmf, page))
 		ret = VM_FAULT_RETRY;
-	if (held) {
-		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
-		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
-			     ktime_get_ns() - held);
-	}
-	up_read(&region->lock);
+	kalloc_fault_unpublish(region, held);
 	if (ret == VM_FAULT_RETRY) {
 		/* RETRY_NOWAIT: the caller keeps its lock, as it asked */
 		if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
@@ -312,8 +334,9 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	unsigned long index, first, last, vma_first, i, n = 0;
 	unsigned int window_order;
 	struct kalloc_fill fill;
-	u64 held = 0;
+	vm_fault_t ret;
 	int err = 0;
+	u64 held;
 
 	if (!region || region->broken)
 		return VM_FAULT_SIGBUS;
@@ -342,19 +365,9 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	if (region->backing == KALLOC_BACKING_PAGES)
 		kalloc_fill_alloc(region, &fill, first, last, index,
 				  window_order);
-	if (fill.failed) {
-		/* no memory for the faulting page: the limit, the node, or all */
-		kalloc_fill_discard(region, &fill);
-		return fatal_signal_pending(current) ? VM_FAULT_OOM :
-						       VM_FAULT_SIGBUS;
-	}
-	if (!kalloc_fault_lock(vmf, region)) {
-		kalloc_fill_discard(region, &fill);
-		return VM_FAULT_RETRY;
-	}
-	if (unlikely(READ_ONCE(kalloc_lock_stat)))
-		held = ktime_get_ns();
-	kalloc_fill_publish(region, &fill);
+	ret = kalloc_fault_publish(vmf, region, &fill, &held);
+	if (ret)
+		return ret;
 	for (i = first; i < last; i++) {
 		pages[n] = kalloc_region_page(region, i);
 		if (pages[n]) {
@@ -371,12 +384,7 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 		err = kalloc_insert(vma, vma->vm_start +
 				    ((first - vma_first) << PAGE_SHIFT),
 				    pages, n, vmf->address);
-	if (held) {
-		this_cpu_inc(kalloc_totals.fault_stats->lock_holds);
-		this_cpu_add(kalloc_totals.fault_stats->lock_hold_ns,
-			     ktime_get_ns() - held);
-	}
-	up_read(&region->lock);
+	kalloc_fault_unpublish(region, held);
 
 	/*
 	 * index >= last: the faulting page was resident when the window was
