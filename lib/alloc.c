@@ -11,7 +11,7 @@
 static inline void *ka_page_pop(ka_page_t *page, ka_block_t *b)
 {
 	page->free = b->next;
-	page->used++;
+	ka_page_set_used(page, page->used + 1u);
 	b->key = 0;
 	return b;
 }

@@ -164,7 +164,7 @@ KA_NOINLINE void ka_free_generic(void *p)
 	ka_heap_t *heap = ka_tls_heap;
 	b->next = page->free;
 	page->free = b;
-	page->used--;
+	ka_page_set_used(page, page->used - 1u);
 	if (flags & KA_PAGE_FULL)
 		ka_page_unfull(heap, page);
 	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
@@ -196,7 +196,8 @@ void ka_free(void *p)
 	 * back to its segment (page.c).  One test, without a branch per
 	 * condition: the only page of a class, emptied once per batch by a
 	 * program that allocates and frees in batches, stays predictable. */
-	unsigned left = --page->used;
+	unsigned left = page->used - 1u;
+	ka_page_set_used(page, left);
 	if (KA_UNLIKELY((left == 0) & (((uintptr_t)page->next | (uintptr_t)page->prev) != 0))) {
 		ka_page_emptied(page);
 		return;

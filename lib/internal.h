@@ -165,6 +165,17 @@ typedef struct ka_page {
 } ka_page_t;
 
 _Static_assert(sizeof(ka_page_t) == 64, "free() indexes descriptors by shifting");
+
+/*
+ * page->used is written by whoever owns the page (its heap's thread, or
+ * the purge thread for an abandoned one) and read from any thread by the
+ * statistics (stats.c).  Relaxed atomic stores and loads: the same plain
+ * moves on every target, and no data race in C11's sense.
+ */
+static inline void ka_page_set_used(ka_page_t *page, unsigned n)
+{
+	__atomic_store_n(&page->used, (uint16_t)n, __ATOMIC_RELAXED);
+}
 _Static_assert(KA_SLICE_SIZE / KA_MIN_BLOCK <= UINT16_MAX, "block counts fit 16 bits");
 
 #define KA_SEG_NORMAL	1
@@ -448,7 +459,8 @@ KA_HIDDEN void ka_seg_list_push(ka_segment_t **list, ka_segment_t *seg);
 	for (unsigned _i = 1; _i < KA_SLICES;					\
 	     _i += (seg)->pages[_i].slice_count ? (seg)->pages[_i].slice_count : 1) \
 		if (((seg)->used >> _i & 1) &&					\
-		    !(atomic_load_explicit(&(seg)->pages[_i].flags, KA_RELAXED) & KA_PAGE_UNUSED) && \
+		    !(atomic_load_explicit(&(seg)->pages[_i].flags, memory_order_acquire) & \
+		      KA_PAGE_UNUSED) &&						\
 		    ((page) = &(seg)->pages[_i]))
 
 /* ---- abandon.c: segments of threads that exited ---- */

@@ -133,7 +133,7 @@ void ka_page_collect(ka_page_t *page)
 		}
 		tail->next = page->free;
 		page->free = list;
-		page->used -= n;
+		ka_page_set_used(page, page->used - n);
 	}
 }
 

@@ -92,18 +92,19 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 		for (uint64_t d = seg->dirty & mask; d; d &= d - 1)
 			ka_debug_check_junk("free slice", (uint8_t *)seg +
 					    ((size_t)__builtin_ctzl(d) << KA_SLICE_SHIFT), KA_SLICE_SIZE);
+	/* The span's length with its bit: the statistics walk both (stats.c). */
+	ka_page_t *page = &seg->pages[idx];
+	for (unsigned i = 0; i < n; i++) {
+		seg->pages[idx + i].slice_offset = (uint8_t)i;
+		seg->pages[idx + i].released = 0;
+	}
+	page->slice_count = (uint8_t)n;
+	page->start = (uint8_t *)seg + ((size_t)idx << KA_SLICE_SHIFT);
 	seg->used |= mask;
 	seg->dirty &= ~mask;
 	ka_unlock(ka_seg_lock(seg));
 	if (seg->used == ~0UL)
 		ka_seg_set_full(heap, seg, true);
-	for (unsigned i = 0; i < n; i++) {
-		seg->pages[idx + i].slice_offset = (uint8_t)i;
-		seg->pages[idx + i].released = 0;
-	}
-	ka_page_t *page = &seg->pages[idx];
-	page->slice_count = (uint8_t)n;
-	page->start = (uint8_t *)seg + ((size_t)idx << KA_SLICE_SHIFT);
 	return page;
 }
 
@@ -145,15 +146,16 @@ void ka_span_free(ka_heap_t *heap, ka_page_t *page)
 		ka_debug_check_page(page);
 		memset(page->start, KA_DEBUG_JUNK, (size_t)n << KA_SLICE_SHIFT);
 	}
+	ka_seg_set_full(heap, seg, false);
+	uint64_t due = 0;
+	ka_lock(ka_seg_lock(seg));
+	/* Cleared with its bit, under the lock the statistics walk under. */
 	memset(page, 0, sizeof *page);
 	for (unsigned i = 0; i < n; i++) {
 		seg->pages[idx + i].slice_offset = 0;
 		seg->pages[idx + i].released = 0;
 		atomic_store_explicit(&seg->pages[idx + i].flags, KA_PAGE_UNUSED, KA_RELAXED);
 	}
-	ka_seg_set_full(heap, seg, false);
-	uint64_t due = 0;
-	ka_lock(ka_seg_lock(seg));
 	seg->used &= ~mask;
 	seg->dirty |= mask;
 	if (heap && seg->purge_at == 0) {

@@ -14,7 +14,16 @@
 
 #include "internal.h"
 
-/* The region table's segments (region.c), under its lock. */
+/*
+ * The region table's segments (region.c), under its lock, each under its
+ * own: other threads carve and free spans meanwhile.  A segment counts
+ * once its header is written (seg_live, set under the segment's lock); its
+ * used and dirty masks and its spans' lengths change only under that
+ * lock, a page's block size before the release that clears its UNUSED
+ * flag, and a page's count of blocks out by relaxed stores
+ * (ka_page_set_used).  The sum is a snapshot of moving counts, exact when
+ * the program is quiet.
+ */
 static void ka_segments_stats(struct ka_stats *st)
 {
 	ka_page_t *page;
@@ -29,15 +38,19 @@ static void ka_segments_stats(struct ka_stats *st)
 				continue;
 			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
 							     (size_t)si * KA_SEGMENT_SIZE);
-			if (seg->cookie != ka_segment_cookie(seg) || !(seg->used & 1))
-				continue;	/* being handed back right now */
-			st->segments++;
-			st->active += (size_t)(__builtin_popcountl(seg->used) - 1) << KA_SLICE_SHIFT;
 			ka_lock(&r->seg_lock[si]);
-			st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) << KA_SLICE_SHIFT;
+			if (r->seg_live[si]) {
+				st->segments++;
+				st->active += (size_t)(__builtin_popcountl(seg->used) - 1) <<
+					      KA_SLICE_SHIFT;
+				st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) <<
+					     KA_SLICE_SHIFT;
+				ka_for_each_span(seg, page)
+					st->allocated += (size_t)__atomic_load_n(&page->used,
+										 __ATOMIC_RELAXED) *
+							 page->block_size;
+			}
 			ka_unlock(&r->seg_lock[si]);
-			ka_for_each_span(seg, page)
-				st->allocated += (size_t)page->used * page->block_size;
 		}
 	}
 	st->regions = ka_region_count;

@@ -5,7 +5,9 @@
  * and freed there.  Every block carries its size and a seed, and its bytes
  * are checked on free and realloc.  Every 8192 operations a thread calls
  * malloc_trim(0), which gives back free pages (also inside pages in use)
- * while the others work.  Usage: test_stress [seconds]
+ * while the others work, and the main thread reads the statistics over and
+ * over (they walk every thread's pages: under TSan, a read that races with
+ * an owner's write is reported).  Usage: test_stress [seconds]
  *
  * Under KALLOC_DEBUG=1 every free fills junk and every malloc checks it: a
  * run with no report means no false positive, whatever the path a block
@@ -149,16 +151,33 @@ int main(int argc, char **argv)
 
 	for (intptr_t i = 0; i < THREADS; i++)
 		CHECK(pthread_create(&t[i], NULL, worker, (void *)i) == 0, "thread");
-	struct timespec ts = { (time_t)secs, (long)((secs - (time_t)secs) * 1e9) };
-	nanosleep(&ts, NULL);
+	struct timespec now, end;
+	struct ka_stats st;
+	long reads = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += (time_t)secs;
+	end.tv_nsec += (long)((secs - (time_t)secs) * 1e9);
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	do {
+		struct timespec ms = { 0, 1000000 };
+
+		ka_stats(&st);
+		reads++;
+		nanosleep(&ms, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec < end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec < end.tv_nsec));
 	atomic_store(&stop, 1);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
 	for (int i = 0; i < SHARED; i++)
 		release(atomic_exchange(&shared[i], NULL));
 	ka_malloc_trim(0);
-	struct ka_stats st;
 	ka_stats(&st);
+	printf("# %ld statistics reads while they ran\n", reads);
 	printf("# %ld operations in %.1f s; allocated after all frees: %zu bytes, abandoned %zu\n",
 	       (long)atomic_load(&ops_total), secs, st.allocated, st.abandoned);
 	CHECK(st.allocated == 0, "everything freed, %zu bytes still counted", st.allocated);
