@@ -1359,9 +1359,9 @@ static void invalid_free_aborts(void)
 /* ---- KALLOC_DEBUG=1, read once at start: its cases run in a fresh process ---- */
 
 /*
- * Run case name of this program in a new process (exec), with
- * KALLOC_DEBUG=1 or without it, and the default purge delay; its stdout
- * and stderr go to out.  Returns the wait status.
+ * Run case name of this program in a new process (exec) with env changed:
+ * each "NAME=value" is set, each bare "NAME" unset.  Its stdout and
+ * stderr go to out.  Returns the wait status.
  */
 static int run_case_env(const char *name, char *const *env, char *out, size_t len)
 {
@@ -1375,8 +1375,12 @@ static int run_case_env(const char *name, char *const *env, char *out, size_t le
 		dup2(fds[1], 2);
 		close(fds[0]);
 		close(fds[1]);
-		for (; *env; env++)
-			putenv(*env);
+		for (; *env; env++) {
+			if (strchr(*env, '='))
+				putenv(*env);
+			else
+				unsetenv(*env);
+		}
 		execl("/proc/self/exe", "test_api", name, (char *)NULL);
 		_exit(127);
 	}
@@ -1387,31 +1391,12 @@ static int run_case_env(const char *name, char *const *env, char *out, size_t le
 	return status;
 }
 
+/* The same with KALLOC_DEBUG=1 or without it, and the default purge delay. */
 static int run_case(const char *name, bool debug, char *out, size_t len)
 {
-	int fds[2];
-	CHECK(pipe(fds) == 0, "pipe");
-	fflush(stdout);
-	pid_t pid = fork();
-	CHECK(pid >= 0, "fork");
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		close(fds[1]);
-		if (debug)
-			setenv("KALLOC_DEBUG", "1", 1);
-		else
-			unsetenv("KALLOC_DEBUG");
-		unsetenv("KALLOC_DECAY_MS");
-		execl("/proc/self/exe", "test_api", name, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	read_all(fds[0], out, len);
-	int status;
-	waitpid(pid, &status, 0);
-	return status;
+	char *env[] = { debug ? "KALLOC_DEBUG=1" : "KALLOC_DEBUG", "KALLOC_DECAY_MS", NULL };
+
+	return run_case_env(name, env, out, len);
 }
 
 static void *taken[4096];
