@@ -98,6 +98,7 @@ static void kalloc_space_free(struct kalloc_space *space)
 	struct kalloc_region *region;
 	unsigned long id;
 
+	kalloc_owner_unwatch(space);
 	xa_for_each(&space->regions, id, region) {
 		region->named = false;
 		kalloc_region_put(region);
@@ -137,6 +138,21 @@ static struct kalloc_space *kalloc_space_find(struct kalloc_file *kfile,
 	xa_init_flags(&space->regions, XA_FLAGS_ALLOC1);
 	list_add(&space->link, &kfile->spaces);
 	return space;
+}
+
+/*
+ * @mm's space in @kfile, or NULL; unlike kalloc_space_find(), it frees no
+ * dead process's space on the way.  Called with kfile->lock held.
+ */
+struct kalloc_space *kalloc_file_space(struct kalloc_file *kfile,
+				       struct mm_struct *mm)
+{
+	struct kalloc_space *space;
+
+	list_for_each_entry(space, &kfile->spaces, link)
+		if (space->mm == mm)
+			return space;
+	return NULL;
 }
 
 /* @mm's region @id in @kfile, with a reference for the caller; or NULL. */
@@ -358,6 +374,10 @@ static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
 	kalloc_region_publish(region);
 	mutex_unlock(&kfile->lock);
 
+	/* a VMALLOC region holds its pages unmapped from now: see owner.c */
+	if (args.backing == KALLOC_BACKING_VMALLOC)
+		kalloc_owner_watch(kfile);
+
 	args.id = id;
 	args.offset = (u64)id << KALLOC_REGION_WINDOW_SHIFT;
 	err = kalloc_args_out(uargs, &args, sizeof(args));
@@ -529,6 +549,7 @@ static void __exit kalloc_exit(void)
 {
 	misc_deregister(&kalloc_misc);
 	kalloc_proc_exit();
+	kalloc_owner_exit();
 	kern_unmount(kalloc_mnt);
 	kalloc_check_leaks();
 	kalloc_totals_exit();

@@ -138,7 +138,9 @@ static void kalloc_vm_close(struct vm_area_struct *vma)
 
 	if (!region)
 		return;
-	kalloc_region_unmapped(region);
+	/* pages held unmapped: the owner's exit must free them (owner.c) */
+	if (kalloc_region_unmapped(region))
+		kalloc_owner_watch_unmapped(vma, region);
 	kalloc_region_put(region);
 	/* exit_mmap(): the process is gone, and so are the regions it named */
 	if (!atomic_read(&vma->vm_mm->mm_users))

@@ -26,6 +26,15 @@
  *                         per-VMA lock (see fault.c)
  *   kalloc_file.lock      the spaces and their ids; never held while pages
  *                         are copied or freed in bulk
+ *   kalloc_owner.lock     an mm's subscribed spaces (owner.c); its
+ *                         ->release runs in the mmu_notifier SRCU read
+ *                         section, without mmap_lock, and takes
+ *                         region->lock only after dropping this one: so
+ *                         nothing may mmput() or wait for that SRCU under
+ *                         any lock here (mmdrop() is fine); subscribing
+ *                         (mmu_notifier_get()) takes mmap_lock and every
+ *                         lock of the mm: a worker does it while the
+ *                         caller, holding none of these, waits
  *   kalloc_region.lock    a rw_semaphore over the backing: faults take it
  *                         shared (killably) only to publish and map pages
  *                         allocated before it; RELEASE, fork's copy and the
@@ -81,6 +90,10 @@ struct kalloc_space {
 	u64 serial;			/* never reused, unlike the address */
 	struct xarray regions;		/* id -> region, holds a reference */
 	u32 next_id;			/* ids are not reused soon: see CREATE */
+	/* the mm's exit frees the regions' pages once set: see owner.c */
+	struct kalloc_owner *owner;	/* kfile->lock */
+	struct list_head owner_link;	/* in owner's spaces; owner's lock */
+	bool owner_queued;		/* a task_work will set owner; kfile->lock */
 };
 
 /* A user (real uid) that holds regions: see user.c. */
@@ -127,6 +140,7 @@ struct kalloc_region {
 	atomic_t mappings;		/* changed under lock: see kalloc_region_mapped() */
 	/* in the owner's MM_SHMEMPAGES; lock held exclusive, or no mapping */
 	unsigned long rss_counted;
+	struct list_head owner_gone;	/* its owner's exit frees it: owner.c */
 };
 
 /*
@@ -206,7 +220,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 void kalloc_region_get(struct kalloc_region *region);
 void kalloc_region_put(struct kalloc_region *region);
 void kalloc_region_mapped(struct kalloc_region *region);
-void kalloc_region_unmapped(struct kalloc_region *region);
+bool kalloc_region_unmapped(struct kalloc_region *region);
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr);
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
@@ -253,6 +267,17 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 					      struct kalloc_region *parent,
 					      struct mm_struct *child_mm);
 void kalloc_file_prune(struct kalloc_file *kfile);
+struct kalloc_space *kalloc_file_space(struct kalloc_file *kfile,
+				       struct mm_struct *mm);
+
+/* owner.c */
+struct kalloc_owner;
+void kalloc_owner_watch(struct kalloc_file *kfile);
+void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
+				 struct kalloc_region *region);
+void kalloc_owner_unwatch(struct kalloc_space *space);
+void kalloc_owner_exit(void);
+void kalloc_region_owner_gone(struct kalloc_region *region);
 
 /* user.c */
 struct seq_file;

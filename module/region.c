@@ -224,13 +224,21 @@ void kalloc_region_mapped(struct kalloc_region *region)
 	up_write(&region->lock);
 }
 
-/* A vma of @region is gone: after the last, all its pages count again. */
-void kalloc_region_unmapped(struct kalloc_region *region)
+/*
+ * A vma of @region is gone: after the last, all its pages count again.
+ * True if that was the last and the region still holds pages.
+ */
+bool kalloc_region_unmapped(struct kalloc_region *region)
 {
+	bool held = false;
+
 	down_write(&region->lock);
-	if (atomic_dec_and_test(&region->mappings))
+	if (atomic_dec_and_test(&region->mappings)) {
 		kalloc_rss_count(region, atomic_long_read(&region->resident));
+		held = atomic_long_read(&region->resident) > 0;
+	}
 	up_write(&region->lock);
+	return held;
 }
 
 /*
@@ -368,6 +376,7 @@ static int kalloc_vmalloc_fill(struct kalloc_region *region,
 	return region->vaddr ? 0 : -ENOMEM;
 }
 
+/* Free @region's pages; again, it finds none (see owner.c). */
 static void kalloc_backing_free(struct kalloc_region *region)
 {
 	unsigned long i, next = 0;
@@ -382,6 +391,8 @@ static void kalloc_backing_free(struct kalloc_region *region)
 			cond_resched();
 		}
 		kvfree(region->vpages);
+		region->vaddr = NULL;
+		region->vpages = NULL;
 		return;
 	}
 	/*
@@ -397,6 +408,21 @@ static void kalloc_backing_free(struct kalloc_region *region)
 		cond_resched();
 	}
 	xa_destroy(&region->pages);
+}
+
+/*
+ * @region's owner has exited (owner.c): its pages go back now.  No task
+ * can fault it or name it any more; a page that a vma of the dying mm
+ * still maps stays allocated until exit_mmap() zaps it, a moment later.
+ * The region stays, empty and broken (a fault, were there one, would get
+ * SIGBUS), until its vmas and its space let go of it.
+ */
+void kalloc_region_owner_gone(struct kalloc_region *region)
+{
+	down_write(&region->lock);
+	kalloc_backing_free(region);
+	region->broken = true;
+	up_write(&region->lock);
 }
 
 static struct kalloc_region *kalloc_region_alloc(void)

@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -101,23 +102,42 @@ static long rss_shmem_kb(pid_t pid)
  * The holder, uid 1000: @n PAGES regions of @each bytes, each created,
  * touched whole and unmapped (the regions stay, named, with their pages).
  * Says ready, then destroys region 1 when told to (a byte on @cmd) and
- * says ready again; then waits to be killed.
+ * says ready again; then waits to be killed.  It opens the device itself,
+ * or uses @fd, a file its parent keeps open, when @fd >= 0.  With
+ * @vmalloc, the regions are VMALLOC ones, filled at CREATE and never
+ * mapped.
  */
-static void holder_body(int ready, int cmd, unsigned long n, size_t each)
+static bool holder_alarms;	/* the holder takes a SIGALRM every millisecond */
+
+static void holder_alarm(int sig)
 {
+	(void)sig;
+}
+
+static void holder_body(int ready, int cmd, int fd, bool vmalloc, unsigned long n,
+			size_t each)
+{
+	struct itimerval every_ms = { { 0, 1000 }, { 0, 1000 } };
+	struct sigaction sa = { .sa_handler = holder_alarm, .sa_flags = SA_RESTART };
 	struct kalloc_create c;
 	unsigned char *p;
 	char byte;
-	int fd;
 
 	if (kt_become(KT_USER_ID, true))
 		_exit(2);
-	fd = kt_open();
+	if (holder_alarms &&
+	    (sigaction(SIGALRM, &sa, NULL) || setitimer(ITIMER_REAL, &every_ms, NULL)))
+		_exit(9);
+	if (fd < 0)
+		fd = kt_open();
 	if (fd < 0)
 		_exit(3);
 	for (unsigned long i = 0; i < n; i++) {
-		if (kt_create(fd, each, KALLOC_BACKING_PAGES, 0, -1, &c))
+		if (kt_create(fd, each, vmalloc ? KALLOC_BACKING_VMALLOC : KALLOC_BACKING_PAGES,
+			      0, -1, &c))
 			_exit(4);
+		if (vmalloc)
+			continue;
 		p = kt_map(fd, &c, 0);
 		if (p == MAP_FAILED)
 			_exit(5);
@@ -137,12 +157,13 @@ static void holder_body(int ready, int cmd, unsigned long n, size_t each)
 		pause();
 }
 
-static pid_t start_holder(FIXTURE_DATA(oom) *self, int cmd, unsigned long n, size_t each)
+static pid_t start_holder(FIXTURE_DATA(oom) *self, int cmd, int fd, bool vmalloc,
+			  unsigned long n, size_t each)
 {
 	pid_t pid = fork();
 
 	if (pid == 0)
-		holder_body(self->ready[1], cmd, n, each);
+		holder_body(self->ready[1], cmd, fd, vmalloc, n, each);
 	return pid;
 }
 
@@ -162,7 +183,7 @@ TEST_F(oom, unmapped_region_pages_count_in_the_owners_rss)
 	int cmd[2];
 
 	ASSERT_EQ(0, pipe(cmd));
-	self->holder = start_holder(self, cmd[0], 4, each);
+	self->holder = start_holder(self, cmd[0], -1, false, 4, each);
 	ASSERT_LT(0, self->holder);
 	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
 	held = rss_shmem_kb(self->holder);
@@ -225,6 +246,119 @@ TEST_F(oom, mapped_pages_count_once_unmapped_ones_in_rss_shmem)
 	close(fd);
 }
 
+static long resident_pages(void)
+{
+	return kt_proc_total("resident_pages") + kt_proc_total("resident_vmalloc");
+}
+
+/* The holder of 4 x 8 MiB in @fd, killed: its pages before and after. */
+static void kill_a_sharing_holder(FIXTURE_DATA(oom) *self, struct __test_metadata *_metadata,
+				  bool vmalloc)
+{
+	const size_t each = 8 * MiB;
+	long before, held, after;
+	int fd, status;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	before = resident_pages();
+	ASSERT_LE(0, before);
+	self->holder = start_holder(self, -1, fd, vmalloc, 4, each);
+	ASSERT_LT(0, self->holder);
+	ASSERT_EQ('h', wait_ready(self)) TH_LOG("the holder could not fill its regions");
+	held = resident_pages();
+	EXPECT_LE(before + (long)(4 * each / KT_PAGE), held);
+
+	ASSERT_EQ(0, kill(self->holder, SIGKILL));
+	ASSERT_EQ(self->holder, waitpid(self->holder, &status, 0));
+	self->holder = 0;
+	after = resident_pages();
+	TH_LOG("resident pages: %ld before, %ld held, %ld once the holder is reaped",
+	       before, held, after);
+	EXPECT_EQ(before, after) TH_LOG("a dead process's regions kept their pages");
+	close(fd);
+	EXPECT_EQ(before, resident_pages());
+}
+
+/*
+ * A killed holder's pages come back as its address space goes, not when
+ * its file is closed: here the file stays open in the parent, which
+ * shares it, so before the owner's exit freed them (owner.c) the 32 MiB
+ * stayed until the parent next used or closed the file.  The OOM killer
+ * relies on the same: it stops counting a victim once exit_mmap() has
+ * unmapped it, before its files close.
+ */
+TEST_F(oom, a_dead_holders_pages_come_back_while_its_file_stays_open)
+{
+	kill_a_sharing_holder(self, _metadata, false);
+}
+
+/*
+ * The same while signals keep arriving: the holder's syscalls return with
+ * a signal pending, which must not keep its exit from freeing the pages.
+ */
+TEST_F(oom, a_dead_holders_pages_come_back_though_signals_kept_arriving)
+{
+	holder_alarms = true;
+	kill_a_sharing_holder(self, _metadata, false);
+	holder_alarms = false;
+}
+
+/* The same with VMALLOC regions, whose pages come at CREATE, never mapped. */
+TEST_F(oom, a_dead_holders_vmalloc_regions_come_back_while_its_file_stays_open)
+{
+	kill_a_sharing_holder(self, _metadata, true);
+}
+
+/*
+ * A forked child's copy of a region, unmapped by the child (its space was
+ * made inside fork, where it cannot be subscribed: the unmapping does it),
+ * comes back when the child is killed, while the parent keeps the file.
+ */
+TEST_F(oom, a_dead_childs_unmapped_copy_comes_back_while_the_parent_lives)
+{
+	const size_t size = 8 * MiB;
+	long before, held, after;
+	struct kalloc_create c;
+	unsigned char *p;
+	int fd, status;
+	pid_t child;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	before = resident_pages();
+	ASSERT_EQ(0, kt_create(fd, size, KALLOC_BACKING_PAGES, 0, -1, &c));
+	p = kt_map(fd, &c, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	memset(p, 0x5a, size);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		/* the copy stays named by its id in the child, unmapped */
+		if (munmap(p, size) || write(self->ready[1], "h", 1) != 1)
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	self->holder = child;
+	ASSERT_EQ('h', wait_ready(self));
+	held = resident_pages();
+	EXPECT_EQ(before + 2 * (long)(size / KT_PAGE), held) TH_LOG("the parent's and the child's");
+
+	ASSERT_EQ(0, kill(child, SIGKILL));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	self->holder = 0;
+	after = resident_pages();
+	TH_LOG("resident pages: %ld before, %ld with the child's copy, %ld once it is reaped",
+	       before, held, after);
+	EXPECT_EQ(before + (long)(size / KT_PAGE), after)
+		TH_LOG("the dead child's copy kept its pages");
+	EXPECT_EQ(0x5a, p[size - 1]);
+	munmap(p, size);
+	close(fd);
+	EXPECT_EQ(before, resident_pages());
+}
+
 /* A bystander: @size bytes of ordinary anonymous memory, touched, held. */
 static pid_t start_bystander(FIXTURE_DATA(oom) *self, size_t size)
 {
@@ -273,7 +407,7 @@ static int oom_kills(int kmsg, char *first, size_t len)
 static const char *start_holder_and_bystander(FIXTURE_DATA(oom) *self, size_t hold,
 					      size_t region, size_t stand)
 {
-	self->holder = start_holder(self, -1, hold / region, region);
+	self->holder = start_holder(self, -1, -1, false, hold / region, region);
 	if (self->holder <= 0)
 		return "fork of the holder failed";
 	if (wait_ready(self) != 'h')
@@ -334,16 +468,16 @@ TEST_F_TIMEOUT(oom, the_oom_killer_chooses_the_holder_of_unmapped_regions, 120)
  * The same under real pressure: the holder keeps 45% of the available
  * memory in unmapped regions, a bystander 20%; then a process that the OOM
  * killer may not pick (oom_score_adj -1000) asks for 60%.  The OOM killer
- * must kill the holder first, and the run must then complete.
+ * must kill the holder, and only it, and the run must then complete.
  *
- * A second kill can follow: the kernel hides a victim from the OOM killer
- * (MMF_OOM_SKIP) once exit_mmap() has freed its address space, but the
- * holder's pages go only when its files are closed, later in its exit, and
- * an allocation that fails in between finds another victim.  Memory held
- * through a file (a memfd, a tmpfs file) has the same window; it is logged
- * here, not failed (see Documentation/kalloc.rst).
+ * The kernel hides a victim from the OOM killer (MMF_OOM_SKIP) once
+ * exit_mmap() has unmapped its address space, and an allocation that
+ * fails after that finds another victim: the holder's pages must be back
+ * by then (owner.c frees them as exit_mmap() begins).  Before, they went
+ * only when its files closed, later in its exit, and the bystander could
+ * be killed second (see Documentation/kalloc.rst).
  */
-TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_first, 300)
+TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_and_only_it, 300)
 {
 	long avail = kb_field("/proc/meminfo", "MemAvailable");
 	size_t hold, stand, want, region = 16 * MiB;
@@ -398,11 +532,11 @@ TEST_F_TIMEOUT(oom, global_pressure_kills_the_kalloc_holder_first, 300)
 	kills = oom_kills(self->kmsg, first, sizeof(first));
 	snprintf(expect, sizeof(expect), "Killed process %d ", holder);
 	EXPECT_NE(NULL, strstr(first, expect)) TH_LOG("the first OOM kill: %s", first);
-	if (waitpid(self->bystander, &status, WNOHANG) == self->bystander) {
-		TH_LOG("%d OOM kills: the bystander too, after the holder (the exit window)",
-		       kills);
+	EXPECT_EQ(1, kills) TH_LOG("%d OOM kills, the first: %s", kills, first);
+	pid = waitpid(self->bystander, &status, WNOHANG);
+	EXPECT_EQ(0, pid) TH_LOG("the bystander was killed too, status %#x", status);
+	if (pid == self->bystander)
 		self->bystander = 0;
-	}
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A region's owner exits: its pages go back in exit_mmap(), before the
+ * OOM killer stops counting it.
+ *
+ * A process's regions live as long as a space names them or a vma maps
+ * them, and a space goes when the file is closed or when someone next
+ * looks at the file after the process has gone (kalloc_space_find()).
+ * The kernel hides a dying process from the OOM killer (MMF_OOM_SKIP) as
+ * soon as exit_mmap() has unmapped its address space, which is before its
+ * vmas close and long before its files do: an allocation that fails in
+ * between finds another victim although the first one's kalloc pages are
+ * about to come back.  And a file the process shared (with a forked
+ * parent, or through a socket) keeps a dead process's regions for as long
+ * as the others keep the file open and quiet.
+ *
+ * So a process that holds pages in a region no vma maps has its mm
+ * subscribed to an mmu_notifier (one per mm, shared by all its spaces:
+ * mmu_notifier_get()), whose ->release runs at the start of exit_mmap(),
+ * when the last user of the mm is gone: no task can name or fault the
+ * process's regions any more.  It frees the pages of every region its
+ * spaces name; a page still mapped stays allocated until exit_mmap() zaps
+ * it a moment later, as one a GUP pin holds does.  The regions themselves
+ * go as before, with the vmas and spaces that hold them.
+ *
+ * Only such processes: a notifier costs its mm's exit an SRCU grace period
+ * (mmu_notifier_release() waits for one), and subscribing takes every lock
+ * of the mm (mm_take_all_locks()).  A process whose regions are all mapped
+ * has them freed as exit_mmap() closes its vmas (kalloc_file_prune()), a
+ * moment after the OOM killer stops counting it; liballoc destroys a
+ * region before it unmaps it.  The moments a region starts to hold pages
+ * unmapped are a VMALLOC CREATE (its pages come at once) and the close of
+ * the last vma of a named region that holds pages.
+ *
+ * A worker makes the subscription while the caller waits: the close runs
+ * under the mmap_lock, which subscribing takes, so it has a task_work do
+ * it as the task returns to user space; and mm_take_all_locks() gives up
+ * while a signal is pending, as one is whenever a task returns from a
+ * syscall with a signal to take (a timer, SIGCHLD), where task_work runs
+ * first.  A worker has no signals.  Waiting, the caller holds its mm and
+ * its file for the worker, and the syscall that made a region hold pages
+ * unmapped returns with its exit covered.
+ */
+#include <linux/file.h>
+#include <linux/mmu_notifier.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/wait_bit.h>
+#include <linux/workqueue.h>
+
+#include "kalloc.h"
+
+#ifdef CONFIG_MMU_NOTIFIER
+
+/* One per mm with a subscribed space: the notifier and its spaces. */
+struct kalloc_owner {
+	struct mmu_notifier mn;
+	struct mutex lock;		/* spaces */
+	struct list_head spaces;
+};
+
+/* Owners not yet freed: their free, after an SRCU grace period, is ours. */
+static atomic_t kalloc_owners = ATOMIC_INIT(0);
+
+static struct kalloc_owner *kalloc_owner_of(struct mmu_notifier *mn)
+{
+	return container_of(mn, struct kalloc_owner, mn);
+}
+
+/*
+ * The mm's last user is gone (exit_mmap()).  The regions are pinned under
+ * owner->lock, which a space's free takes before it drops its own
+ * references, and their pages are freed after it, so that a space's free
+ * in another process sharing the file never waits for them.  This runs
+ * inside the mmu_notifier SRCU read section, as every ->release does.
+ */
+static void kalloc_owner_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct kalloc_owner *owner = kalloc_owner_of(mn);
+	struct kalloc_region *region, *next;
+	struct kalloc_space *space;
+	unsigned long id;
+	LIST_HEAD(gone);
+
+	mutex_lock(&owner->lock);
+	list_for_each_entry(space, &owner->spaces, owner_link) {
+		xa_for_each(&space->regions, id, region) {
+			kalloc_region_get(region);
+			list_add_tail(&region->owner_gone, &gone);
+		}
+	}
+	mutex_unlock(&owner->lock);
+
+	list_for_each_entry_safe(region, next, &gone, owner_gone) {
+		list_del(&region->owner_gone);
+		kalloc_region_owner_gone(region);
+		kalloc_region_put(region);
+		cond_resched();
+	}
+}
+
+static struct mmu_notifier *kalloc_owner_alloc(struct mm_struct *mm)
+{
+	struct kalloc_owner *owner = kzalloc(sizeof(*owner), GFP_KERNEL_ACCOUNT);
+
+	if (!owner)
+		return ERR_PTR(-ENOMEM);
+	mutex_init(&owner->lock);
+	INIT_LIST_HEAD(&owner->spaces);
+	atomic_inc(&kalloc_owners);
+	return &owner->mn;
+}
+
+/* After an SRCU grace period that follows the last mmu_notifier_put(). */
+static void kalloc_owner_free(struct mmu_notifier *mn)
+{
+	struct kalloc_owner *owner = kalloc_owner_of(mn);
+
+	mutex_destroy(&owner->lock);
+	kfree(owner);
+	if (atomic_dec_and_test(&kalloc_owners))
+		wake_up_var(&kalloc_owners);
+}
+
+static const struct mmu_notifier_ops kalloc_owner_ops = {
+	.release = kalloc_owner_release,
+	.alloc_notifier = kalloc_owner_alloc,
+	.free_notifier = kalloc_owner_free,
+};
+
+/*
+ * Subscribe @mm's space in @kfile.  The caller waits for this and holds
+ * the mm and the file, so the space stays (only the file's release or a
+ * reaping of an exited mm's spaces frees it).  A failure (no memory)
+ * leaves the space as it was: the next region to hold pages unmapped
+ * tries again.
+ */
+static void kalloc_owner_subscribe(struct kalloc_file *kfile,
+				   struct mm_struct *mm)
+{
+	struct mmu_notifier *mn = ERR_PTR(-EEXIST);
+	struct kalloc_space *space;
+	struct kalloc_owner *owner;
+
+	mutex_lock(&kfile->lock);
+	space = kalloc_file_space(kfile, mm);
+	mutex_unlock(&kfile->lock);
+	if (WARN_ON_ONCE(!space))
+		return;
+	if (!READ_ONCE(space->owner))
+		mn = mmu_notifier_get(&kalloc_owner_ops, mm);
+
+	mutex_lock(&kfile->lock);
+	space->owner_queued = false;
+	if (!IS_ERR(mn) && !space->owner) {
+		owner = kalloc_owner_of(mn);
+		mutex_lock(&owner->lock);
+		list_add(&space->owner_link, &owner->spaces);
+		mutex_unlock(&owner->lock);
+		WRITE_ONCE(space->owner, owner);
+		mn = NULL;
+	}
+	mutex_unlock(&kfile->lock);
+	if (!IS_ERR_OR_NULL(mn))
+		mmu_notifier_put(mn);
+}
+
+struct kalloc_owner_work {
+	struct work_struct work;
+	struct kalloc_file *kfile;
+	struct mm_struct *mm;
+};
+
+static void kalloc_owner_work_fn(struct work_struct *w)
+{
+	struct kalloc_owner_work *work =
+		container_of(w, struct kalloc_owner_work, work);
+
+	kalloc_owner_subscribe(work->kfile, work->mm);
+}
+
+/*
+ * Have the caller's space in @kfile subscribed, if it is not yet, and
+ * wait for it.  Process context, the file held, no lock held (the worker
+ * takes the caller's mmap_lock).
+ */
+void kalloc_owner_watch(struct kalloc_file *kfile)
+{
+	struct kalloc_owner_work work = { .kfile = kfile, .mm = current->mm };
+	struct kalloc_space *space = NULL;
+
+	if (!work.mm || (current->flags & (PF_EXITING | PF_KTHREAD)))
+		return;
+	mutex_lock(&kfile->lock);
+	space = kalloc_file_space(kfile, work.mm);
+	if (space && space->owner)
+		space = NULL;
+	mutex_unlock(&kfile->lock);
+	if (!space)
+		return;
+
+	INIT_WORK_ONSTACK(&work.work, kalloc_owner_work_fn);
+	queue_work(system_unbound_wq, &work.work);
+	flush_work(&work.work);
+	destroy_work_on_stack(&work.work);
+}
+
+struct kalloc_owner_task_work {
+	struct callback_head head;
+	struct file *file;		/* held */
+};
+
+/* On the way back to user space; or at exit, with no mm any more. */
+static void kalloc_owner_task_work_fn(struct callback_head *head)
+{
+	struct kalloc_owner_task_work *tw =
+		container_of(head, struct kalloc_owner_task_work, head);
+
+	kalloc_owner_watch(tw->file->private_data);
+	fput(tw->file);
+	kfree(tw);
+}
+
+/*
+ * The last vma of @region is closing in its owner's munmap() (or the
+ * like), and the region keeps its pages while its id names it: subscribe
+ * the space before the task returns to user space.  Called under the
+ * mmap_lock; queued once per space until it has run.
+ */
+void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
+				 struct kalloc_region *region)
+{
+	struct kalloc_file *kfile = vma->vm_file->private_data;
+	struct kalloc_owner_task_work *tw;
+	struct kalloc_space *space;
+	bool queue = false;
+
+	if (vma->vm_mm != current->mm || !atomic_read(&vma->vm_mm->mm_users) ||
+	    (current->flags & (PF_EXITING | PF_KTHREAD)))
+		return;
+	mutex_lock(&kfile->lock);
+	space = kalloc_file_space(kfile, current->mm);
+	if (space && region->named && !space->owner && !space->owner_queued) {
+		space->owner_queued = true;
+		queue = true;
+	}
+	mutex_unlock(&kfile->lock);
+	if (!queue)
+		return;
+
+	tw = kmalloc(sizeof(*tw), GFP_KERNEL_ACCOUNT);
+	if (tw) {
+		init_task_work(&tw->head, kalloc_owner_task_work_fn);
+		tw->file = get_file(vma->vm_file);
+		if (!task_work_add(current, &tw->head, TWA_RESUME))
+			return;
+		fput(tw->file);
+		kfree(tw);
+	}
+	mutex_lock(&kfile->lock);
+	space->owner_queued = false;
+	mutex_unlock(&kfile->lock);
+}
+
+/* @space is being freed: before its regions lose its references. */
+void kalloc_owner_unwatch(struct kalloc_space *space)
+{
+	struct kalloc_owner *owner = space->owner;
+
+	if (!owner)
+		return;
+	mutex_lock(&owner->lock);
+	list_del(&space->owner_link);
+	mutex_unlock(&owner->lock);
+	space->owner = NULL;
+	mmu_notifier_put(&owner->mn);
+}
+
+/*
+ * Module exit, every file closed: the owners' frees, queued by
+ * mmu_notifier_put(), are done.
+ */
+void kalloc_owner_exit(void)
+{
+	mmu_notifier_synchronize();
+	wait_var_event(&kalloc_owners, !atomic_read(&kalloc_owners));
+}
+
+#else /* !CONFIG_MMU_NOTIFIER: regions go with their vmas and spaces */
+
+void kalloc_owner_watch(struct kalloc_file *kfile)
+{
+}
+
+void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
+				 struct kalloc_region *region)
+{
+}
+
+void kalloc_owner_unwatch(struct kalloc_space *space)
+{
+}
+
+void kalloc_owner_exit(void)
+{
+}
+
+#endif
