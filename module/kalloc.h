@@ -93,7 +93,7 @@ struct kalloc_space {
 	/* the mm's exit frees the regions' pages once set: see owner.c */
 	struct kalloc_owner *owner;	/* kfile->lock */
 	struct list_head owner_link;	/* in owner's spaces; owner's lock */
-	bool owner_queued;		/* a task_work will set owner; kfile->lock */
+	bool owner_queued;		/* a close's task_work will set owner; kfile->lock */
 };
 
 /* A user (real uid) that holds regions: see user.c. */
@@ -221,6 +221,7 @@ void kalloc_region_get(struct kalloc_region *region);
 void kalloc_region_put(struct kalloc_region *region);
 void kalloc_region_mapped(struct kalloc_region *region);
 bool kalloc_region_unmapped(struct kalloc_region *region);
+void kalloc_region_owner_gone(struct kalloc_region *region);
 int kalloc_region_release(struct kalloc_region *region, unsigned long first,
 			  unsigned long nr);
 void kalloc_region_info(struct kalloc_region *region, struct kalloc_info *info);
@@ -277,7 +278,6 @@ void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
 				 struct kalloc_region *region);
 void kalloc_owner_unwatch(struct kalloc_space *space);
 void kalloc_owner_exit(void);
-void kalloc_region_owner_gone(struct kalloc_region *region);
 
 /* user.c */
 struct seq_file;
