@@ -20,6 +20,7 @@ const ka_heap_t ka_heap_empty = {
 static ka_heap_t ka_heap_main;		/* the bootstrap heap */
 static ka_heap_t *ka_heaps;		/* every heap ever made */
 static size_t ka_heap_count;
+static size_t ka_heaps_busy;		/* of which a thread's now */
 static ka_lock_t ka_heaps_lock;
 
 ka_heap_t *ka_heap_acquire(void)
@@ -41,6 +42,7 @@ ka_heap_t *ka_heap_acquire(void)
 		ka_heap_count++;
 	}
 	heap->in_use = true;
+	ka_heaps_busy++;
 	ka_unlock(&ka_heaps_lock);
 
 	for (size_t w = 0; w <= KA_DIRECT_WORDS; w++)
@@ -60,9 +62,14 @@ bool ka_heap_is_main(const ka_heap_t *heap)
 	return heap == &ka_heap_main;
 }
 
-/* Give a heap's memory back for others: its segments become abandoned. */
-void ka_heap_release(ka_heap_t *heap)
+/*
+ * Give a heap's memory back for others: its segments become abandoned.
+ * True if no thread has a heap any more (thread.c: the last one exits).
+ */
+bool ka_heap_release(ka_heap_t *heap)
 {
+	bool last;
+
 	ka_heap_drain_delayed(heap);
 	ka_heap_release_pages(heap);	/* clears the full tags */
 	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
@@ -73,7 +80,9 @@ void ka_heap_release(ka_heap_t *heap)
 	heap->purge_next = UINT64_MAX;
 	ka_lock(&ka_heaps_lock);
 	heap->in_use = false;
+	last = --ka_heaps_busy == 0;
 	ka_unlock(&ka_heaps_lock);
+	return last;
 }
 
 /* Free again, now as the owner, the blocks of a delayed list taken whole. */
@@ -110,9 +119,12 @@ void ka_heaps_drain_idle(void)
 void ka_heaps_unuse_all_but(const ka_heap_t *self)
 {
 	ka_lock(&ka_heaps_lock);
-	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+	ka_heaps_busy = 0;
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
 		if (h != self)
 			h->in_use = false;
+		ka_heaps_busy += h->in_use;
+	}
 	ka_unlock(&ka_heaps_lock);
 }
 

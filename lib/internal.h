@@ -500,7 +500,7 @@ KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
 /* ---- heap.c: the registry of heaps, delayed frees ---- */
 KA_HIDDEN ka_heap_t *ka_heap_acquire(void);
-KA_HIDDEN void ka_heap_release(ka_heap_t *heap);
+KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
@@ -565,6 +565,7 @@ KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t
 KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
 KA_HIDDEN bool ka_purge_thread_stop(void);
+KA_HIDDEN void ka_purge_thread_retire(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||

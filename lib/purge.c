@@ -36,6 +36,7 @@
  * those held around fork, are never held across it).  KALLOC_PURGE_THREAD=0
  * keeps it from starting: memory then goes back from the slow paths only.
  */
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,8 +56,10 @@ static _Atomic uint32_t ka_purge_seq;			/* futex word: bumped to wake */
 static atomic_int ka_purge_state;	/* 0 none, 1 starting, 2 running */
 static atomic_bool ka_purge_wanted;	/* a request came before it ran */
 static atomic_bool ka_purge_atfork;	/* the child handler is registered */
-static atomic_bool ka_purge_stopping;	/* ka_purge_thread_stop() asked it to end */
+static _Atomic unsigned ka_purge_gen;	/* a thread started under another one ends */
 static pthread_t ka_purge_th;		/* joinable: a stop waits for its end */
+/* The caller is the purge thread. */
+static __thread bool ka_tls_purger __attribute__((tls_model("initial-exec")));
 static ka_lock_t ka_purge_start_lock;	/* starts and stops, one at a time */
 
 void ka_purge_init(void)
@@ -109,7 +112,7 @@ void ka_purge_request(uint64_t when)
 		return;
 	}
 	atomic_fetch_add(&ka_purge_seq, 1);
-	ka_futex(&ka_purge_seq, FUTEX_WAKE, 1, NULL);
+	ka_futex(&ka_purge_seq, FUTEX_WAKE, INT_MAX, NULL);	/* an ending one too */
 }
 
 /* One pass: what is due goes back; the soonest deadline left. */
@@ -125,12 +128,14 @@ static uint64_t ka_purge_pass(uint64_t now)
 
 static void *ka_purge_thread(void *arg)
 {
-	(void)arg;
+	unsigned gen = (unsigned)(uintptr_t)arg;
+
+	ka_tls_purger = true;
 	prctl(PR_SET_NAME, "kalloc-purge", 0, 0, 0);
 	for (;;) {
 		uint32_t seq = atomic_load(&ka_purge_seq);
 
-		if (atomic_load(&ka_purge_stopping))
+		if (atomic_load(&ka_purge_gen) != gen)
 			return NULL;
 		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
 
@@ -157,7 +162,6 @@ static void ka_purge_forget(void)
 	if (atomic_load_explicit(&ka_purge_state, KA_RELAXED) == 0)
 		return;
 	atomic_store_explicit(&ka_purge_state, 0, KA_RELAXED);
-	atomic_store_explicit(&ka_purge_stopping, false, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_start_lock.v, 0, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_due, 0, KA_RELAXED);
@@ -166,7 +170,9 @@ static void ka_purge_forget(void)
 /*
  * Start the purge thread if it is not running.  Only from a point where
  * the caller's heap is consistent and no allocator lock is held:
- * pthread_create and pthread_atfork call malloc.
+ * pthread_create and pthread_atfork call malloc.  Never from a thread past
+ * its destructor, which may be the process's last (thread.c), nor from
+ * the purge thread itself, which runs exit() when it ends last.
  */
 void ka_purge_thread_start(void)
 {
@@ -175,7 +181,7 @@ void ka_purge_thread_start(void)
 	sigset_t all, old;
 	pthread_t th;
 
-	if (ka_purge_thread_off)
+	if (ka_purge_thread_off || ka_tls_exited || ka_tls_purger)
 		return;
 	ka_lock(&ka_purge_start_lock);
 	if (!atomic_compare_exchange_strong(&ka_purge_state, &expected, 1)) {
@@ -195,7 +201,8 @@ void ka_purge_thread_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	bool ok = pthread_attr_init(&attr) == 0;
 	if (ok) {
-		ok = pthread_create(&th, &attr, ka_purge_thread, NULL) == 0;
+		ok = pthread_create(&th, &attr, ka_purge_thread,
+				    (void *)(uintptr_t)atomic_load(&ka_purge_gen)) == 0;
 		pthread_attr_destroy(&attr);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -209,27 +216,41 @@ void ka_purge_thread_start(void)
 }
 
 /*
- * End the purge thread and wait for it (namespace.c: unshare() and
- * setns() refuse a process with more than one thread).  True if one was
- * running.  It starts again at the next safe point that has work for it.
+ * End the purge thread: wait for it (namespace.c: unshare() and setns()
+ * refuse a process with more than one thread), or not (the last heap went
+ * back, thread.c: the caller may be the last thread, and the process must
+ * end with it).  True if one was running.  It starts again at the next
+ * safe point that has work for it.
  */
-bool ka_purge_thread_stop(void)
+static bool ka_purge_thread_end(bool wait)
 {
 	bool was = false;
 
 	ka_lock(&ka_purge_start_lock);
 	if (atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2) {
-		atomic_store(&ka_purge_stopping, true);
+		atomic_fetch_add(&ka_purge_gen, 1);
 		atomic_fetch_add(&ka_purge_seq, 1);
-		ka_futex(&ka_purge_seq, FUTEX_WAKE, 1, NULL);
-		pthread_join(ka_purge_th, NULL);
-		atomic_store(&ka_purge_stopping, false);
+		ka_futex(&ka_purge_seq, FUTEX_WAKE, INT_MAX, NULL);
+		if (wait)
+			pthread_join(ka_purge_th, NULL);
+		else
+			pthread_detach(ka_purge_th);
 		atomic_store(&ka_purge_state, 0);
 		atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
 		was = true;
 	}
 	ka_unlock(&ka_purge_start_lock);
 	return was;
+}
+
+bool ka_purge_thread_stop(void)
+{
+	return ka_purge_thread_end(true);
+}
+
+void ka_purge_thread_retire(void)
+{
+	ka_purge_thread_end(false);
 }
 
 /*

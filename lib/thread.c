@@ -13,6 +13,14 @@
  * its destructor gets no heap of its own: it allocates from ka_heap_exited,
  * one heap for all such threads, under a lock, borrowing it as its own for
  * the call; its frees, like any heapless thread's, are remote.
+ *
+ * The last thread.  A process ends when its last thread does: a
+ * pthread_exit() there exits it (status 0).  liballoc's purge thread would
+ * be a last thread that never ends, so when the last heap goes back, its
+ * thread exiting, the purge thread is told to end too (purge.c); any
+ * thread still there without a heap starts it again when it allocates.
+ * Python's test_threading found it: a child forked from a thread, whose
+ * only thread returned, lived on beside the purge thread.
  */
 #include <pthread.h>
 
@@ -38,11 +46,13 @@ static pthread_key_t ka_key;
 static void ka_thread_done(void *arg)
 {
 	ka_heap_t *heap = arg;
+	bool last = ka_heap_release(heap);
 
-	ka_heap_release(heap);
 	if (heap == ka_tls_heap)
 		ka_tls_heap = KA_HEAP_EMPTY;
 	ka_tls_exited = true;
+	if (last)
+		ka_purge_thread_retire();
 }
 
 void ka_thread_exit_init(void)

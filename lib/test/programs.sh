@@ -107,4 +107,10 @@ t "fork with threads, $fork_n children (a gone thread's blocks, 32 threads at on
 t "malloc in the last destructor round ($tsd_n rounds), then 32 threads at once, under LD_PRELOAD" \
 	same tsd_malloc $B/fork_threads_prog tsd $tsd_n
 
+# A process ends when its last thread does, the purge thread or not
+# (test_last_thread.c: Python's test_threading found a child forked from
+# a thread living on beside it).
+t "the process ends with its last thread (main's pthread_exit, a child forked from a thread, a last-round destructor) under LD_PRELOAD" \
+	same last_thread $B/last_thread_prog
+
 [ "${vm:-0}" = 0 ] || rm -rf "$W"
