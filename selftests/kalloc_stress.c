@@ -425,10 +425,24 @@ static int worker(int proc, unsigned int seconds, uint64_t seed, struct report *
 		r->large += t->large;
 		r->bad_blocks += t->bad_blocks;
 	}
-	/* every block is freed: liballoc's regions are exactly our rows */
-	ka_stats(&st);
-	r->regions_end = st.regions;
-	r->rows_end = proc_rows(getpid(), &resident);
+	/*
+	 * Every block is freed: liballoc's regions are exactly our rows.  Its
+	 * purge thread may give a cached huge region back meanwhile (the
+	 * decay runs on), so the count must read the same before and after
+	 * the rows, up to 50 tries 100 ms apart.
+	 */
+	for (int try = 0; try < 50; try++) {
+		long before;
+
+		ka_stats(&st);
+		before = (long)st.regions;
+		r->rows_end = proc_rows(getpid(), &resident);
+		ka_stats(&st);
+		r->regions_end = (long)st.regions;
+		if (r->regions_end == before)
+			break;
+		usleep(100 * 1000);
+	}
 	r->done = true;
 	return 0;
 }
