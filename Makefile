@@ -2,8 +2,8 @@
 #
 #   make             the module for one kernel (KDIR) and the userspace
 #   make modules-all the module for every installed Debian target kernel
-#   make check       deps, build, host lane, a VM lane per target kernel (not
-#                    the debug kernel's lane: make check-debug, about an hour)
+#   make check       deps, build, host lane, a VM lane per target kernel, and
+#                    the debug kernel's lane when that kernel is built
 #   make debug-kernel  a 6.12 kernel with KASAN, KFENCE, lockdep, DEBUG_VM and
 #                    DEBUG_PAGEALLOC, cached in .cache/debug-kernel/ (long build)
 #   make check-debug the selftests, fuzz slice and stress test, liballoc's and
