@@ -176,6 +176,12 @@ static inline void ka_page_set_used(ka_page_t *page, unsigned n)
 {
 	__atomic_store_n(&page->used, (uint16_t)n, __ATOMIC_RELAXED);
 }
+
+/* What another thread may read of it (the owner reads page->used). */
+static inline unsigned ka_page_used(const ka_page_t *page)
+{
+	return __atomic_load_n(&page->used, __ATOMIC_RELAXED);
+}
 _Static_assert(KA_SLICE_SIZE / KA_MIN_BLOCK <= UINT16_MAX, "block counts fit 16 bits");
 
 #define KA_SEG_NORMAL	1

@@ -46,8 +46,7 @@ static void ka_segments_stats(struct ka_stats *st)
 				st->dirty += (size_t)__builtin_popcountl(seg->dirty & ~seg->used) <<
 					     KA_SLICE_SHIFT;
 				ka_for_each_span(seg, page)
-					st->allocated += (size_t)__atomic_load_n(&page->used,
-										 __ATOMIC_RELAXED) *
+					st->allocated += (size_t)ka_page_used(page) *
 							 page->block_size;
 			}
 			ka_unlock(&r->seg_lock[si]);
