@@ -58,9 +58,11 @@ static void churn(void)
 		free(b[i]);
 }
 
+/* 100 ms on: a starter that does not wait for it (main's case) ends first. */
 static void *allocating_thread(void *arg)
 {
 	(void)arg;
+	usleep(100 * 1000);
 	free(malloc(4000));
 	churn();
 	return NULL;
@@ -196,6 +198,7 @@ static void destructor(void *arg)
 static void *tsd_thread(void *arg)
 {
 	(void)arg;
+	usleep(100 * 1000);	/* main's pthread_exit() first */
 	free(malloc(4000));
 	if (pthread_setspecific(key, (void *)1L))
 		die("pthread_setspecific");
