@@ -286,7 +286,7 @@ static int check(const char *self, const char *what, const char *lib)
 		       idle_ms(what), lt, la, bound);
 		bad = 1;
 	}
-	if (li > gi + idle_slack_kb(what)) {
+	if (li > bound) {
 		printf("RSS after the frees and the delay, %ld KiB, is over glibc's %ld KiB + %ld MiB\n",
 		       li, gi, idle_slack_kb(what) / 1024);
 		bad = 1;
