@@ -77,6 +77,13 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 		if (page && page->free)
 			return ka_page_pop_generic(page);
 	}
+	if (size <= KA_FOREIGN_MAX) {
+		/* Another heap's block this thread freed: memory already in
+		 * use, before any that is not (foreign.c). */
+		void *p = ka_foreign_take(heap, ka_size_class(size));
+		if (p)
+			return p;
+	}
 	ka_heap_drain_delayed(heap);
 	ka_heap_maybe_purge(heap);
 	if (size > KA_LARGE_MAX)

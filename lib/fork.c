@@ -41,7 +41,9 @@ static void ka_fork_parent(void)
  * glibc gives a gone one's stack, and so its thread pointer, owns nothing
  * of it.  Their heaps' queues are not walked: a thread may have been
  * halfway through changing them when the parent forked.  Remote frees
- * they were sent into full pages then go back to their pages.
+ * they were sent into full pages then go back to their pages, and so do
+ * the blocks of others they kept (foreign.c says why those lists, unlike
+ * the queues, can be walked).
  */
 static void ka_fork_child(void)
 {
@@ -51,6 +53,7 @@ static void ka_fork_child(void)
 	ka_heaps_unuse_all_but(self);
 	ka_segments_abandon_gone(self, ka_heap_exited);
 	ka_heaps_drain_idle();
+	ka_heaps_flush_foreign_unused();
 }
 
 void ka_fork_init(void)

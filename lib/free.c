@@ -2,8 +2,10 @@
 /*
  * free: mask the pointer to its segment, index the slice's descriptor, and
  * push the block on its page's free list -- without atomics when this
- * thread owns the segment (ka_heap_owns(), the one test of ownership),
- * on the page's xthread list with one CAS when not.  An owner's free
+ * thread owns the segment (ka_heap_owns(), the one test of ownership);
+ * when not, kept by the calling thread's heap for its own next malloc of
+ * the class if it has room (foreign.c), else on the page's xthread list
+ * with one CAS.  An owner's free
  * that empties a page which is not its class's only one gives the page's
  * span back to its segment at once (ka_page_emptied(), page.c), so that
  * the decay can return it with no further call; the test is one branch
@@ -84,6 +86,14 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 	/* Nobody's segment: the purge thread collects it on the decay (abandon.c). */
 	if (KA_UNLIKELY(abandoned))
 		ka_abandoned_block_freed();
+}
+
+/* Another heap's block: kept for this thread's reuse if it has room
+ * (foreign.c), else a remote free. */
+static KA_NOINLINE void ka_free_not_owner(ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
+{
+	if (!ka_foreign_keep(ka_tls_heap, seg, page, b))
+		ka_free_remote(seg, page, b);
 }
 
 /* Aborts: "liballoc: who(): what 0x...". */
@@ -187,7 +197,7 @@ void ka_free(void *p)
 	ka_block_t *b = p;
 	b->key = ka_block_key(b);
 	if (KA_UNLIKELY(!owner)) {
-		ka_free_remote(ka_segment_of(p), page, b);
+		ka_free_not_owner(ka_segment_of(p), page, b);
 		return;
 	}
 	b->next = page->free;

@@ -54,6 +54,11 @@ ka_heap_t *ka_heap_acquire(void)
 	heap->purge_next = UINT64_MAX;
 	heap->purge_epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
 	heap->node = -1;
+	memset(heap->foreign, 0, sizeof heap->foreign);	/* flushed when released */
+	memset(heap->foreign_count, 0, sizeof heap->foreign_count);
+	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++)
+		heap->foreign_cap[cls] = KA_FOREIGN_CAP0;
+	heap->foreign_room = KA_FOREIGN_BYTES;
 	return heap;
 }
 
@@ -70,6 +75,7 @@ bool ka_heap_release(ka_heap_t *heap)
 {
 	bool last;
 
+	ka_foreign_flush(heap, true);
 	ka_heap_drain_delayed(heap);
 	ka_heap_release_pages(heap);	/* clears the full tags */
 	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
@@ -125,6 +131,17 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 			h->in_use = false;
 		ka_heaps_busy += h->in_use;
 	}
+	ka_unlock(&ka_heaps_lock);
+}
+
+/* In a fork child, once the gone threads' segments are abandoned: the
+ * blocks their heaps kept of others go back to their pages (foreign.c). */
+void ka_heaps_flush_foreign_unused(void)
+{
+	ka_lock(&ka_heaps_lock);
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		if (!h->in_use)
+			ka_foreign_flush(h, true);
 	ka_unlock(&ka_heaps_lock);
 }
 

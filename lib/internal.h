@@ -69,6 +69,10 @@
 #define KA_DIRECT_MAX		1024UL		/* heap->direct[] covers these */
 #define KA_DIRECT_WORDS		(KA_DIRECT_MAX / 8)
 #define KA_CLASSES		120	/* 8 up to 128 B, 8 per doubling to 2 MiB */
+#define KA_FOREIGN_MAX		KA_SMALL_MAX	/* blocks a heap keeps of others' (foreign.c) */
+#define KA_FOREIGN_CLASSES	56	/* classes up to KA_FOREIGN_MAX (size_class.c) */
+#define KA_FOREIGN_BYTES	(512UL << 10)	/* and their bytes at most, per heap */
+#define KA_FOREIGN_CAP0		8	/* blocks per class before any is reused */
 #define KA_MIN_BLOCK		16
 #define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 
@@ -219,6 +223,10 @@ typedef struct ka_heap {
 	ka_segment_t *segs_avail;		/* segments with free slices */
 	ka_segment_t *segs_full;
 	ka_block_t *_Atomic delayed;		/* remote frees into full pages */
+	ka_block_t *foreign[KA_FOREIGN_CLASSES];	/* other heaps' blocks this one freed */
+	uint16_t foreign_count[KA_FOREIGN_CLASSES];	/* on each list */
+	uint16_t foreign_cap[KA_FOREIGN_CLASSES];	/* and at most: grows with reuse */
+	size_t foreign_room;			/* bytes it may still keep; 0: none */
 	size_t pages;				/* in the class queues and full */
 	size_t carved;				/* slices carved since the last sweep */
 	uint64_t purge_next;			/* ms; UINT64_MAX: nothing to purge */
@@ -343,6 +351,14 @@ static inline ka_page_t *ka_plain_page(const void *p, unsigned *flags)
 static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 {
 	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) < page->threaded;
+}
+
+/* The same, asked by another thread: a yes is sure (threaded only grows
+ * while the page has a live block), a no may be stale. */
+static inline bool ka_page_threaded_seen(const ka_page_t *page, const void *p)
+{
+	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) <
+	       __atomic_load_n(&page->threaded, __ATOMIC_RELAXED);
 }
 
 /*
@@ -504,6 +520,25 @@ KA_HIDDEN bool ka_heap_sweep(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_free_blocks(ka_heap_t *heap);
 KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
+/* ---- foreign.c: other heaps' blocks a thread freed, kept for its reuse ---- */
+KA_HIDDEN bool ka_foreign_keep(ka_heap_t *heap, ka_segment_t *seg, ka_page_t *page, ka_block_t *b);
+KA_HIDDEN void ka_foreign_flush(ka_heap_t *heap, bool done);
+/* A block of class cls that heap keeps, taken; NULL if it keeps none. */
+static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
+{
+	ka_block_t *b;
+
+	if (cls >= KA_FOREIGN_CLASSES || !(b = heap->foreign[cls]))
+		return NULL;
+	heap->foreign[cls] = b->next;
+	heap->foreign_count[cls]--;
+	heap->foreign_room += ka_class_size[cls];
+	if (heap->foreign_cap[cls] < UINT16_MAX)
+		heap->foreign_cap[cls]++;
+	b->key = 0;
+	return b;
+}
+
 /* ---- heap.c: the registry of heaps, delayed frees ---- */
 KA_HIDDEN ka_heap_t *ka_heap_acquire(void);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
@@ -511,6 +546,7 @@ KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
+KA_HIDDEN void ka_heaps_flush_foreign_unused(void);
 KA_HIDDEN void ka_heaps_unuse_all_but(const ka_heap_t *self);
 KA_HIDDEN void ka_heaps_fork_lock(bool lock);
 KA_HIDDEN void ka_heaps_stats(struct ka_stats *st);

@@ -168,7 +168,8 @@ static void ka_page_extend(ka_page_t *page)
 			ka_debug_junk_block(b, bs);
 	}
 	page->free = (ka_block_t *)first;
-	page->threaded += n * (uint32_t)bs;
+	/* Read by other threads' frees too (ka_foreign_keep). */
+	__atomic_store_n(&page->threaded, page->threaded + n * (uint32_t)bs, __ATOMIC_RELAXED);
 }
 
 static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
@@ -182,7 +183,8 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 	page->block_size = bs;
 	page->div_magic = UINT64_MAX / bs + 1;
 	page->cls = (uint8_t)cls;
-	page->threaded = page->used = 0;
+	__atomic_store_n(&page->threaded, 0, __ATOMIC_RELAXED);
+	page->used = 0;
 	page->free = NULL;
 	atomic_store_explicit(&page->xthread, 0, KA_RELAXED);
 	atomic_store_explicit(&page->flags, (ka_debug ? KA_PAGE_DEBUG : 0) |

@@ -283,8 +283,10 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	if (!force && now < heap->purge_next)
 		return;
 
+	if (force)		/* malloc_trim(0): kept blocks to their pages first */
+		ka_foreign_flush(heap, false);
 	ka_heap_free_empty_pages(heap);
-	if (force)		/* malloc_trim(0): see page.c for why not on the tick */
+	if (force)		/* see page.c for why not on the tick */
 		ka_heap_release_free_blocks(heap);
 
 	uint64_t next = UINT64_MAX;

@@ -51,6 +51,9 @@ const uint32_t ka_class_size[KA_CLASSES] = {
 _Static_assert(KA_C(20, 8) == KA_LARGE_MAX, "last class is KA_LARGE_MAX");
 _Static_assert(KA_C(7, 1) - 128 == KA_BLOCK_ALIGN, "past 128 B the steps are multiples of 16");
 _Static_assert(KA_SLICE_SIZE % KA_BLOCK_ALIGN == 0, "pages start 16-aligned");
+/* 8 classes to 128 B, then 8 per doubling: the last below KA_FOREIGN_MAX. */
+_Static_assert(KA_C(12, 8) == KA_FOREIGN_MAX && 8 + 8 * (12 - 6) == KA_FOREIGN_CLASSES,
+	       "heap->foreign[] covers the classes up to KA_FOREIGN_MAX");
 
 /* Slices in a page of this class. */
 unsigned ka_class_slices(unsigned cls)

@@ -1195,6 +1195,141 @@ static void full_pages_freed_remotely_come_back(void)
 		      full_active[0]);
 }
 
+/*
+ * Foreign blocks (foreign.c).  An owner thread allocates blocks of 3000 B
+ * and stays; another thread, with a heap of its own and no page of that
+ * class, frees them.  It keeps KA_FOREIGN_CAP0 of them, the rest go to the
+ * owner's page; its next malloc of the class returns the last one it kept,
+ * not new memory.  Kept blocks count as allocated until they go back.
+ */
+#define KEPT_BS	3000
+#define KEPT_N	(KA_FOREIGN_CAP0 + 4)
+static void *kept_blocks[KEPT_N];
+static pthread_barrier_t kept_turn;
+
+/* The owner: allocates, lets the other thread work, and waits for the end. */
+static void *kept_owner(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < KEPT_N; i++)
+		kept_blocks[i] = ka_malloc(KEPT_BS);
+	pthread_barrier_wait(&kept_turn);	/* the freer's turn */
+	pthread_barrier_wait(&kept_turn);	/* done: the caller checked */
+	return NULL;
+}
+
+static void *kept_freer(void *arg)
+{
+	ka_heap_t *heap;
+	unsigned cls = ka_size_class(KEPT_BS);
+	int bad = 0;
+
+	(void)arg;
+	ka_free(ka_malloc(16));			/* a heap, with no 3000 B page */
+	heap = ka_tls_heap;
+	for (int i = 0; i < KEPT_N; i++)
+		ka_free(kept_blocks[i]);
+	if (heap->foreign_count[cls] != KA_FOREIGN_CAP0 ||
+	    heap->foreign[cls] != kept_blocks[KA_FOREIGN_CAP0 - 1])
+		bad |= 1;
+	void *p = ka_malloc(KEPT_BS);
+	if (p != kept_blocks[KA_FOREIGN_CAP0 - 1] || heap->foreign_count[cls] != KA_FOREIGN_CAP0 - 1)
+		bad |= 2;
+	memset(p, 0x3c, KEPT_BS);		/* it is the caller's now */
+	ka_free(p);				/* kept again */
+	if (heap->foreign_count[cls] != KA_FOREIGN_CAP0)
+		bad |= 4;
+	return (void *)(intptr_t)bad;
+}
+
+static void foreign_blocks_serve_the_freer(void)
+{
+	pthread_t owner, freer;
+	struct ka_stats st0, st1;
+	void *bad;
+
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	pthread_barrier_init(&kept_turn, NULL, 2);
+	pthread_create(&owner, NULL, kept_owner, NULL);
+	pthread_barrier_wait(&kept_turn);
+	pthread_create(&freer, NULL, kept_freer, NULL);
+	pthread_join(freer, &bad);
+	CHECK(bad == NULL, "kept %s", (intptr_t)bad & 1 ? "not the first KA_FOREIGN_CAP0 blocks" :
+	      (intptr_t)bad & 2 ? "blocks, but malloc did not take the last one" :
+	      "nothing again after the free");
+	/* The freer exited: what it kept went back to the owner's page. */
+	ka_malloc_trim(0);
+	ka_stats(&st1);
+	CHECK(st1.allocated >= st0.allocated + KEPT_N * (size_t)KEPT_BS,
+	      "the owner's blocks are counted until it collects: %zu, before %zu", st1.allocated,
+	      st0.allocated);
+	pthread_barrier_wait(&kept_turn);
+	pthread_join(owner, NULL);
+	pthread_barrier_destroy(&kept_turn);
+	ka_malloc_trim(0);
+	ka_stats(&st1);
+	CHECK(st1.allocated <= st0.allocated, "allocated %zu after both exited, %zu before",
+	      st1.allocated, st0.allocated);
+}
+
+/*
+ * fork while a thread keeps blocks of another live thread: in the child
+ * both are gone, their segments abandoned, and the kept blocks must go
+ * back to their pages, or those pages never empty (a leak in every child).
+ * The child trims and finds what the parent had before the two started.
+ */
+static pthread_barrier_t freer_turn;	/* the caller and the freer */
+
+static void *kept_freer_stays(void *arg)
+{
+	(void)arg;
+	ka_free(ka_malloc(16));
+	for (int i = 0; i < KEPT_N; i++)
+		ka_free(kept_blocks[i]);
+	pthread_barrier_wait(&freer_turn);	/* kept: fork now */
+	pthread_barrier_wait(&freer_turn);	/* forked */
+	return NULL;
+}
+
+static void fork_child_frees_gone_threads_kept_blocks(void)
+{
+	pthread_t owner, freer;
+	struct ka_stats st0;
+
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	pthread_barrier_init(&kept_turn, NULL, 2);
+	pthread_barrier_init(&freer_turn, NULL, 2);
+	pthread_create(&owner, NULL, kept_owner, NULL);
+	pthread_barrier_wait(&kept_turn);	/* allocated */
+	pthread_create(&freer, NULL, kept_freer_stays, NULL);
+	pthread_barrier_wait(&freer_turn);	/* the freer kept its share */
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		struct ka_stats st;
+
+		ka_malloc_trim(0);
+		ka_stats(&st);
+		if (st.allocated > st0.allocated) {
+			printf("# child: allocated %zu, %zu before the threads\n", st.allocated,
+			       st0.allocated);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	pthread_barrier_wait(&freer_turn);	/* the freer goes */
+	pthread_join(freer, NULL);
+	pthread_barrier_wait(&kept_turn);	/* the owner goes */
+	pthread_join(owner, NULL);
+	pthread_barrier_destroy(&kept_turn);
+	pthread_barrier_destroy(&freer_turn);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %x", status);
+}
+
 static void fork_child_uses_parent_memory(void)
 {
 	unsigned char *p = ka_malloc(5000), *h = ka_malloc(8u << 20);
@@ -1287,13 +1422,31 @@ static void *free_twice_arg(void *p)
 	ka_free(p);
 	return NULL;
 }
+static void *free_kept_then_twice(void *arg)
+{
+	void **v = arg;
+	for (int i = 1; i <= KA_FOREIGN_CAP0; i++)	/* kept: the cap is full */
+		ka_free(v[i]);
+	return free_twice_arg(v[0]);
+}
 static void do_double_free_full_remote(void)
 {
-	void *first = named(ka_malloc(64));
-	for (int i = 0; i < 5000; i++)	/* fills first's page and more */
+	void *v[KA_FOREIGN_CAP0 + 1];
+	v[0] = named(ka_malloc(64));
+	for (int i = 1; i <= KA_FOREIGN_CAP0; i++)
+		v[i] = ka_malloc(64);
+	for (int i = 0; i < 5000; i++)	/* fills their page and more */
 		ka_malloc(64);
 	pthread_t t;
-	pthread_create(&t, NULL, free_twice_arg, first);
+	pthread_create(&t, NULL, free_kept_then_twice, v);
+	pthread_join(t, NULL);
+}
+/* Freed twice by a thread that keeps it the first time (foreign.c). */
+static void do_double_free_kept(void)
+{
+	void *p = named(ka_malloc(64));
+	pthread_t t;
+	pthread_create(&t, NULL, free_twice_arg, p);
 	pthread_join(t, NULL);
 }
 /* A block on a free list that was never handed out cannot be told from a freed one. */
@@ -1322,6 +1475,7 @@ static void double_free_aborts(void)
 	expect_abort(do_double_free_huge, "free(): double free detected");
 	expect_abort(do_double_free_huge_unmapped, "free(): invalid pointer");
 	expect_abort(do_double_free_full_remote, "free(): double free detected");
+	expect_abort(do_double_free_kept, "free(): double free detected");
 	expect_abort(do_free_threaded, "free(): double free detected");
 	expect_abort(do_double_free_released, "free(): double free detected");
 }
@@ -1359,6 +1513,25 @@ static void do_free_unthreaded_remote(void)
 		ka_malloc(3000);
 }
 
+/* Freed by a thread that then allocates its class: a block it kept would
+ * be handed out, so it is not kept, and the owner finds it (foreign.c). */
+static void *free_arg_then_allocate(void *p)
+{
+	ka_free(ka_malloc(16));		/* a heap first: a heapless thread keeps nothing */
+	ka_free(p);
+	for (int i = 0; i < 100; i++)
+		ka_malloc(3000);
+	return NULL;
+}
+static void do_free_unthreaded_remote_reused(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, free_arg_then_allocate, named(unthreaded_block()));
+	pthread_join(t, NULL);
+	for (int i = 0; i < 100; i++)
+		ka_malloc(3000);
+}
+
 static void invalid_free_aborts(void)
 {
 	expect_abort(do_free_stack, "free(): invalid pointer");
@@ -1369,6 +1542,7 @@ static void invalid_free_aborts(void)
 	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
 	expect_abort(do_free_unthreaded, "free(): invalid pointer");
 	expect_abort(do_free_unthreaded_remote, "free(): invalid pointer");
+	expect_abort(do_free_unthreaded_remote_reused, "free(): invalid pointer");
 	expect_abort(do_usable_size_freed_huge, "malloc_usable_size(): double free detected");
 }
 
@@ -2123,9 +2297,11 @@ static const struct check_case cases[] = {
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
+	{ "foreign_blocks_serve_the_freer", "a thread that frees another live thread's blocks keeps KA_FOREIGN_CAP0 per class and its next malloc of the class takes one; they go back at its exit", foreign_blocks_serve_the_freer },
+	{ "fork_child_frees_gone_threads_kept_blocks", "fork while a thread keeps another's blocks: in the child they go back to their pages, and trim finds the parent's figure from before", fork_child_frees_gone_threads_kept_blocks },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
-	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page) stops naming the pointer", double_free_aborts },
-	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely) pointers stop naming it", invalid_free_aborts },
+	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page, kept by the freeing thread) stops naming the pointer", double_free_aborts },
+	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely, by a thread that then allocates) pointers stop naming it", invalid_free_aborts },
 	{ "debug_write_after_free_aborts", "KALLOC_DEBUG=1: a write after free (small, large, huge, freed remotely) aborts at reuse, naming block, offset, bytes", debug_write_after_free_aborts },
 	{ "debug_link_overwrite_aborts", "KALLOC_DEBUG=1: a freed block's overwritten link aborts at reuse (garbage) or when its page empties (NULL)", debug_link_overwrite_aborts },
 	{ "debug_off_programs_run", "without KALLOC_DEBUG the same programs get the block back and exit 0", debug_off_programs_run },
