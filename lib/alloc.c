@@ -77,15 +77,17 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 		if (page && page->free)
 			return ka_page_pop_generic(page);
 	}
+	ka_heap_drain_delayed(heap);
+	ka_heap_maybe_purge(heap);
 	if (size <= KA_FOREIGN_MAX) {
 		/* Another heap's block this thread freed: memory already in
-		 * use, before any that is not (foreign.c). */
+		 * use, before collecting or threading more (foreign.c).  After
+		 * the two calls above, so that a heap served from here still
+		 * drains its delayed frees and purges on its tick. */
 		void *p = ka_foreign_take(heap, ka_size_class(size));
 		if (p)
 			return p;
 	}
-	ka_heap_drain_delayed(heap);
-	ka_heap_maybe_purge(heap);
 	if (size > KA_LARGE_MAX)
 		return ka_huge_alloc(size, 0, false);
 

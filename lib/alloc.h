@@ -40,7 +40,8 @@ int ka_malloc_trim(size_t pad);
 
 /* A snapshot of the whole process; approximate while other threads run. */
 struct ka_stats {
-	size_t allocated;	/* bytes in live blocks (their usable size) */
+	size_t allocated;	/* bytes in live blocks (their usable size), with
+				 * blocks threads keep of others' to reuse */
 	size_t active;		/* bytes of spans holding live blocks */
 	size_t dirty;		/* bytes free, not yet given back: spans, huge_cached */
 	size_t reserved;	/* bytes of address space in regions */

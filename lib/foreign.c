@@ -16,12 +16,22 @@
  *
  * How much.  At most KA_FOREIGN_BYTES per heap, and per class at most
  * KA_FOREIGN_CAP0 blocks until the thread reuses one, each reuse raising
- * that class's cap by one: a thread that frees another's blocks and never
- * allocates their class (a consumer) keeps a few, not its whole room.  On
- * retain's churn phase, peak RSS against glibc's went from 1.9x to 0.85x
- * with 512 KiB (1.2x with 256 KiB); benchmarks.md has the figures.  The
- * price: a thread that stops allocating keeps what it kept, up to its
- * room, until it allocates again, exits or calls malloc_trim().
+ * that class's cap by one; every KA_FOREIGN_GC_FREES frees of others'
+ * blocks, each class gives back half of what the thread did not need and
+ * its cap comes down (ka_foreign_gc).  So a thread that frees another's
+ * blocks and never allocates their class (a consumer) keeps a few, and
+ * one that stopped reusing a class gives it back as it goes on freeing.
+ * Measured on retain's churn phase (16 threads), peak RSS 0.70x glibc's
+ * where it was 1.44x; larson's (2 threads) 1.19x where it was 1.23x
+ * (benchmarks.md, "Other threads' blocks").  The price: a thread that
+ * stops calling malloc and free keeps what it kept, up to its room, until
+ * it calls them again, exits or calls malloc_trim() -- glibc's tcache
+ * keeps 7 blocks per size up to 1 KiB per thread in the same way, of any
+ * arena.  A malloc_trim() gives back the calling thread's kept blocks at
+ * once, another thread's at its next purge (its next malloc that misses
+ * its pages).  Only free()'s fast path keeps: the generic one (pages
+ * flagged, KALLOC_DEBUG) frees remotely, so with KALLOC_DEBUG nothing is
+ * kept and ka_foreign_take() needs none of its checks.
  *
  * What stays true.  The block stays its page's: counted in page->used,
  * so the page neither empties nor gives the block's memory back while it
@@ -31,8 +41,9 @@
  * only its owner can tell a never handed out block (an invalid free) from
  * one threaded since, and kept it would be handed out twice.  With several
  * NUMA nodes, only blocks of the calling thread's node are kept.  Blocks
- * of abandoned segments are not kept: the purge thread is waiting to give
- * those segments back.
+ * of segments no heap owns (abandoned) are not kept: the purge thread is
+ * waiting to give those back; a block kept before its owner exited keeps
+ * its page until it goes back.
  *
  * Who touches the lists.  Only the heap's thread, except in a forked
  * child, which frees a gone thread's kept blocks (fork.c): a push
@@ -44,11 +55,85 @@
  */
 #include "internal.h"
 
+/*
+ * Blocks detached from a list, freed again to their pages: as the owner
+ * if the calling thread's heap has come to own the segment meanwhile (a
+ * reclaim), else as a remote free.  Returns their bytes.
+ *
+ * Such a free may empty a page and make its heap purge, and a purge that
+ * malloc_trim() asked for flushes the kept blocks (purge.c): the heap is
+ * busy meanwhile, which keeps nothing and flushes nothing, and every
+ * list was made whole before the first free.  A review found the nested
+ * flush: it freed the block the outer loop held next, twice.
+ */
+static size_t ka_foreign_free_chain(ka_block_t *b, unsigned cls)
+{
+	size_t bytes = 0;
+
+	while (b) {
+		ka_block_t *next = b->next;
+
+		bytes += ka_class_size[cls];
+		b->key = 0;
+		ka_free(b);
+		b = next;
+	}
+	return bytes;
+}
+
+/* Up to n blocks off the head of class cls's list, whole; NULL-ended. */
+static ka_block_t *ka_foreign_detach(ka_heap_t *heap, unsigned cls, unsigned n)
+{
+	ka_block_t *head = heap->foreign[cls], *b = head;
+
+	if (!head || !n)
+		return NULL;
+	for (unsigned i = 1; i < n && b->next; i++)
+		b = b->next;
+	heap->foreign[cls] = b->next;
+	b->next = NULL;
+	return head;
+}
+
+/*
+ * Every KA_FOREIGN_GC_FREES frees of others' blocks, kept or not (so
+ * that a thread that only frees them still comes here), each class gives
+ * back half of what it never went below since the last time (its
+ * low-water mark: blocks the thread did not need), and its cap comes down
+ * to what it keeps, so that a thread keeps what its mallocs take, not its
+ * whole room (jemalloc's tcache GC does the same).
+ */
+static void ka_foreign_gc(ka_heap_t *heap)
+{
+	heap->foreign_busy = true;
+	heap->foreign_frees = 0;
+	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++) {
+		unsigned low = heap->foreign_low[cls];
+
+		if (low) {
+			unsigned n = (low + 1) / 2;
+			ka_block_t *chain = ka_foreign_detach(heap, cls, n);
+
+			heap->foreign_count[cls] -= n;
+			heap->foreign_cap[cls] = heap->foreign_count[cls] > KA_FOREIGN_CAP0 ?
+						 heap->foreign_count[cls] : KA_FOREIGN_CAP0;
+			heap->foreign_room += ka_foreign_free_chain(chain, cls);
+		}
+		heap->foreign_low[cls] = heap->foreign_count[cls];
+	}
+	heap->foreign_busy = false;
+}
+
 bool ka_foreign_keep(ka_heap_t *heap, ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
 {
 	size_t size = page->block_size;
 	unsigned cls = page->cls;
 
+	/* Not the empty heap nor the exited threads', nor during a flush. */
+	if (!heap->foreign_on || heap->foreign_busy)
+		return false;
+	if (KA_UNLIKELY(++heap->foreign_frees >= KA_FOREIGN_GC_FREES))
+		ka_foreign_gc(heap);
 	if (heap->foreign_room < size || cls >= KA_FOREIGN_CLASSES ||
 	    heap->foreign_count[cls] >= heap->foreign_cap[cls] ||
 	    !atomic_load_explicit(&seg->heap, KA_RELAXED) || !ka_page_threaded_seen(page, b) ||
@@ -62,37 +147,38 @@ bool ka_foreign_keep(ka_heap_t *heap, ka_segment_t *seg, ka_page_t *page, ka_blo
 }
 
 /*
- * Free every kept block again, to its page: as the owner if the calling
- * thread's heap has come to own the segment meanwhile (a reclaim), else
- * as a remote free.  Called by the heap's thread as it exits (done: the
- * heap keeps nothing more) or trims, and in a forked child for a gone
- * thread's heap.  Nothing is kept again meanwhile: the caller's room and
- * the heap's are 0 until the end.
+ * Every kept block back to its page.  Called by the heap's thread as it
+ * exits (done: the heap keeps nothing more) or trims, and in a forked
+ * child for a gone thread's heap, whose count may be one off (the
+ * thread stopped between the link and the count): the lists are taken
+ * whole, to their ends.  A gone thread stopped halfway through its own
+ * flush, or between the key and the link, leaves those blocks lost in
+ * the child: a leak, as a remote free cut off by the fork is.  The
+ * calling thread's heap is busy too meanwhile, so that it keeps none of
+ * them.  A heap already busy (a flush or GC below on the stack) is left
+ * alone.
  */
 void ka_foreign_flush(ka_heap_t *heap, bool done)
 {
 	ka_heap_t *self = ka_tls_heap;
-	size_t self_room = self->foreign_room;
-	size_t room = heap->foreign_room;
+	bool self_busy = self != KA_HEAP_EMPTY && self != heap;
 
-	if (self != KA_HEAP_EMPTY)
-		self->foreign_room = 0;
-	heap->foreign_room = 0;
+	if (heap->foreign_busy)
+		return;
+	heap->foreign_busy = true;
+	if (self_busy)
+		self->foreign_busy = true;
 	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++) {
-		ka_block_t *b = heap->foreign[cls];
+		ka_block_t *chain = heap->foreign[cls];
 
 		heap->foreign[cls] = NULL;
-		heap->foreign_count[cls] = 0;
-		while (b) {
-			ka_block_t *next = b->next;
-
-			room += ka_class_size[cls];
-			b->key = 0;
-			ka_free(b);
-			b = next;
-		}
+		heap->foreign_count[cls] = heap->foreign_low[cls] = 0;
+		ka_foreign_free_chain(chain, cls);
 	}
-	if (self != KA_HEAP_EMPTY && self != heap)
-		self->foreign_room = self_room;
-	heap->foreign_room = done ? 0 : room;
+	if (done)
+		heap->foreign_on = false;
+	heap->foreign_room = heap->foreign_on ? KA_FOREIGN_BYTES : 0;
+	heap->foreign_busy = false;
+	if (self_busy)
+		self->foreign_busy = false;
 }

@@ -4,8 +4,8 @@
  * push the block on its page's free list -- without atomics when this
  * thread owns the segment (ka_heap_owns(), the one test of ownership);
  * when not, kept by the calling thread's heap for its own next malloc of
- * the class if it has room (foreign.c), else on the page's xthread list
- * with one CAS.  An owner's free
+ * the class if it has room (foreign.c; the fast path only), else on the
+ * page's xthread list with one CAS.  An owner's free
  * that empties a page which is not its class's only one gives the page's
  * span back to its segment at once (ka_page_emptied(), page.c), so that
  * the decay can return it with no further call; the test is one branch

@@ -56,6 +56,10 @@ ka_heap_t *ka_heap_acquire(void)
 	heap->node = -1;
 	memset(heap->foreign, 0, sizeof heap->foreign);	/* flushed when released */
 	memset(heap->foreign_count, 0, sizeof heap->foreign_count);
+	memset(heap->foreign_low, 0, sizeof heap->foreign_low);
+	heap->foreign_frees = 0;
+	heap->foreign_on = true;
+	heap->foreign_busy = false;
 	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++)
 		heap->foreign_cap[cls] = KA_FOREIGN_CAP0;
 	heap->foreign_room = KA_FOREIGN_BYTES;

@@ -73,6 +73,7 @@
 #define KA_FOREIGN_CLASSES	56	/* classes up to KA_FOREIGN_MAX (size_class.c) */
 #define KA_FOREIGN_BYTES	(512UL << 10)	/* and their bytes at most, per heap */
 #define KA_FOREIGN_CAP0		8	/* blocks per class before any is reused */
+#define KA_FOREIGN_GC_FREES	1024	/* remote frees between two looks at what is unused */
 #define KA_MIN_BLOCK		16
 #define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 
@@ -159,7 +160,8 @@ typedef struct ka_page {
 	uint8_t *start;
 	uint32_t block_size;
 	uint32_t threaded;		/* bytes from start ever put on free */
-	uint16_t used;			/* blocks out (remote frees count until collected) */
+	uint16_t used;			/* blocks out: remote frees count until collected,
+					 * blocks others keep until freed again (foreign.c) */
 	uint8_t slice_count;		/* span length, first slice only */
 	uint8_t slice_offset;		/* slices back to the first one */
 	uint8_t cls;
@@ -226,6 +228,10 @@ typedef struct ka_heap {
 	ka_block_t *foreign[KA_FOREIGN_CLASSES];	/* other heaps' blocks this one freed */
 	uint16_t foreign_count[KA_FOREIGN_CLASSES];	/* on each list */
 	uint16_t foreign_cap[KA_FOREIGN_CLASSES];	/* and at most: grows with reuse */
+	uint16_t foreign_low[KA_FOREIGN_CLASSES];	/* fewest on it since the last GC */
+	unsigned foreign_frees;				/* of others' blocks since the last GC */
+	bool foreign_on;				/* a thread's heap: it may keep */
+	bool foreign_busy;				/* flushing: keeps none (foreign.c) */
 	size_t foreign_room;			/* bytes it may still keep; 0: none */
 	size_t pages;				/* in the class queues and full */
 	size_t carved;				/* slices carved since the last sweep */
@@ -531,7 +537,8 @@ static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
 	if (cls >= KA_FOREIGN_CLASSES || !(b = heap->foreign[cls]))
 		return NULL;
 	heap->foreign[cls] = b->next;
-	heap->foreign_count[cls]--;
+	if (--heap->foreign_count[cls] < heap->foreign_low[cls])
+		heap->foreign_low[cls] = heap->foreign_count[cls];
 	heap->foreign_room += ka_class_size[cls];
 	if (heap->foreign_cap[cls] < UINT16_MAX)
 		heap->foreign_cap[cls]++;

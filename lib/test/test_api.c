@@ -1274,6 +1274,152 @@ static void foreign_blocks_serve_the_freer(void)
 }
 
 /*
+ * What a thread keeps and no longer reuses goes back (foreign.c's GC).
+ * The freer takes each of 400 of the owner's 3000 B blocks back at once
+ * (raising the class's cap to 408), then frees them all: it keeps as many
+ * as its room holds.  Then it only frees the owner's 64 B blocks, 4096 of
+ * them: every KA_FOREIGN_GC_FREES of those, the 3000 B class, which never
+ * went below what it keeps, gives back half.
+ */
+#define GC_BIG	400
+#define GC_SMALL	4096
+static void *gc_big[GC_BIG], *gc_small[GC_SMALL];
+
+static void *gc_owner(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < GC_BIG; i++)
+		gc_big[i] = ka_malloc(KEPT_BS);
+	for (int i = 0; i < GC_SMALL; i++)
+		gc_small[i] = ka_malloc(64);
+	pthread_barrier_wait(&kept_turn);
+	pthread_barrier_wait(&kept_turn);
+	return NULL;
+}
+
+static void *gc_freer(void *arg)
+{
+	unsigned cls = ka_size_class(KEPT_BS);
+	unsigned *kept = arg;
+	ka_heap_t *heap;
+
+	ka_free(ka_malloc(16));
+	heap = ka_tls_heap;
+	for (int i = 0; i < GC_BIG; i++) {
+		ka_free(gc_big[i]);
+		gc_big[i] = ka_malloc(KEPT_BS);	/* the same block, kept and taken */
+	}
+	for (int i = 0; i < GC_BIG; i++)
+		ka_free(gc_big[i]);
+	kept[0] = heap->foreign_count[cls];
+	for (int i = 0; i < GC_SMALL; i++)
+		ka_free(gc_small[i]);
+	kept[1] = heap->foreign_count[cls];
+	return NULL;
+}
+
+static void foreign_blocks_not_reused_go_back(void)
+{
+	pthread_t owner, freer;
+	unsigned kept[2];
+	size_t room_blocks = KA_FOREIGN_BYTES / ka_class_size[ka_size_class(KEPT_BS)];
+
+	pthread_barrier_init(&kept_turn, NULL, 2);
+	pthread_create(&owner, NULL, gc_owner, NULL);
+	pthread_barrier_wait(&kept_turn);
+	pthread_create(&freer, NULL, gc_freer, kept);
+	pthread_join(freer, NULL);
+	pthread_barrier_wait(&kept_turn);
+	pthread_join(owner, NULL);
+	pthread_barrier_destroy(&kept_turn);
+	printf("# kept of 3000 B: %u, then %u after %d frees of 64 B\n", kept[0], kept[1], GC_SMALL);
+	CHECK(kept[0] == room_blocks, "kept %u blocks of 3000 B, its room holds %zu", kept[0],
+	      room_blocks);
+	CHECK(kept[1] <= room_blocks / 4, "still %u kept after %d frees of another class", kept[1],
+	      GC_SMALL);
+}
+
+/*
+ * A flush that runs into itself (from an outside review).  T2 keeps x (a
+ * block of main's), then a2 and a1 (T1's, on two pages), then y (2048 B,
+ * main's).  T1 exits; T2 reclaims its segment; main calls malloc_trim(0);
+ * T2 exits.  Its flush frees a1 as the owner, which empties a1's page and
+ * makes the heap purge, as the trim asked: a flush inside the flush.
+ * Before the fix the inner one left room and the outer kept x again on a
+ * list it had emptied (x leaked: never handed out again), or, popping one
+ * at a time, freed the outer's next block twice (an abort).
+ */
+#define NEST_BS 1024
+static void *nest_a1, *nest_a2, *nest_x, *nest_y;
+static pthread_barrier_t nest_three, nest_two;
+
+static void *nest_t1(void *arg)
+{
+	void *b[200];
+
+	(void)arg;
+	for (int i = 0; i < 200; i++)
+		b[i] = ka_malloc(NEST_BS);
+	nest_a1 = b[0];
+	b[0] = NULL;
+	for (int i = 1; i < 200; i++)
+		if (((uintptr_t)b[i] >> 16) != ((uintptr_t)nest_a1 >> 16)) {
+			nest_a2 = b[i];
+			b[i] = NULL;
+			break;
+		}
+	for (int i = 0; i < 200; i++)
+		ka_free(b[i]);
+	pthread_barrier_wait(&nest_three);	/* a1, a2 out: T2 frees them */
+	pthread_barrier_wait(&nest_three);	/* kept */
+	return NULL;				/* its segment abandoned */
+}
+
+static void *nest_t2(void *arg)
+{
+	(void)arg;
+	ka_free(ka_malloc(3 << 20));		/* a heap, and no segment */
+	pthread_barrier_wait(&nest_three);
+	ka_free(nest_x);
+	ka_free(nest_a2);
+	ka_free(nest_a1);
+	ka_free(nest_y);
+	pthread_barrier_wait(&nest_three);
+	pthread_barrier_wait(&nest_two);	/* T1 is gone */
+	ka_free(ka_malloc(64));			/* a span: reclaims T1's segment */
+	pthread_barrier_wait(&nest_two);
+	pthread_barrier_wait(&nest_two);	/* main trimmed */
+	return NULL;				/* the flush */
+}
+
+static void foreign_flush_nested_in_purge(void)
+{
+	pthread_t p1, p2;
+	int found = 0;
+
+	nest_x = ka_malloc(NEST_BS);
+	nest_y = ka_malloc(2048);
+	pthread_barrier_init(&nest_three, NULL, 3);
+	pthread_barrier_init(&nest_two, NULL, 2);
+	pthread_create(&p1, NULL, nest_t1, NULL);
+	pthread_create(&p2, NULL, nest_t2, NULL);
+	pthread_barrier_wait(&nest_three);
+	pthread_barrier_wait(&nest_three);
+	pthread_join(p1, NULL);
+	pthread_barrier_wait(&nest_two);
+	pthread_barrier_wait(&nest_two);
+	ka_malloc_trim(0);
+	pthread_barrier_wait(&nest_two);
+	pthread_join(p2, NULL);
+	pthread_barrier_destroy(&nest_three);
+	pthread_barrier_destroy(&nest_two);
+	/* x went back to main's page: a malloc of its class finds it again. */
+	for (int i = 0; i < 1000 && !found; i++)
+		found = ka_malloc(NEST_BS) == nest_x;
+	CHECK(found, "x was never handed out again: kept by a heap that was released");
+}
+
+/*
  * fork while a thread keeps blocks of another live thread: in the child
  * both are gone, their segments abandoned, and the kept blocks must go
  * back to their pages, or those pages never empty (a leak in every child).
@@ -2298,6 +2444,8 @@ static const struct check_case cases[] = {
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
 	{ "foreign_blocks_serve_the_freer", "a thread that frees another live thread's blocks keeps KA_FOREIGN_CAP0 per class and its next malloc of the class takes one; they go back at its exit", foreign_blocks_serve_the_freer },
+	{ "foreign_blocks_not_reused_go_back", "a thread keeps others' blocks up to its room, and gives back half of a class it stopped reusing every KA_FOREIGN_GC_FREES frees", foreign_blocks_not_reused_go_back },
+	{ "foreign_flush_nested_in_purge", "a thread's exit flush that a malloc_trim makes purge inside it keeps nothing again and frees nothing twice", foreign_flush_nested_in_purge },
 	{ "fork_child_frees_gone_threads_kept_blocks", "fork while a thread keeps another's blocks: in the child they go back to their pages, and trim finds the parent's figure from before", fork_child_frees_gone_threads_kept_blocks },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
 	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page, kept by the freeing thread) stops naming the pointer", double_free_aborts },
