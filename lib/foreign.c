@@ -29,7 +29,7 @@
  * keeps 7 blocks per size up to 1 KiB per thread in the same way, of any
  * arena.  A malloc_trim() gives back the calling thread's kept blocks at
  * once, another thread's at its next purge (its next malloc that misses
- * its pages).  Only free()'s fast path keeps: the generic one (pages
+ * its pages, or its free that empties a page).  Only free()'s fast path keeps: the generic one (pages
  * flagged, KALLOC_DEBUG) frees remotely, so with KALLOC_DEBUG nothing is
  * kept and ka_foreign_take() needs none of its checks.
  *
@@ -81,17 +81,22 @@ static size_t ka_foreign_free_chain(ka_block_t *b, unsigned cls)
 	return bytes;
 }
 
-/* Up to n blocks off the head of class cls's list, whole; NULL-ended. */
-static ka_block_t *ka_foreign_detach(ka_heap_t *heap, unsigned cls, unsigned n)
+/* Up to *n blocks off the head of class cls's list, NULL-ended; *n
+ * becomes how many. */
+static ka_block_t *ka_foreign_detach(ka_heap_t *heap, unsigned cls, unsigned *n)
 {
 	ka_block_t *head = heap->foreign[cls], *b = head;
+	unsigned i = 1;
 
-	if (!head || !n)
+	if (!head || !*n) {
+		*n = 0;
 		return NULL;
-	for (unsigned i = 1; i < n && b->next; i++)
+	}
+	for (; i < *n && b->next; i++)
 		b = b->next;
 	heap->foreign[cls] = b->next;
 	b->next = NULL;
+	*n = i;
 	return head;
 }
 
@@ -112,12 +117,14 @@ static void ka_foreign_gc(ka_heap_t *heap)
 
 		if (low) {
 			unsigned n = (low + 1) / 2;
-			ka_block_t *chain = ka_foreign_detach(heap, cls, n);
+			ka_block_t *chain = ka_foreign_detach(heap, cls, &n);
+			size_t bytes;
 
 			heap->foreign_count[cls] -= n;
 			heap->foreign_cap[cls] = heap->foreign_count[cls] > KA_FOREIGN_CAP0 ?
 						 heap->foreign_count[cls] : KA_FOREIGN_CAP0;
-			heap->foreign_room += ka_foreign_free_chain(chain, cls);
+			bytes = ka_foreign_free_chain(chain, cls);
+			heap->foreign_room += bytes;
 		}
 		heap->foreign_low[cls] = heap->foreign_count[cls];
 	}
@@ -153,10 +160,11 @@ bool ka_foreign_keep(ka_heap_t *heap, ka_segment_t *seg, ka_page_t *page, ka_blo
  * thread stopped between the link and the count): the lists are taken
  * whole, to their ends.  A gone thread stopped halfway through its own
  * flush, or between the key and the link, leaves those blocks lost in
- * the child: a leak, as a remote free cut off by the fork is.  The
- * calling thread's heap is busy too meanwhile, so that it keeps none of
- * them.  A heap already busy (a flush or GC below on the stack) is left
- * alone.
+ * the child: a leak, as a remote free cut off by the fork is (one busy
+ * in the parent is made idle first: heap.c).  The calling thread's heap
+ * is busy too meanwhile, so that it keeps none of them.  A heap already
+ * busy (a flush or GC below on the stack) is left alone; a trim that
+ * asked for the flush then waits for the heap's next purge (purge.c).
  */
 void ka_foreign_flush(ka_heap_t *heap, bool done)
 {

@@ -144,8 +144,12 @@ void ka_heaps_flush_foreign_unused(void)
 {
 	ka_lock(&ka_heaps_lock);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		if (!h->in_use)
+		if (!h->in_use) {
+			/* Busy in the parent (its thread was in a GC or flush):
+			 * nobody is here to finish it, and the lists are whole. */
+			h->foreign_busy = false;
 			ka_foreign_flush(h, true);
+		}
 	ka_unlock(&ka_heaps_lock);
 }
 

@@ -73,7 +73,9 @@
 #define KA_FOREIGN_CLASSES	56	/* classes up to KA_FOREIGN_MAX (size_class.c) */
 #define KA_FOREIGN_BYTES	(512UL << 10)	/* and their bytes at most, per heap */
 #define KA_FOREIGN_CAP0		8	/* blocks per class before any is reused */
+#ifndef KA_FOREIGN_GC_FREES	/* the TSan build sets 8, so that its stress runs it */
 #define KA_FOREIGN_GC_FREES	1024	/* remote frees between two looks at what is unused */
+#endif
 #define KA_MIN_BLOCK		16
 #define KA_BLOCK_ALIGN		16	/* every class is a multiple (size_class.c) */
 

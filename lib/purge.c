@@ -275,7 +275,10 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	if (KA_UNLIKELY(atomic_load_explicit(&ka_purge_wanted, KA_RELAXED)))
 		ka_purge_thread_start();
 
-	if (heap->purge_epoch != epoch) {
+	/* A trim asked for, unless the heap is busy with its kept blocks
+	 * (a free there emptied a page): then at its next purge, so that the
+	 * flush the trim wants is not lost (foreign.c). */
+	if (heap->purge_epoch != epoch && !heap->foreign_busy) {
 		heap->purge_epoch = epoch;
 		force = true;
 	}
