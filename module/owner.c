@@ -165,6 +165,20 @@ static void kalloc_owner_subscribe(struct kalloc_file *kfile,
 		mmu_notifier_put(mn);
 }
 
+/*
+ * @kfile's space of @mm if it has one and it has no owner yet: the one
+ * lookup of both ways to subscribe.  Under @kfile's lock.
+ */
+static struct kalloc_space *kalloc_space_unwatched(struct kalloc_file *kfile,
+						   struct mm_struct *mm)
+{
+	struct kalloc_space *space;
+
+	lockdep_assert_held(&kfile->lock);
+	space = kalloc_file_space(kfile, mm);
+	return space && !space->owner ? space : NULL;
+}
+
 struct kalloc_owner_work {
 	struct work_struct work;
 	struct kalloc_file *kfile;
@@ -187,14 +201,12 @@ static void kalloc_owner_work_fn(struct work_struct *w)
 void kalloc_owner_watch(struct kalloc_file *kfile)
 {
 	struct kalloc_owner_work work = { .kfile = kfile, .mm = current->mm };
-	struct kalloc_space *space = NULL;
+	struct kalloc_space *space;
 
 	if (!work.mm || (current->flags & (PF_EXITING | PF_KTHREAD)))
 		return;
 	mutex_lock(&kfile->lock);
-	space = kalloc_file_space(kfile, work.mm);
-	if (space && space->owner)
-		space = NULL;
+	space = kalloc_space_unwatched(kfile, work.mm);
 	mutex_unlock(&kfile->lock);
 	if (!space)
 		return;
@@ -239,8 +251,8 @@ void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
 	    (current->flags & (PF_EXITING | PF_KTHREAD)))
 		return;
 	mutex_lock(&kfile->lock);
-	space = kalloc_file_space(kfile, current->mm);
-	if (space && region->named && !space->owner && !space->owner_queued) {
+	space = kalloc_space_unwatched(kfile, current->mm);
+	if (space && region->named && !space->owner_queued) {
 		space->owner_queued = true;
 		queue = true;
 	}
