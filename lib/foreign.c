@@ -29,9 +29,10 @@
  * keeps 7 blocks per size up to 1 KiB per thread in the same way, of any
  * arena.  A malloc_trim() gives back the calling thread's kept blocks at
  * once, another thread's at its next purge (its next malloc that misses
- * its pages, or its free that empties a page).  Only free()'s fast path keeps: the generic one (pages
- * flagged, KALLOC_DEBUG) frees remotely, so with KALLOC_DEBUG nothing is
- * kept and ka_foreign_take() needs none of its checks.
+ * its pages, or its free that empties a page).  Only free()'s fast path
+ * keeps: the generic one (pages flagged, KALLOC_DEBUG) frees remotely, so
+ * with KALLOC_DEBUG nothing is kept and ka_foreign_take() needs none of
+ * its checks.
  *
  * What stays true.  The block stays its page's: counted in page->used,
  * so the page neither empties nor gives the block's memory back while it
@@ -56,29 +57,28 @@
 #include "internal.h"
 
 /*
- * Blocks detached from a list, freed again to their pages: as the owner
- * if the calling thread's heap has come to own the segment meanwhile (a
- * reclaim), else as a remote free.  Returns their bytes.
- *
- * Such a free may empty a page and make its heap purge, and a purge that
- * malloc_trim() asked for flushes the kept blocks (purge.c): the heap is
- * busy meanwhile, which keeps nothing and flushes nothing, and every
- * list was made whole before the first free.  A review found the nested
- * flush: it freed the block the outer loop held next, twice.
+ * Kept blocks go back through ka_blocks_free_again() (heap.c): as the
+ * owner if the calling thread's heap has come to own the segment
+ * meanwhile (a reclaim), else as a remote free.  Such a free may empty a
+ * page and make its heap purge, and a purge that malloc_trim() asked for
+ * flushes the kept blocks (purge.c): the heap is busy meanwhile, which
+ * keeps nothing and flushes nothing, and every list was made whole before
+ * the first free.  A review found the nested flush: it freed the block the
+ * outer loop held next, twice.
  */
-static size_t ka_foreign_free_chain(ka_block_t *b, unsigned cls)
+
+/* A heap handed to a thread: nothing kept, room for KA_FOREIGN_BYTES. */
+void ka_foreign_init(ka_heap_t *heap)
 {
-	size_t bytes = 0;
-
-	while (b) {
-		ka_block_t *next = b->next;
-
-		bytes += ka_class_size[cls];
-		b->key = 0;
-		ka_free(b);
-		b = next;
-	}
-	return bytes;
+	memset(heap->foreign, 0, sizeof heap->foreign);	/* flushed when released */
+	memset(heap->foreign_count, 0, sizeof heap->foreign_count);
+	memset(heap->foreign_low, 0, sizeof heap->foreign_low);
+	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++)
+		heap->foreign_cap[cls] = KA_FOREIGN_CAP0;
+	heap->foreign_frees = 0;
+	heap->foreign_on = true;
+	heap->foreign_busy = false;
+	heap->foreign_room = KA_FOREIGN_BYTES;
 }
 
 /* Up to *n blocks off the head of class cls's list, NULL-ended; *n
@@ -118,13 +118,12 @@ static void ka_foreign_gc(ka_heap_t *heap)
 		if (low) {
 			unsigned n = (low + 1) / 2;
 			ka_block_t *chain = ka_foreign_detach(heap, cls, &n);
-			size_t bytes;
 
 			heap->foreign_count[cls] -= n;
 			heap->foreign_cap[cls] = heap->foreign_count[cls] > KA_FOREIGN_CAP0 ?
 						 heap->foreign_count[cls] : KA_FOREIGN_CAP0;
-			bytes = ka_foreign_free_chain(chain, cls);
-			heap->foreign_room += bytes;
+			heap->foreign_room += (size_t)n * ka_class_size[cls];
+			ka_blocks_free_again(chain);
 		}
 		heap->foreign_low[cls] = heap->foreign_count[cls];
 	}
@@ -181,7 +180,7 @@ void ka_foreign_flush(ka_heap_t *heap, bool done)
 
 		heap->foreign[cls] = NULL;
 		heap->foreign_count[cls] = heap->foreign_low[cls] = 0;
-		ka_foreign_free_chain(chain, cls);
+		ka_blocks_free_again(chain);
 	}
 	if (done)
 		heap->foreign_on = false;

@@ -54,15 +54,7 @@ ka_heap_t *ka_heap_acquire(void)
 	heap->purge_next = UINT64_MAX;
 	heap->purge_epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
 	heap->node = -1;
-	memset(heap->foreign, 0, sizeof heap->foreign);	/* flushed when released */
-	memset(heap->foreign_count, 0, sizeof heap->foreign_count);
-	memset(heap->foreign_low, 0, sizeof heap->foreign_low);
-	heap->foreign_frees = 0;
-	heap->foreign_on = true;
-	heap->foreign_busy = false;
-	for (unsigned cls = 0; cls < KA_FOREIGN_CLASSES; cls++)
-		heap->foreign_cap[cls] = KA_FOREIGN_CAP0;
-	heap->foreign_room = KA_FOREIGN_BYTES;
+	ka_foreign_init(heap);
 	return heap;
 }
 
@@ -95,8 +87,12 @@ bool ka_heap_release(ka_heap_t *heap)
 	return last;
 }
 
-/* Free again, now as the owner, the blocks of a delayed list taken whole. */
-static void ka_delayed_free_all(ka_block_t *b)
+/*
+ * Free again the blocks of a list taken whole, each with its key off, as
+ * the calling thread sees it now: the delayed remote frees (as their
+ * owner), a heap's kept blocks (foreign.c).
+ */
+void ka_blocks_free_again(ka_block_t *b)
 {
 	while (b) {
 		ka_block_t *next = b->next;
@@ -111,7 +107,7 @@ void ka_heap_drain_delayed(ka_heap_t *heap)
 {
 	if (!atomic_load_explicit(&heap->delayed, KA_RELAXED))
 		return;
-	ka_delayed_free_all(atomic_exchange_explicit(&heap->delayed, NULL,
+	ka_blocks_free_again(atomic_exchange_explicit(&heap->delayed, NULL,
 						     memory_order_acquire));
 }
 
@@ -121,7 +117,7 @@ void ka_heaps_drain_idle(void)
 	ka_lock(&ka_heaps_lock);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
 		if (!h->in_use && atomic_load_explicit(&h->delayed, KA_RELAXED))
-			ka_delayed_free_all(atomic_exchange(&h->delayed, NULL));
+			ka_blocks_free_again(atomic_exchange(&h->delayed, NULL));
 	ka_unlock(&ka_heaps_lock);
 }
 

@@ -529,6 +529,7 @@ KA_HIDDEN void ka_heap_release_free_blocks(ka_heap_t *heap);
 KA_HIDDEN bool ka_page_block_released(const ka_page_t *page, const void *p);
 
 /* ---- foreign.c: other heaps' blocks a thread freed, kept for its reuse ---- */
+KA_HIDDEN void ka_foreign_init(ka_heap_t *heap);
 KA_HIDDEN bool ka_foreign_keep(ka_heap_t *heap, ka_segment_t *seg, ka_page_t *page, ka_block_t *b);
 KA_HIDDEN void ka_foreign_flush(ka_heap_t *heap, bool done);
 /* A block of class cls that heap keeps, taken; NULL if it keeps none. */
@@ -553,6 +554,7 @@ KA_HIDDEN ka_heap_t *ka_heap_acquire(void);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
+KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
 KA_HIDDEN void ka_heaps_flush_foreign_unused(void);
