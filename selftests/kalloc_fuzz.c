@@ -114,6 +114,7 @@ static const int kind_weight[NKINDS] = {
 /* What every process adds to, in shared memory. */
 struct kind_stats {
 	unsigned long n, ok, bad;
+	unsigned long ns;	/* wall time its ops took, for the soak's budget */
 	unsigned long err[MAXERR + 1];
 };
 
@@ -1687,6 +1688,7 @@ static time_t deadline;
 static void *worker_thread(void *arg)
 {
 	struct thr *t = arg;
+	struct timespec t0, t1;
 
 	for (unsigned long i = 0; i < t->ops; i++) {
 		int w = below(t, cum_weight[NKINDS - 1]), k = 0;
@@ -1709,6 +1711,7 @@ static void *worker_thread(void *arg)
 		if (O.params && t->index == 0 && P.index == 0 && chance(t, 1))
 			k = K_PARAM;
 		tl_kind = (int)k;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		switch (k) {
 		case K_VERSION: op_version(t); break;
 		case K_CREATE: op_create(t); break;
@@ -1733,6 +1736,9 @@ static void *worker_thread(void *arg)
 		case K_PARAM: op_param(t); break;
 		default: break;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ADD(S->k[k].ns, (t1.tv_sec - t0.tv_sec) * 1000000000UL +
+			       t1.tv_nsec - t0.tv_nsec);
 	}
 	return NULL;
 }
@@ -1811,7 +1817,8 @@ static void summary(double secs)
 
 	printf("kalloc_fuzz: seed %llu, %d procs x %d threads, %.1f s\n",
 	       O.seed, O.procs, O.threads, secs);
-	printf("%-15s %9s %9s %9s  %s\n", "kind", "ops", "ok", "bad_in", "errors by errno");
+	printf("%-15s %9s %9s %9s %9s  %s\n", "kind", "ops", "ok", "bad_in",
+	       "thread_s", "errors by errno");
 	for (int k = 0; k < NKINDS; k++) {
 		struct kind_stats *ks = &S->k[k];
 		char line[1024];
@@ -1831,8 +1838,8 @@ static void summary(double secs)
 				break;
 		}
 		line[n < (int)sizeof(line) ? n : (int)sizeof(line) - 1] = 0;
-		printf("%-15s %9lu %9lu %9lu %s\n", kind_name[k], ks->n, ks->ok,
-		       ks->bad, n ? line : "");
+		printf("%-15s %9lu %9lu %9lu %9.1f %s\n", kind_name[k], ks->n,
+		       ks->ok, ks->bad, ks->ns / 1e9, n ? line : "");
 	}
 	printf("ops %lu\n", S->drawn);
 	printf("calls %lu\n", S->ops);
