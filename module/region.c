@@ -1063,22 +1063,34 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
  * readable file must not hold up the owner's RELEASE or fork): under RCU
  * a slot's page may be freed meanwhile, but its struct page stays, and
  * the entire mapcount is read only while it is still a compound head.
+ *
+ * The walk visits the blocks that hold pages, not every 2 MiB of the
+ * region: a sparse order-9 region may be a terabyte, and one look per
+ * block of its size made every reader's walk take seconds.  A compound
+ * block fills all its slots, so the first slot found in a block is its
+ * head when the block is compound.
  */
 unsigned long kalloc_region_pmd_pages(struct kalloc_region *region)
 {
-	unsigned long index, nr = 0;
+	const unsigned long block_pages = 1UL << KALLOC_PMD_ORDER;
+	unsigned long index = 0, nr = 0;
 	struct page *page;
 
 	if (!region->pmd)
 		return 0;
-	for (index = 0; index < region->nr_pages;
-	     index += 1UL << KALLOC_PMD_ORDER) {
+	for (;;) {
 		rcu_read_lock();
-		page = xa_load(&region->pages, index);
-		if (page && PageHead(page) &&
+		page = xa_find(&region->pages, &index, region->nr_pages - 1,
+			       XA_PRESENT);
+		if (page && IS_ALIGNED(index, block_pages) && PageHead(page) &&
 		    kalloc_entire_mapcount(page) > 0)
-			nr += 1UL << KALLOC_PMD_ORDER;
+			nr += block_pages;
 		rcu_read_unlock();
+		if (!page)
+			break;
+		index = round_down(index, block_pages) + block_pages;
+		if (index >= region->nr_pages)
+			break;
 		cond_resched();
 	}
 	return nr;

@@ -9,7 +9,8 @@
  * - a process killed while one thread's fault waits behind another
  *   thread's RELEASE dies, and everything it held is freed;
  * - reading /proc/kalloc over 100,000 regions never makes CREATE wait for
- *   the read.
+ *   the read;
+ * - a read of /proc/kalloc costs what the regions hold, not their size.
  *
  * No wall-clock thresholds: each time or rate is compared with another
  * measured on the same machine in the same run, or the check needs no
@@ -500,6 +501,82 @@ TEST_F_TIMEOUT(bounded, proc_reads_never_stall_create, 300)
 	EXPECT_GT(read.n / read.elapsed, alone.n / alone.elapsed / 8) TH_LOG("CREATE waited for /proc/kalloc reads");
 	free(alone.t);
 	free(read.t);
+}
+
+/*
+ * A region's row in /proc/kalloc counts the 2 MiB blocks mapped by PMD
+ * entries.  An order-9 region may be a terabyte, sparse: the row must cost
+ * what the region holds, not one look per 2 MiB of its size (the old
+ * module looked 524,288 times per terabyte per read, so any user could
+ * make every reader's walk take seconds).  The test reads /proc/kalloc,
+ * fastest of three, over PROC_BASE_REGIONS one-block order-9 regions, then
+ * over the same plus PROC_BIG_REGIONS sparse terabyte ones, each holding
+ * one touched block; the second read must take less than twice the first
+ * (on 6.12 the old module's took 110 times as long: 0.55 s against
+ * 0.005 s).  So that the cheaper walk still counts, each terabyte row must
+ * show as many pages mapped by PMD as a one-block region mapped and
+ * touched alike (512 where the kernel maps PMDs).
+ */
+#define PROC_BASE_REGIONS	1000
+#define PROC_BIG_REGIONS	8
+#define PROC_BIG_SIZE		(1ULL << 40)
+#define PROC_BLOCK_SIZE		(2UL << 20)	/* an order-9 block */
+
+static double read_proc_fastest(void)
+{
+	double best = -1, t;
+
+	for (int i = 0; i < 3; i++) {
+		t = read_proc_whole();
+		if (t < 0)
+			return -1;
+		if (best < 0 || t < best)
+			best = t;
+	}
+	return best;
+}
+
+TEST_F_TIMEOUT(bounded, proc_row_costs_what_the_region_holds, 300)
+{
+	struct kalloc_create c, big[PROC_BIG_REGIONS];
+	struct kt_row row, control;
+	double t_base, t_big;
+	unsigned char *p;
+	int fd, i;
+
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	for (i = 0; i < PROC_BASE_REGIONS; i++)
+		ASSERT_EQ(0, kt_create(fd, PROC_BLOCK_SIZE, KALLOC_BACKING_PAGES, 9,
+				       KALLOC_NODE_LOCAL, &c));
+	/* the control: the last one-block region, mapped and touched */
+	p = mmap(NULL, PROC_BLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, c.offset);
+	ASSERT_NE(MAP_FAILED, p);
+	p[0] = 1;
+	ASSERT_EQ(0, kt_proc_row(c.id, getpid(), &control));
+	t_base = read_proc_fastest();
+	ASSERT_LT(0, t_base);
+	for (i = 0; i < PROC_BIG_REGIONS; i++) {
+		ASSERT_EQ(0, kt_create(fd, PROC_BIG_SIZE, KALLOC_BACKING_PAGES, 9,
+				       KALLOC_NODE_LOCAL, &big[i]));
+		/* one block, in the middle, mapped at a 2 MiB-aligned address */
+		p = mmap(NULL, PROC_BLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 big[i].offset + PROC_BIG_SIZE / 2);
+		ASSERT_NE(MAP_FAILED, p);
+		p[0] = 1;
+	}
+	t_big = read_proc_fastest();
+	ASSERT_LT(0, t_big);
+	TH_LOG("fastest whole read: %d one-block regions %.6f s; with %d sparse %llu GiB regions as well %.6f s",
+	       PROC_BASE_REGIONS, t_base, PROC_BIG_REGIONS, PROC_BIG_SIZE >> 30, t_big);
+	for (i = 0; i < PROC_BIG_REGIONS; i++) {
+		ASSERT_EQ(0, kt_proc_row(big[i].id, getpid(), &row));
+		EXPECT_EQ(512, row.resident_pages);
+		EXPECT_EQ(control.pmd_pages, row.pmd_pages) TH_LOG("region %u", big[i].id);
+	}
+	TH_LOG("pages mapped by PMD in each row: %lu", control.pmd_pages);
+	EXPECT_LT(t_big, 2 * t_base) TH_LOG("a read's cost follows the regions' size");
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
