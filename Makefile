@@ -192,7 +192,7 @@ check: deps
 # when the fragment or the source changes).  DEBUG_KDIR is its build tree,
 # which the module builds against like any headers dir.
 DEBUG_KDIR := $(CACHE)/debug-kernel/build
-debug-kernel:
+debug-kernel: deps
 	@$(TOP)/tools/debug-kernel
 
 # make check-debug: tools/check's debug lane alone (tools/vm-lane and

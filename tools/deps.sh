@@ -12,12 +12,14 @@ CACHE=${KALLOC_CACHE:-$(cd "$(dirname "$0")/.." && pwd)/.cache}
 # clones the tree for the test of make demo on a clean clone.  xz-utils,
 # zstd, git and time (its peak RSS) are what make bench's real-program part
 # runs; libpython3.11-testsuite is Python's own tests, which liballoc's
-# tests run under it (lib/test/programs.sh).
+# tests run under it (lib/test/programs.sh); flex, bison, bc, libelf-dev
+# and libssl-dev build the debug kernel (make debug-kernel).
 base_pkgs="qemu-system-x86 busybox-static cpio kmod libkmod-dev libnuma-dev \
 sparse gnuplot-nox xz-utils python3 sqlite3 gcc g++ make pkg-config dkms \
 debhelper dh-dkms lintian git zstd time libpython3.11-testsuite \
 linux-image-amd64 linux-headers-amd64 linux-source-6.12 \
-libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0"
+libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 \
+flex bison bc libelf-dev libssl-dev"
 
 # liballoc's real-program tests build a Rust program: Debian's rustc,
 # unless a rustc is on PATH already (rustup's, say).
