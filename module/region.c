@@ -1068,7 +1068,9 @@ int kalloc_region_release(struct kalloc_region *region, unsigned long first,
  * region: a sparse order-9 region may be a terabyte, and one look per
  * block of its size made every reader's walk take seconds.  A compound
  * block fills all its slots, so the first slot found in a block is its
- * head when the block is compound.
+ * head when the block is compound; a slot found past the block's start
+ * (a block of single pages, or one that RELEASE or a fault is filling or
+ * emptying now) is not counted: the block's first slot holds no head.
  */
 unsigned long kalloc_region_pmd_pages(struct kalloc_region *region)
 {
