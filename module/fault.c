@@ -183,7 +183,8 @@ static int kalloc_insert(struct vm_area_struct *vma, unsigned long addr,
  * arch fault handler then sees the fatal signal and returns to die.  A
  * caller that cannot retry (VM_FAULT_RETRY would break its lock protocol)
  * waits as before; one that must not sleep (RETRY_NOWAIT) gets
- * VM_FAULT_RETRY with the lock still held.  False: return VM_FAULT_RETRY.
+ * VM_FAULT_RETRY with the lock still held.  False: return VM_FAULT_RETRY,
+ * after kalloc_fault_retry().
  */
 static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region)
 {
@@ -204,9 +205,21 @@ static bool kalloc_fault_lock(struct vm_fault *vmf, struct kalloc_region *region
 	this_cpu_inc(kalloc_totals.fault_stats->lock_waits);
 	this_cpu_add(kalloc_totals.fault_stats->lock_wait_ns,
 		     ktime_get_ns() - start);
-	if (!locked)
-		kalloc_fault_unlock(vmf);
 	return locked;
+}
+
+/*
+ * Before VM_FAULT_RETRY: drop the fault's lock, unless the caller asked
+ * to keep it (RETRY_NOWAIT).  Last: the vma's reference may be all that
+ * keeps the region alive, and once the fault's lock is gone a munmap can
+ * drop it and free the region.  Nothing of the region may be touched
+ * after this.
+ */
+static vm_fault_t kalloc_fault_retry(struct vm_fault *vmf)
+{
+	if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
+		kalloc_fault_unlock(vmf);
+	return VM_FAULT_RETRY;
 }
 
 /*
@@ -226,8 +239,9 @@ static vm_fault_t kalloc_fault_publish(struct vm_fault *vmf,
 						       VM_FAULT_SIGBUS;
 	}
 	if (!kalloc_fault_lock(vmf, region)) {
+		/* the pages go back, and are uncharged, while the region lives */
 		kalloc_fill_discard(region, fill);
-		return VM_FAULT_RETRY;
+		return kalloc_fault_retry(vmf);
 	}
 	*held = unlikely(READ_ONCE(kalloc_lock_stat)) ? ktime_get_ns() : 0;
 	kalloc_fill_publish(region, fill);
@@ -304,12 +318,8 @@ static vm_fault_t kalloc_fault_pmd(struct vm_fault *vmf,
 	if (page && !kalloc_fault_lock_page(vmf, page))
 		ret = VM_FAULT_RETRY;
 	kalloc_fault_unpublish(region, held);
-	if (ret == VM_FAULT_RETRY) {
-		/* RETRY_NOWAIT: the caller keeps its lock, as it asked */
-		if (!(vmf->flags & FAULT_FLAG_RETRY_NOWAIT))
-			kalloc_fault_unlock(vmf);
-		return ret;
-	}
+	if (ret == VM_FAULT_RETRY)
+		return kalloc_fault_retry(vmf);
 	/* no page: RELEASE took it back between the fill and the lock */
 	if (!page)
 		return VM_FAULT_NOPAGE;
@@ -362,7 +372,9 @@ static vm_fault_t kalloc_fault(struct vm_fault *vmf)
 	/* a window mapped whole may be allocated as one block */
 	window_order = last - first == around ? ilog2(around) : 0;
 
+	/* kalloc_fill_alloc() sets these for PAGES; publish reads them all */
 	fill.nr = 0;
+	fill.charging = false;
 	fill.failed = false;
 	if (region->backing == KALLOC_BACKING_PAGES)
 		kalloc_fill_alloc(region, &fill, first, last, index,
