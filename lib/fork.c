@@ -23,10 +23,23 @@ static void ka_fork_prepare(void)
 	ka_abandoned_fork_lock(true);
 	ka_regions_fork_lock(true);
 	ka_huge_fork_lock(true);
+	/*
+	 * Handlers registered before these run next, and those of the
+	 * parent and the child before ka_fork_parent and ka_fork_child:
+	 * glibc runs prepare handlers last registered first, the others in
+	 * the order of registration, and these are registered at the first
+	 * malloc, after a library's constructor or a main() that called
+	 * pthread_atfork first.  They may allocate, from this thread only
+	 * (glibc runs every handler of one fork in the thread that forks,
+	 * and no other fork runs meanwhile): its lock calls pass until its
+	 * parent or child handler (internal.h, ka_in_fork_window).
+	 */
+	atomic_store_explicit(&ka_fork_holder, (uintptr_t)&ka_tls_fork_id, KA_RELAXED);
 }
 
 static void ka_fork_parent(void)
 {
+	atomic_store_explicit(&ka_fork_holder, 0, KA_RELAXED);
 	ka_huge_fork_lock(false);
 	ka_regions_fork_lock(false);
 	ka_abandoned_fork_lock(false);

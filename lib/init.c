@@ -4,11 +4,15 @@
  * first allocation is served and may not allocate: options (options.c),
  * the secret that keys free-list pointers and segment cookies, the
  * backend (os.c), the purge settings.  ka_late_init runs once the first
- * heap exists, because what it does may allocate: the thread-exit key
- * (thread.c) and the fork handlers (fork.c).  The library constructor
- * makes sure both happened before main, and asks for NUMA (numa.c) and
- * the statistics at exit (stats.c) then.
+ * heap exists, at the first malloc, because what it does may allocate:
+ * the thread-exit key (thread.c) and the fork handlers (fork.c), which
+ * therefore come after those of libraries' constructors and of a main()
+ * that registers them before its first malloc (fork.c says why that is
+ * safe).  The library constructor makes sure the first step happened
+ * before main, and asks for NUMA (numa.c) and the statistics at exit
+ * (stats.c) then.
  */
+#include <errno.h>
 #include <sched.h>
 
 #include "internal.h"

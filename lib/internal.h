@@ -108,13 +108,37 @@ KA_HIDDEN unsigned ka_class_slices(unsigned cls);
 /* ---- locks: tiny, no allocation, resettable after fork ---- */
 typedef struct { atomic_int v; } ka_lock_t;
 KA_HIDDEN void ka_lock_slow(ka_lock_t *l);
+
+/*
+ * The thread inside fork() holds every allocator lock from liballoc's
+ * prepare handler to its parent or child handler (fork.c), and other
+ * programs' handlers may run in between and allocate: those registered
+ * before liballoc's run after its prepare and before its parent and child
+ * handlers.  That thread then has the allocator to itself, so its lock
+ * and unlock calls pass; ka_fork_holder is its ka_tls_fork_id, 0 outside
+ * that window.
+ */
+extern KA_HIDDEN _Atomic uintptr_t ka_fork_holder;
+extern __thread char ka_tls_fork_id __attribute__((tls_model("initial-exec")));
+
+static inline bool ka_in_fork_window(void)
+{
+	uintptr_t holder = atomic_load_explicit(&ka_fork_holder, KA_RELAXED);
+
+	return KA_UNLIKELY(holder != 0) && holder == (uintptr_t)&ka_tls_fork_id;
+}
+
 static inline void ka_lock(ka_lock_t *l)
 {
+	if (ka_in_fork_window())
+		return;
 	if (KA_UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
 		ka_lock_slow(l);
 }
 static inline void ka_unlock(ka_lock_t *l)
 {
+	if (ka_in_fork_window())
+		return;
 	atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 /* Around fork (fork.c): lock takes l, !lock lets it go. */
@@ -618,6 +642,7 @@ KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t
 KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
 KA_HIDDEN bool ka_purge_thread_stop(void);
+KA_HIDDEN void ka_purge_thread_disable(void);
 KA_HIDDEN void ka_purge_thread_retire(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {

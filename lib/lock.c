@@ -7,6 +7,9 @@
 
 #include "internal.h"
 
+_Atomic uintptr_t ka_fork_holder;
+__thread char ka_tls_fork_id __attribute__((tls_model("initial-exec")));
+
 void ka_lock_slow(ka_lock_t *l)
 {
 	do {

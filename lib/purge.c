@@ -50,7 +50,7 @@
 
 _Atomic unsigned ka_purge_epoch;
 
-static bool ka_purge_thread_off;
+static atomic_bool ka_purge_thread_off;	/* for good: KALLOC_PURGE_THREAD=0, privileges.c */
 static _Atomic uint64_t ka_purge_due = UINT64_MAX;	/* the soonest deadline asked */
 static _Atomic uint32_t ka_purge_seq;			/* futex word: bumped to wake */
 static atomic_int ka_purge_state;	/* 0 none, 1 starting, 2 running */
@@ -64,7 +64,7 @@ static ka_lock_t ka_purge_start_lock;	/* starts and stops, one at a time */
 
 void ka_purge_init(void)
 {
-	ka_purge_thread_off = ka_options.purge_thread_off;
+	atomic_store_explicit(&ka_purge_thread_off, ka_options.purge_thread_off, KA_RELAXED);
 }
 
 /* When slices freed now are due to go back; 0: at once (a delay of 0). */
@@ -101,7 +101,7 @@ void ka_purge_request(uint64_t when)
 {
 	uint64_t cur = atomic_load_explicit(&ka_purge_due, KA_RELAXED);
 
-	if (ka_purge_thread_off)
+	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED))
 		return;
 	do {
 		if (when >= cur)
@@ -172,7 +172,9 @@ static void ka_purge_forget(void)
  * the caller's heap is consistent and no allocator lock is held:
  * pthread_create and pthread_atfork call malloc.  Never from a thread past
  * its destructor, which may be the process's last (thread.c), nor from
- * the purge thread itself, which runs exit() when it ends last.
+ * the purge thread itself, which runs exit() when it ends last, nor from
+ * an atfork handler's malloc (fork.c): glibc holds its atfork lock while
+ * they run, and pthread_atfork takes it.
  */
 void ka_purge_thread_start(void)
 {
@@ -181,10 +183,13 @@ void ka_purge_thread_start(void)
 	sigset_t all, old;
 	pthread_t th;
 
-	if (ka_purge_thread_off || ka_tls_exited || ka_tls_purger)
+	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) || ka_tls_exited ||
+	    ka_tls_purger || ka_in_fork_window())
 		return;
 	ka_lock(&ka_purge_start_lock);
-	if (!atomic_compare_exchange_strong(&ka_purge_state, &expected, 1)) {
+	/* again under the lock: ka_purge_thread_disable() may have run */
+	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) ||
+	    !atomic_compare_exchange_strong(&ka_purge_state, &expected, 1)) {
 		ka_unlock(&ka_purge_start_lock);
 		return;
 	}
@@ -246,6 +251,13 @@ static bool ka_purge_thread_end(bool wait)
 bool ka_purge_thread_stop(void)
 {
 	return ka_purge_thread_end(true);
+}
+
+/* End it, waiting, and never start it again in this process (privileges.c). */
+void ka_purge_thread_disable(void)
+{
+	atomic_store_explicit(&ka_purge_thread_off, true, KA_RELAXED);
+	ka_purge_thread_end(true);
 }
 
 void ka_purge_thread_retire(void)

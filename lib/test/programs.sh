@@ -107,6 +107,15 @@ t "fork with threads, $fork_n children (a gone thread's blocks, 32 threads at on
 t "malloc in the last destructor round ($tsd_n rounds), then 32 threads at once, under LD_PRELOAD" \
 	same tsd_malloc $B/fork_threads_prog tsd $tsd_n
 
+# Fork handlers that allocate, registered before liballoc's (by a
+# library's constructor and by main before its first malloc), run while
+# liballoc holds its locks: glibc lets them allocate, so must we
+# (test_fork_handlers.c).  Before the fix the first fork deadlocked.
+fork_handlers_n=50
+[ "${vm:-0}" = 1 ] && fork_handlers_n=10
+t "fork handlers registered before liballoc's allocate in prepare, parent and child ($fork_handlers_n forks, 2 threads allocating) under LD_PRELOAD" \
+	same fork_handlers $B/fork_handlers_prog $fork_handlers_n
+
 # A process ends when its last thread does, the purge thread or not
 # (test_last_thread.c: Python's test_threading found a child forked from
 # a thread living on beside it).

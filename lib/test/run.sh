@@ -142,6 +142,15 @@ unshare_after_malloc() {
 t "unshare(CLONE_NEWUSER) in a single-threaded program works after its purge thread started" \
 	unshare_after_malloc
 
+# A single-threaded program that sets no-new-privs confines every task it
+# has, and gets no unconfined one later (privileges.c).
+no_new_privs_after_malloc() {
+	$B/test_privileges || return $?
+	env LD_PRELOAD="$LIB" KALLOC_DECAY_MS=50 $B/test_privileges thread
+}
+t "prctl(PR_SET_NO_NEW_PRIVS) after the purge thread started: every task has it, and no thread starts after" \
+	no_new_privs_after_malloc
+
 # The backend switch, seen from outside.
 bad_backend() {
 	out=$(LD_PRELOAD="$LIB" KALLOC_BACKEND=bogus /bin/true 2>&1)
