@@ -28,7 +28,19 @@ KA_EXPORT void free_aligned_sized(void *p, size_t align, size_t size) { ka_free_
 KA_EXPORT int malloc_trim(size_t pad) { return ka_malloc_trim(pad); }
 KA_EXPORT int mallopt(int param, int value) { return ka_mallopt(param, value); }
 
+/*
+ * cfree: removed from glibc's headers in 2.26, still exported for the
+ * binaries built before (cfree@GLIBC_2.2.5), which would otherwise hand
+ * our blocks to glibc's free.
+ */
+KA_EXPORT void cfree(void *p);
+KA_EXPORT void cfree(void *p) { ka_free(p); }
+
 /* glibc's internal names, which some programs and libraries call. */
+KA_EXPORT struct mallinfo __libc_mallinfo(void);
+KA_EXPORT int __libc_mallopt(int param, int value);
+KA_EXPORT struct mallinfo __libc_mallinfo(void) { return ka_mallinfo(); }
+KA_EXPORT int __libc_mallopt(int param, int value) { return ka_mallopt(param, value); }
 KA_EXPORT void *__libc_malloc(size_t size) { return ka_malloc(size); }
 KA_EXPORT void __libc_free(void *p) { ka_free(p); }
 KA_EXPORT void *__libc_calloc(size_t n, size_t size) { return ka_calloc(n, size); }

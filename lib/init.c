@@ -38,14 +38,21 @@ static void ka_once(atomic_int *state, void (*init)(void))
 		sched_yield();
 }
 
-/* Environment, secret and backend: nothing here may allocate. */
+/*
+ * Environment, secret and backend: nothing here may allocate.  errno
+ * stays as it was: a program starts with errno 0 (C11 7.5), and a failed
+ * open of the device (auto backend, os.c) must not show there.
+ */
 static void ka_process_init_once(void)
 {
+	int saved = errno;
+
 	ka_options_init();
 	ka_secret = ka_os_random();
 	ka_debug_init();
 	ka_os_init();
 	ka_purge_init();
+	errno = saved;
 }
 
 void ka_process_init(void)
@@ -59,8 +66,11 @@ void ka_process_init(void)
  * deadlock later (liballoc.rst). */
 static void ka_late_init_once(void)
 {
+	int saved = errno;
+
 	ka_thread_exit_init();
 	ka_fork_init();
+	errno = saved;
 }
 
 void ka_late_init(void)
@@ -70,7 +80,10 @@ void ka_late_init(void)
 
 __attribute__((constructor)) static void ka_constructor(void)
 {
+	int saved = errno;
+
 	ka_process_init();
 	ka_numa_init();
 	ka_stats_at_exit_init();
+	errno = saved;
 }

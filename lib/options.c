@@ -20,8 +20,9 @@
  *                                    (stats.c)
  *
  * mallopt: KA_M_DECAY_MS (-101) sets the purge delay at run time; glibc's
- * own parameters are accepted (return 1) and have no effect.
+ * own parameters have no effect and get glibc's answers (ka_mallopt).
  */
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -63,7 +64,14 @@ int ka_mallopt(int param, int value)
 		atomic_store_explicit(&ka_decay_ms, (uint64_t)value, KA_RELAXED);
 		return 1;
 	}
-	/* glibc's parameters (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX,
-	 * ...) tune a different design: accepted and ignored. */
-	return param >= -8 && param <= 1;
+	/*
+	 * glibc's parameters (M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX,
+	 * ...) tune a different design: accepted and ignored, with glibc's
+	 * answers (2.36, malloc/malloc.c, __libc_mallopt): 1 for any
+	 * parameter, even one it does not know, but 0 for an M_MXFAST over
+	 * its MAX_FAST_SIZE (160 bytes on 64-bit) or below 0.
+	 */
+	if (param == M_MXFAST)
+		return value >= 0 && (size_t)value <= 80 * sizeof(size_t) / 4;
+	return 1;
 }

@@ -120,6 +120,19 @@ while IFS='	' read -r name what; do
 	t "LD_PRELOAD: $what" env LD_PRELOAD="$LIB" timeout 60 "$B/test_preload" "$name"
 done <"$B/test_preload.list"
 
+# The auto backend tries the device first; where there is none, the
+# failed open must not leave errno set for main (glibc's run shows 0).
+errno_auto() {
+	$B/test_preload errno_at_start &&
+	env LD_PRELOAD="$LIB" KALLOC_BACKEND=auto $B/test_preload errno_at_start
+}
+t "errno is 0 at main under LD_PRELOAD with the auto backend, as without it" errno_auto
+glibc_names() {
+	$B/test_preload glibc_names_and_answers &&
+	env LD_PRELOAD="$LIB" $B/test_preload glibc_names_and_answers
+}
+t "mallopt's answers, cfree, __libc_mallinfo and __libc_mallopt: glibc's, and the same under LD_PRELOAD" glibc_names
+
 # Memory that goes back (issue 11): against glibc in the same run, no
 # malloc after the last free.  Smaller in the VM, where memory is 1 GiB.
 retain_mib=128

@@ -16,6 +16,53 @@
 
 #include "test/check.h"
 
+/* Run first thing in main: errno is 0 at program start (C11 7.5), with
+ * or without liballoc, which may have failed to open the device. */
+static void errno_at_start(void)
+{
+	CHECK(errno == 0, "errno at main is %d (%s)", errno, strerror(errno));
+}
+
+/*
+ * Names and answers that only glibc defines, expected as glibc gives them
+ * (run.sh runs this case with and without liballoc): mallopt's return
+ * values, cfree (removed from the headers in glibc 2.26, still exported
+ * for older binaries: a block of ours must not reach glibc's free), and
+ * the __libc_ names of mallinfo and mallopt.
+ */
+void cfree(void *p);
+__asm__(".symver cfree,cfree@GLIBC_2.2.5");
+struct mallinfo __libc_mallinfo(void);
+int __libc_mallopt(int param, int value);
+
+static void glibc_names_and_answers(void)
+{
+	static const struct { int param, value, ret; } answers[] = {
+		{ M_MXFAST, 64, 1 }, { M_MXFAST, 160, 1 }, { M_MXFAST, 161, 0 },
+		{ M_MXFAST, -1, 0 }, { M_TRIM_THRESHOLD, 1 << 20, 1 },
+		{ M_TOP_PAD, 0, 1 }, { M_MMAP_THRESHOLD, 1 << 20, 1 },
+		{ M_MMAP_THRESHOLD, 64 << 20, 1 }, { M_MMAP_THRESHOLD, -1, 1 },
+		{ M_MMAP_MAX, 0, 1 }, { M_CHECK_ACTION, 3, 1 },
+		{ M_PERTURB, 0, 1 }, { M_ARENA_TEST, 8, 1 }, { M_ARENA_MAX, 0, 1 },
+		{ 2, 1, 1 }, { 100, 1, 1 }, { -100, 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		int ret = mallopt(answers[i].param, answers[i].value);
+
+		CHECK(ret == answers[i].ret, "mallopt(%d, %d) = %d, glibc's is %d",
+		      answers[i].param, answers[i].value, ret, answers[i].ret);
+		CHECK(__libc_mallopt(answers[i].param, answers[i].value) == ret,
+		      "__libc_mallopt agrees");
+	}
+	void *p = malloc(100);
+	CHECK(p, "malloc");
+	cfree(p);
+	p = malloc(200000);
+	struct mallinfo a = __libc_mallinfo();
+	CHECK(a.uordblks >= 200000 || a.hblkhd >= 200000, "__libc_mallinfo sees the block");
+	cfree(p);
+}
+
 static void preloaded(void)
 {
 	void *p = malloc(10);
@@ -132,6 +179,8 @@ static void mallinfo_and_sized_frees(void)
 }
 
 static const struct check_case cases[] = {
+	{ "errno_at_start", "errno is 0 when main starts", errno_at_start },
+	{ "glibc_names_and_answers", "mallopt answers as glibc does; cfree, __libc_mallinfo and __libc_mallopt are liballoc's", glibc_names_and_answers },
 	{ "preloaded", "LD_PRELOAD puts liballoc under malloc", preloaded },
 	{ "glibc_semantics", "the unprefixed family follows glibc", glibc_semantics },
 	{ "libc_dlopen_tls_threads", "stdio, dlopen, dynamic TLS and threads allocate from liballoc", libc_dlopen_tls_threads },
