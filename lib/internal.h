@@ -105,9 +105,18 @@ static inline unsigned ka_size_class(size_t size)
 
 KA_HIDDEN unsigned ka_class_slices(unsigned cls);
 
-/* ---- locks: tiny, no allocation, resettable after fork ---- */
+/*
+ * ---- locks: tiny, no allocation, resettable after fork ----
+ * 0 free, 1 held, 2 held and maybe waited for: a waiter sleeps on a futex
+ * (lock.c), as glibc's locks do, rather than yield: sched_yield() gives
+ * the CPU only to threads of the caller's priority, so a real-time thread
+ * waiting for an ordinary one on its CPU would spin until the kernel's
+ * real-time throttling let the holder run (U. Drepper, "Futexes Are
+ * Tricky", mutex 2).
+ */
 typedef struct { atomic_int v; } ka_lock_t;
 KA_HIDDEN void ka_lock_slow(ka_lock_t *l);
+KA_HIDDEN void ka_lock_wake(ka_lock_t *l);
 
 /*
  * The thread inside fork() holds every allocator lock from liballoc's
@@ -130,16 +139,31 @@ static inline bool ka_in_fork_window(void)
 
 static inline void ka_lock(ka_lock_t *l)
 {
+	int free = 0;
+
 	if (ka_in_fork_window())
 		return;
-	if (KA_UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+	if (KA_UNLIKELY(!atomic_compare_exchange_strong_explicit(&l->v, &free, 1,
+								 memory_order_acquire,
+								 KA_RELAXED)))
 		ka_lock_slow(l);
+}
+/* Take it if it is free; true if taken (or passed, inside fork()). */
+static inline bool ka_trylock(ka_lock_t *l)
+{
+	int free = 0;
+
+	if (ka_in_fork_window())
+		return true;
+	return atomic_compare_exchange_strong_explicit(&l->v, &free, 1, memory_order_acquire,
+						       KA_RELAXED);
 }
 static inline void ka_unlock(ka_lock_t *l)
 {
 	if (ka_in_fork_window())
 		return;
-	atomic_store_explicit(&l->v, 0, memory_order_release);
+	if (KA_UNLIKELY(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2))
+		ka_lock_wake(l);
 }
 /* Around fork (fork.c): lock takes l, !lock lets it go. */
 static inline void ka_lock_fork(ka_lock_t *l, bool lock)

@@ -1,19 +1,53 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The slow half of ka_lock (internal.h): the lock is held, so wait until
- * it looks free, yielding the CPU to its holder, then try again.
+ * The slow half of ka_lock and ka_unlock (internal.h).  A waiter spins a
+ * little, since the allocator's locks are held for short stretches, then
+ * marks the lock waited for (2) and sleeps on it until an unlock of a
+ * waited-for lock wakes one sleeper, which takes it as waited for again:
+ * it cannot know whether others still sleep.
  */
-#include <sched.h>
+#include <errno.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 _Atomic uintptr_t ka_fork_holder;
 __thread char ka_tls_fork_id __attribute__((tls_model("initial-exec")));
 
+static inline void ka_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+/* errno as it was: free() keeps it (glibc 2.33 on), and so does a malloc that succeeds. */
 void ka_lock_slow(ka_lock_t *l)
 {
-	do {
-		while (atomic_load_explicit(&l->v, KA_RELAXED))
-			sched_yield();
-	} while (atomic_exchange_explicit(&l->v, 1, memory_order_acquire));
+	int saved = errno;
+
+	for (int spin = 0; spin < 100; spin++) {
+		int free = 0;
+
+		if (atomic_load_explicit(&l->v, KA_RELAXED) == 0 &&
+		    atomic_compare_exchange_weak_explicit(&l->v, &free, 1,
+							  memory_order_acquire, KA_RELAXED))
+			return;
+		ka_cpu_relax();
+	}
+	while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
+		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+	errno = saved;
+}
+
+void ka_lock_wake(ka_lock_t *l)
+{
+	int saved = errno;
+
+	syscall(SYS_futex, &l->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved;
 }

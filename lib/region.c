@@ -159,7 +159,7 @@ void ka_segments_purge_owned(uint64_t now, uint64_t *next)
 			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
 							     (size_t)si * KA_SEGMENT_SIZE);
 			ka_lock_t *l = &r->seg_lock[si];
-			if (atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) {
+			if (!ka_trylock(l)) {
 				if (now + 10 < *next)
 					*next = now + 10;	/* busy: soon again */
 				continue;

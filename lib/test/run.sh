@@ -164,6 +164,18 @@ no_new_privs_after_malloc() {
 t "prctl(PR_SET_NO_NEW_PRIVS) after the purge thread started: every task has it, and no thread starts after" \
 	no_new_privs_after_malloc
 
+# A real-time thread waiting for an allocator lock that an ordinary
+# thread on its CPU holds must let that thread run (lock.c).  Host only:
+# it times rounds against a 100 ms bound, too tight under TCG.
+if [ $vm = 0 ]; then
+	rt_lock() {
+		$B/test_rt_lock || return $?
+		env LD_PRELOAD="$LIB" $B/test_rt_lock
+	}
+	t "a SCHED_FIFO thread and an ordinary one on one CPU, both allocating: no round of the real-time one over 100 ms" \
+		rt_lock
+fi
+
 # The backend switch, seen from outside.
 bad_backend() {
 	out=$(LD_PRELOAD="$LIB" KALLOC_BACKEND=bogus /bin/true 2>&1)
