@@ -281,7 +281,7 @@ void kalloc_owner_exit(void);
 
 /* user.c */
 struct seq_file;
-struct kalloc_user *kalloc_user_get(kuid_t uid);
+struct kalloc_user *kalloc_user_current(void);
 void kalloc_user_hold(struct kalloc_user *user);
 void kalloc_user_put(struct kalloc_user *user);
 bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,

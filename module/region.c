@@ -554,7 +554,7 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 	region->mm = current->mm;
 	region->tgid = task_tgid_nr(current);
 	region->uid = current_euid();
-	region->user = kalloc_user_get(current_uid());
+	region->user = kalloc_user_current();
 	if (!region->user) {
 		kalloc_region_put(region);
 		return ERR_PTR(-ENOMEM);

@@ -6,6 +6,10 @@
  * copy to its parent's region's user), as RLIMIT_MEMLOCK and io_uring's
  * registered buffers count against the user rather than the process: a
  * user cannot escape the limit by opening the device from many processes.
+ * Inside a user namespace it belongs to the uid that created the outermost
+ * namespace below the initial one (kalloc_user_current()): the uids mapped
+ * into a namespace are its creator's to hand out, and a user with
+ * /etc/subuid ranges could otherwise get 65536 limits.
  * Every page a region claims is counted against its user, at CREATE for a
  * VMALLOC region and at fault for a PAGES region; the claim that would
  * pass max_user_pages fails (ENOMEM, SIGBUS), for that user alone.
@@ -40,7 +44,7 @@ static struct kalloc_user *kalloc_user_find(kuid_t uid)
 }
 
 /* The user @uid, with a reference for the caller; NULL without memory. */
-struct kalloc_user *kalloc_user_get(kuid_t uid)
+static struct kalloc_user *kalloc_user_get(kuid_t uid)
 {
 	struct kalloc_user *user, *new;
 
@@ -71,6 +75,31 @@ struct kalloc_user *kalloc_user_get(kuid_t uid)
 	spin_unlock(&kalloc_users_lock);
 	kfree(new);
 	return user;
+}
+
+/*
+ * The uid the caller's regions count against: its real uid, or, in a user
+ * namespace, the owner of the namespace's outermost ancestor below
+ * init_user_ns, a uid of the initial namespace.  The kernel's own
+ * per-user counts (ucounts: RLIMIT_NPROC, RLIMIT_MEMLOCK's locked_vm) are
+ * charged up the same chain, to each namespace's owner in turn.
+ */
+static kuid_t kalloc_user_uid(const struct cred *cred)
+{
+	const struct user_namespace *ns = cred->user_ns;
+	kuid_t uid = cred->uid;
+
+	while (ns != &init_user_ns) {
+		uid = ns->owner;
+		ns = ns->parent;
+	}
+	return uid;
+}
+
+/* The caller's user (see kalloc_user_uid()), as kalloc_user_get() gives it. */
+struct kalloc_user *kalloc_user_current(void)
+{
+	return kalloc_user_get(kalloc_user_uid(current_cred()));
 }
 
 void kalloc_user_hold(struct kalloc_user *user)

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -595,6 +596,89 @@ TEST_F(user_limits, vmalloc_create_past_the_user_limit_is_enomem)
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, status) TH_LOG("step %d failed (see the test)", WEXITSTATUS(status));
+	EXPECT_EQ(-1, user_resident(KT_USER_ID));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * A user with /etc/subuid ranges may map many uids into a user namespace
+ * of its own (newuidmap) and become each in turn: each must not bring a
+ * limit of its own.  Here root writes the map a setuid newuidmap would:
+ * user 1000's namespace gets uids 0 and 1 as global uids 200000 and
+ * 200001.  As namespace uid 1, then 0, a VMALLOC region of 60 pages each,
+ * against a limit of 100: the second is refused, and both count against
+ * user 1000.  Skipped where the kernel refuses user namespaces.
+ */
+static void userns_creates(int fd, int report, int go)
+{
+	struct kalloc_create c;
+	char byte;
+	int step = 0;
+
+	if (unshare(CLONE_NEWUSER)) {
+		step = errno == EPERM || errno == EINVAL || errno == ENOSPC ? 77 : 1;
+		goto out;
+	}
+	if (write(report, &step, sizeof(step)) != sizeof(step) || read(go, &byte, 1) != 1)
+		_exit(2);
+	if (setresuid(1, 1, 1))
+		step = 3;
+	else if (kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+		step = 4;
+	else if (setresuid(0, 0, 0))
+		step = 5;
+	else if (kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c) != -ENOMEM)
+		step = 6;	/* a second limit: 120 pages held */
+out:
+	if (write(report, &step, sizeof(step)) != sizeof(step) || read(go, &byte, 1) != 1)
+		_exit(2);
+	_exit(0);
+}
+
+TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
+{
+	static const char map[] = "0 200000 2\n";
+	int report[2], go[2], step = -1, status, fd;
+	char path[64];
+	pid_t pid;
+
+	if (access("/proc/self/ns/user", F_OK))
+		SKIP(return, "the kernel has no user namespaces");
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
+	ASSERT_EQ(0, pipe2(report, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (kt_become(KT_USER_ID, true))
+			_exit(1);
+		fd = kt_open();
+		if (fd < 0)
+			_exit(1);
+		userns_creates(fd, report[1], go[0]);
+	}
+	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
+	if (step == 77) {
+		EXPECT_EQ(1, write(go[1], "x", 1));
+		waitpid(pid, &status, 0);
+		SKIP(return, "unshare(CLONE_NEWUSER) refused to user %d", KT_USER_ID);
+	}
+	ASSERT_EQ(0, step) TH_LOG("the child failed at step %d", step);
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)strlen(map), write(fd, map, strlen(map)));
+	close(fd);
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
+	EXPECT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
+	/* what the namespace's uids hold is user 1000's, and only 60 pages */
+	EXPECT_EQ(60, user_resident(KT_USER_ID));
+	EXPECT_EQ(-1, user_resident(200000));
+	EXPECT_EQ(-1, user_resident(200001));
+	EXPECT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
 	EXPECT_EQ(-1, user_resident(KT_USER_ID));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
