@@ -34,6 +34,17 @@ module_param_named(max_user_pages, kalloc_max_user_pages, ulong, 0644);
 MODULE_PARM_DESC(max_user_pages,
 		 "Most pages one user's regions may hold (default: half of RAM; 0: no limit)");
 
+/*
+ * Regions cost slab memory (about 0.5 KiB each, and their xarray nodes)
+ * whether or not they hold a page, and every /proc/kalloc read walks them:
+ * a bound per user, as for pages.  liballoc makes one per 64 MiB of small
+ * blocks and one per live block over 2 MiB.
+ */
+unsigned long kalloc_max_user_regions = 65536;
+module_param_named(max_user_regions, kalloc_max_user_regions, ulong, 0644);
+MODULE_PARM_DESC(max_user_regions,
+		 "Most regions one user may hold (default: 65536; 0: no limit)");
+
 unsigned int kalloc_fault_around = 16;
 
 static int kalloc_fault_around_set(const char *val,

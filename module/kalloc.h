@@ -102,6 +102,7 @@ struct kalloc_user {
 	refcount_t ref;			/* one per region */
 	kuid_t uid;
 	atomic_long_t pages;		/* resident in its regions */
+	atomic_long_t regions;		/* its regions, fork copies too */
 };
 
 struct kalloc_region {
@@ -172,6 +173,7 @@ static inline void kalloc_region_owner_seen(struct kalloc_region *region)
 extern unsigned long kalloc_max_pages;
 extern unsigned long kalloc_max_region_pages;
 extern unsigned long kalloc_max_user_pages;
+extern unsigned long kalloc_max_user_regions;
 extern unsigned int kalloc_fault_around;
 extern bool kalloc_lock_stat;
 
@@ -282,6 +284,8 @@ void kalloc_owner_exit(void);
 /* user.c */
 struct seq_file;
 struct kalloc_user *kalloc_user_current(void);
+bool kalloc_user_add_region(struct kalloc_user *user, bool limited);
+void kalloc_user_remove_region(struct kalloc_user *user);
 void kalloc_user_hold(struct kalloc_user *user);
 void kalloc_user_put(struct kalloc_user *user);
 bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,

@@ -477,8 +477,10 @@ static void kalloc_region_free(struct kref *ref)
 	if (region->listed)
 		xa_erase(&kalloc_regions, region->list_index);
 	kalloc_backing_free(region);
-	if (region->user)
+	if (region->user) {
+		kalloc_user_remove_region(region->user);
 		kalloc_user_put(region->user);
+	}
 	if (region->mm)
 		mmdrop(region->mm);
 	atomic_long_dec(&kalloc_totals.regions);
@@ -537,6 +539,7 @@ static int kalloc_check_create(const struct kalloc_create *args)
 struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 {
 	struct kalloc_region *region;
+	struct kalloc_user *user;
 	int err;
 
 	err = kalloc_check_create(args);
@@ -554,13 +557,19 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 	region->mm = current->mm;
 	region->tgid = task_tgid_nr(current);
 	region->uid = current_euid();
-	region->user = kalloc_user_current();
-	if (!region->user) {
+	/* noaudit: asked at every CREATE, and "no" is the common answer */
+	region->limited = !ns_capable_noaudit(&init_user_ns, CAP_SYS_RESOURCE);
+	user = kalloc_user_current();
+	if (!user) {
 		kalloc_region_put(region);
 		return ERR_PTR(-ENOMEM);
 	}
-	/* noaudit: asked at every CREATE, and "no" is the common answer */
-	region->limited = !ns_capable_noaudit(&init_user_ns, CAP_SYS_RESOURCE);
+	if (!kalloc_user_add_region(user, region->limited)) {
+		kalloc_user_put(user);
+		kalloc_region_put(region);
+		return ERR_PTR(-ENOMEM);
+	}
+	region->user = user;
 	get_task_comm(region->comm, current);
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		err = kalloc_vmalloc_fill(region, region->mm);
@@ -733,6 +742,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->tgid = 0;
 	copy->uid = parent->uid;
 	kalloc_user_hold(parent->user);
+	kalloc_user_add_region(parent->user, false);
 	copy->user = parent->user;
 	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));

@@ -20,7 +20,9 @@
  * another task (process_vm_writev, ptrace).
  *
  * Users are kept in a small hash table while they hold a region, so that
- * /proc/kalloc can show each user's pages.
+ * /proc/kalloc can show each user's pages and regions.  The regions are
+ * limited too (max_user_regions): each costs slab memory whether or not
+ * it holds a page.
  */
 #include <linux/cred.h>
 #include <linux/hashtable.h>
@@ -119,7 +121,7 @@ void kalloc_user_put(struct kalloc_user *user)
 	spin_unlock(&kalloc_users_lock);
 	if (!last)
 		return;
-	WARN_ON_ONCE(atomic_long_read(&user->pages));
+	WARN_ON_ONCE(atomic_long_read(&user->pages) || atomic_long_read(&user->regions));
 	kfree(user);
 }
 
@@ -147,6 +149,28 @@ void kalloc_user_uncharge(struct kalloc_user *user, unsigned long nr)
 }
 
 /*
+ * One region more for @user; false (and nothing counted) if that would
+ * pass max_user_regions and @limited.  A fork copy is counted, never
+ * refused (as its pages are).
+ */
+bool kalloc_user_add_region(struct kalloc_user *user, bool limited)
+{
+	unsigned long max = READ_ONCE(kalloc_max_user_regions);
+	long regions = atomic_long_inc_return(&user->regions);
+
+	if (limited && max && regions > max) {
+		atomic_long_dec(&user->regions);
+		return false;
+	}
+	return true;
+}
+
+void kalloc_user_remove_region(struct kalloc_user *user)
+{
+	atomic_long_dec(&user->regions);
+}
+
+/*
  * The "userUID_resident PAGES" lines of /proc/kalloc: root sees every
  * user's, others their own (by the reader's real or effective uid).
  */
@@ -166,6 +190,9 @@ void kalloc_users_show(struct seq_file *m)
 		seq_printf(m, "user%u_resident %ld\n",
 			   from_kuid_munged(ns, user->uid),
 			   atomic_long_read(&user->pages));
+		seq_printf(m, "user%u_regions %ld\n",
+			   from_kuid_munged(ns, user->uid),
+			   atomic_long_read(&user->regions));
 	}
 	spin_unlock(&kalloc_users_lock);
 }

@@ -601,6 +601,69 @@ TEST_F(user_limits, vmalloc_create_past_the_user_limit_is_enomem)
 }
 
 /*
+ * max_user_regions: a user's regions cost slab memory whether or not they
+ * hold a page.  User 1000 under a limit of 8: 8 VMALLOC regions of one
+ * page, the ninth ENOMEM, one destroyed makes room for one; a fork's
+ * copies count without being refused; root is counted, not limited.
+ */
+TEST_F(user_limits, regions_past_the_user_limit_are_enomem)
+{
+	long saved = kt_param("max_user_regions");
+	struct kalloc_create c;
+	int fd, status;
+	pid_t pid;
+
+	ASSERT_LT(0, saved) TH_LOG("no max_user_regions parameter, or no default limit");
+	ASSERT_EQ(0, kt_set_param("max_user_regions", 8));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		unsigned int ids[8];
+		pid_t child;
+
+		if (kt_become(KT_USER_ID, true))
+			_exit(1);
+		fd = kt_open();
+		if (fd < 0)
+			_exit(1);
+		for (int i = 0; i < 8; i++) {
+			if (kt_create(fd, KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+				_exit(2);
+			ids[i] = c.id;
+		}
+		if (kt_create(fd, KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c) != -ENOMEM)
+			_exit(3);
+		if (kt_proc_total("user1000_regions") != 8)
+			_exit(4);
+		if (kt_destroy(fd, ids[0]) || kt_create(fd, KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c))
+			_exit(5);
+		/* a child's copies: counted, 16 while it lives, and it lives */
+		if (kt_map(fd, &c, 0) == MAP_FAILED)
+			_exit(6);
+		child = fork();
+		if (child == 0)
+			_exit(kt_proc_total("user1000_regions") > 8 ? 0 : 1);
+		if (child < 0 || waitpid(child, &status, 0) != child || status)
+			_exit(7);
+		if (kt_proc_total("user1000_regions") != 8)
+			_exit(8);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("step %d failed (see the test)", WEXITSTATUS(status));
+	EXPECT_EQ(-1, kt_proc_total("user1000_regions"));
+	/* root (CAP_SYS_RESOURCE) is counted, not limited */
+	fd = kt_open();
+	ASSERT_LE(0, fd);
+	for (int i = 0; i < 9; i++)
+		ASSERT_EQ(0, kt_create(fd, KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c));
+	EXPECT_LE(9, kt_proc_total("user0_regions"));
+	close(fd);
+	EXPECT_EQ(0, kt_set_param("max_user_regions", saved));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
  * A user with /etc/subuid ranges may map many uids into a user namespace
  * of its own (newuidmap) and become each in turn: each must not bring a
  * limit of its own.  Here root writes the map a setuid newuidmap would:

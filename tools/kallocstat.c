@@ -244,8 +244,9 @@ static void print_json(const struct kp_snapshot *s, size_t shown)
 	}
 	printf("}, \"users\": [");
 	for (i = 0; i < s->nr_users; i++)
-		printf("%s{\"uid\": %lu, \"resident_pages\": %lu}", i ? ", " : "",
-		       s->users[i].uid, s->users[i].resident_pages);
+		printf("%s{\"uid\": %lu, \"resident_pages\": %lu, \"regions\": %lu}",
+		       i ? ", " : "", s->users[i].uid, s->users[i].resident_pages,
+		       s->users[i].regions);
 	printf("], \"regions_total\": %zu, \"regions\": [", s->nr_regions);
 	for (i = 0; i < shown; i++) {
 		const struct kp_region *r = &s->regions[i];

@@ -55,19 +55,31 @@ static bool parse_l(const char *s, long *out)
 }
 
 /*
- * A "userUID_resident PAGES" total: appended to snap->users (true), or
- * false if @key is not one.  -1 in *err when memory ran out.
+ * A "userUID_resident PAGES" or "userUID_regions N" total: into that
+ * user's entry of snap->users, appended the first time (true), or false
+ * if @key is neither.  -1 in *err when memory ran out.
  */
 static bool kp_user_total(struct kp_snapshot *snap, const char *key,
 			  const char *value, size_t *cap, int *err)
 {
-	unsigned long uid, pages;
+	unsigned long uid, n;
 	struct kp_user *grown;
 	char tail[16];
+	bool resident;
 
-	if (sscanf(key, "user%lu_%15s", &uid, tail) != 2 || strcmp(tail, "resident") ||
-	    key[4] < '0' || key[4] > '9' || !parse_ul(value, &pages))
+	if (sscanf(key, "user%lu_%15s", &uid, tail) != 2 ||
+	    (strcmp(tail, "resident") && strcmp(tail, "regions")) ||
+	    key[4] < '0' || key[4] > '9' || !parse_ul(value, &n))
 		return false;
+	resident = !strcmp(tail, "resident");
+	/* the module prints a user's two lines together */
+	if (snap->nr_users && snap->users[snap->nr_users - 1].uid == uid) {
+		if (resident)
+			snap->users[snap->nr_users - 1].resident_pages = n;
+		else
+			snap->users[snap->nr_users - 1].regions = n;
+		return true;
+	}
 	if (snap->nr_users == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
 		grown = realloc(snap->users, *cap * sizeof(*grown));
@@ -78,7 +90,8 @@ static bool kp_user_total(struct kp_snapshot *snap, const char *key,
 		snap->users = grown;
 	}
 	snap->users[snap->nr_users].uid = uid;
-	snap->users[snap->nr_users].resident_pages = pages;
+	snap->users[snap->nr_users].resident_pages = resident ? n : 0;
+	snap->users[snap->nr_users].regions = resident ? 0 : n;
 	snap->nr_users++;
 	return true;
 }

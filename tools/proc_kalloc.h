@@ -40,6 +40,7 @@ struct kp_region {
 struct kp_user {
 	unsigned long uid;
 	unsigned long resident_pages;
+	unsigned long regions;
 };
 
 struct kp_snapshot {

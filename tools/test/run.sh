@@ -152,8 +152,9 @@ users() {
 import json, sys
 d = json.load(sys.stdin)
 u = d["users"]
-assert len(u) == 72 and u[0] == {"uid": 0, "resident_pages": 512} and u[1]["uid"] == 1000, u[:3]
-assert d["totals"]["max_user_pages"] == 131072 and "user0_resident" not in d["totals"], d["totals"]'
+assert len(u) == 72 and u[0] == {"uid": 0, "resident_pages": 512, "regions": 1} and u[1]["uid"] == 1000, u[:3]
+assert d["totals"]["max_user_pages"] == 131072 and "user0_resident" not in d["totals"], d["totals"]
+assert "user0_regions" not in d["totals"], d["totals"]'
 }
 check "kallocstat shows max_user_pages and each user's pages (72 users: more than the totals hold)" users
 
