@@ -112,6 +112,24 @@ void *ka_calloc(size_t n, size_t size)
 	}
 	if (total > KA_LARGE_MAX)	/* zeroed only if reused: fresh ones read zero */
 		return ka_huge_malloc(total, 0, true);
+	/*
+	 * A large block (one per page) of a span carved from slices that read
+	 * zero is left unwritten but for its free-list link, as glibc leaves
+	 * fresh memory: a sparse table calloc()ed costs neither the time to
+	 * write it nor the memory the writes would fault in.
+	 */
+	if (total > KA_MEDIUM_MAX) {
+		ka_tls_zeroed_block = NULL;
+		void *p = ka_malloc(total);
+		if (p && p == ka_tls_zeroed_block) {
+			ka_tls_zeroed_block = NULL;
+			memset(p, 0, sizeof(ka_block_t));
+			return p;
+		}
+		if (p)
+			memset(p, 0, total);
+		return p;
+	}
 	void *p = ka_malloc(total);
 	if (p)
 		memset(p, 0, total);

@@ -468,6 +468,7 @@ KA_HIDDEN bool ka_os_region_create(size_t size, size_t align, int node, struct k
 KA_HIDDEN bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
 					struct ka_os_region *r);
 KA_HIDDEN bool ka_os_pmd_usable(void);
+KA_HIDDEN bool ka_os_address_space_counted(void);
 KA_HIDDEN void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len);
 KA_HIDDEN void ka_os_region_destroy(const struct ka_os_region *r);
 KA_HIDDEN size_t ka_os_region_resident(const struct ka_os_region *r);
@@ -527,7 +528,12 @@ KA_HIDDEN bool ka_block_region_view(const void *p, struct ka_os_region_view *v);
 KA_HIDDEN void ka_regions_fork_lock(bool lock);
 
 /* ---- segment.c: segments and spans ---- */
-KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices);
+KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices, bool *zeroed);
+/*
+ * The block of the last large page made zeroed (page.c), for calloc to
+ * leave unwritten (alloc.c); calloc clears it before it allocates.
+ */
+extern __thread void *ka_tls_zeroed_block __attribute__((tls_model("initial-exec")));
 KA_HIDDEN void ka_span_free(ka_heap_t *heap, ka_page_t *page);
 KA_HIDDEN void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap);
 KA_HIDDEN void ka_seg_list_remove(ka_segment_t **list, ka_segment_t *seg);

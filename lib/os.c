@@ -264,12 +264,22 @@ bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
 	return ka_os_region_made(r);
 }
 
-/* The range reads zero next time; the memory goes back to the kernel. */
+/*
+ * The range reads zero next time; the memory goes back to the kernel.
+ * Callers count on the zeros (a span carved from slices released since
+ * their last use is handed to calloc unwritten, segment.c), so where the
+ * kernel refuses (madvise on mlock()ed memory, a RELEASE interrupted) the
+ * range is zeroed here and stays resident.
+ */
 void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len)
 {
+	uint8_t *base = r->base;
+	int saved = errno;
+
 	if (offset < r->head) {		/* the head, not the device's */
 		size_t n = r->head - offset < len ? r->head - offset : len;
-		madvise((uint8_t *)r->base + offset, n, MADV_DONTNEED);
+		if (madvise(base + offset, n, MADV_DONTNEED) != 0)
+			memset(base + offset, 0, n);
 		offset += n;
 		len -= n;
 	}
@@ -277,11 +287,17 @@ void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t le
 		struct kalloc_release rel = {
 			.argsz = sizeof rel, .id = r->id, .offset = offset - r->head, .length = len,
 		};
-		if (ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) != 0)
+		if (ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) != 0) {
+			memset(base + offset, 0, len);
+			errno = saved;
 			return;
-	} else if (len) {
-		madvise((uint8_t *)r->base + offset, len, MADV_DONTNEED);
+		}
+	} else if (len && madvise(base + offset, len, MADV_DONTNEED) != 0) {
+		memset(base + offset, 0, len);
+		errno = saved;
+		return;
 	}
+	errno = saved;
 	atomic_fetch_add_explicit(&ka_os_releases, 1, KA_RELAXED);
 	atomic_fetch_add_explicit(&ka_os_released_bytes, len, KA_RELAXED);
 }

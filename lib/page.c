@@ -172,10 +172,13 @@ static void ka_page_extend(ka_page_t *page)
 	__atomic_store_n(&page->threaded, page->threaded + n * (uint32_t)bs, __ATOMIC_RELAXED);
 }
 
+__thread void *ka_tls_zeroed_block __attribute__((tls_model("initial-exec")));
+
 static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 {
 	unsigned slices = ka_class_slices(cls);
-	ka_page_t *page = ka_span_alloc(heap, slices);
+	bool zeroed;
+	ka_page_t *page = ka_span_alloc(heap, slices, &zeroed);
 
 	if (!page)
 		return NULL;
@@ -191,6 +194,9 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 			      (bs > ka_page_span_bytes(page) / 2 ? KA_PAGE_LARGE : 0),
 			      memory_order_release);
 	ka_page_extend(page);
+	/* One block, all zero but its free-list link (KALLOC_DEBUG: junk) */
+	if (zeroed && !ka_debug && bs > ka_page_span_bytes(page) / 2)
+		ka_tls_zeroed_block = page->start;
 	ka_page_queue_push_front(heap, &heap->queues[cls], page);
 	heap->pages++;
 	if (heap->purge_next == UINT64_MAX)

@@ -83,11 +83,18 @@ static int ka_find_span(uint64_t free, unsigned n)
 	return ka_find_run(free, n);
 }
 
-static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx, unsigned n)
+/*
+ * *zeroed: every slice of the span reads zero, none having been written
+ * since its segment was made or the slice was last released (dirty slices
+ * are the written ones still resident; released ones read zero, os.c).
+ */
+static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx, unsigned n,
+			       bool *zeroed)
 {
 	uint64_t mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << idx;
 
 	ka_lock(ka_seg_lock(seg));
+	*zeroed = !(seg->dirty & mask);
 	if (KA_UNLIKELY(ka_debug))	/* dirty: freed as junk, not given back */
 		for (uint64_t d = seg->dirty & mask; d; d &= d - 1)
 			ka_debug_check_junk("free slice", (uint8_t *)seg +
@@ -110,14 +117,14 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 
 /* Room first in the heap's segments, then in its empty pages' spans, then
  * in an abandoned segment, last in a new one. */
-ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
+ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n, bool *zeroed)
 {
 	heap->carved += n;
 	for (;;) {
 		for (ka_segment_t *seg = heap->segs_avail; seg; seg = seg->next) {
 			int idx = ka_find_span(~seg->used, n);
 			if (idx >= 0)
-				return ka_span_take(heap, seg, (unsigned)idx, n);
+				return ka_span_take(heap, seg, (unsigned)idx, n, zeroed);
 		}
 		if (!ka_heap_sweep(heap) && !ka_segment_reclaim(heap))
 			break;
@@ -127,7 +134,7 @@ ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n)
 		return NULL;
 	ka_segment_set_heap(seg, heap);
 	ka_seg_list_push(&heap->segs_avail, seg);
-	return ka_span_take(heap, seg, 1, n);
+	return ka_span_take(heap, seg, 1, n, zeroed);
 }
 
 /*
