@@ -9,7 +9,11 @@
  * rounded up to a power of two.  Only address space is spent on that (the
  * kernel backs pages as they are touched, for the device as for anonymous
  * memory), and it lets realloc() grow a huge block in place and lets one
- * cached region serve blocks of any size it can hold.  huge_resident is
+ * cached region serve blocks of any size it can hold.  Not where address
+ * space is counted (ka_os_address_space_counted(): RLIMIT_AS, or strict
+ * overcommit, which charges a private writable mapping whole): there the
+ * room would make malloc fail at a half or a quarter of what glibc
+ * serves, so a region is what its first block needs.  huge_resident is
  * how much of the region, from its start, may be resident: what its
  * largest block so far reached.
  *
@@ -377,7 +381,7 @@ bool ka_huge_cache_purge(uint64_t now, bool all, uint64_t *next)
 /* A fresh region's size for a first block ending at total: see above. */
 static size_t ka_huge_reserve(size_t total)
 {
-	if (total > ((size_t)1 << 40))
+	if (total > ((size_t)1 << 40) || ka_os_address_space_counted())
 		return total;
 	return (size_t)2 << (64 - __builtin_clzl(total - 1));
 }

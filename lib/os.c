@@ -33,6 +33,7 @@
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -262,6 +263,38 @@ bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
 	if (!ka_os_device_region(size, head, align, KA_PMD_ORDER, node, r))
 		return false;
 	return ka_os_region_made(r);
+}
+
+/*
+ * Whether address space costs more than address space (huge.c's room to
+ * grow): under an RLIMIT_AS (ulimit -v, batch systems), or with
+ * vm.overcommit_memory 2, where every private writable mapping is charged
+ * whole against the commit limit (anonymous regions are such mappings).
+ * The limit is looked at each time, a region at a time: a program may set
+ * it after it started.
+ */
+bool ka_os_address_space_counted(void)
+{
+	static atomic_int strict = -1;	/* vm.overcommit_memory == 2; -1: not read yet */
+	struct rlimit as;
+
+	if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+		return true;
+	if (ka_backend == KA_BACKEND_DEVICE)	/* shared mappings: not charged */
+		return false;
+	if (atomic_load_explicit(&strict, KA_RELAXED) < 0) {
+		int saved = errno, fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+		char c = 0;
+
+		if (fd >= 0) {
+			if (read(fd, &c, 1) != 1)
+				c = 0;
+			close(fd);
+		}
+		errno = saved;
+		atomic_store_explicit(&strict, c == '2', KA_RELAXED);
+	}
+	return atomic_load_explicit(&strict, KA_RELAXED);
 }
 
 /*

@@ -116,6 +116,11 @@ fork_handlers_n=50
 t "fork handlers registered before liballoc's allocate in prepare, parent and child ($fork_handlers_n forks, 2 threads allocating) under LD_PRELOAD" \
 	same fork_handlers $B/fork_handlers_prog $fork_handlers_n
 
+# Under ulimit -v as many huge blocks as glibc gives (huge.c makes no
+# room to grow there): before, 5 of glibc's 10 (test_aslimit.c).
+t "RLIMIT_AS 1 GiB over the start: as many untouched 100 MiB blocks as glibc, then small ones, under LD_PRELOAD" \
+	same aslimit $B/test_aslimit
+
 # A process ends when its last thread does, the purge thread or not
 # (test_last_thread.c: Python's test_threading found a child forked from
 # a thread living on beside it).
