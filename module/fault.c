@@ -239,7 +239,7 @@ static vm_fault_t kalloc_fault_publish(struct vm_fault *vmf,
 						       VM_FAULT_SIGBUS;
 	}
 	if (!kalloc_fault_lock(vmf, region)) {
-		/* the pages go back, and are uncharged, while the region lives */
+		/* the pages go back while the region surely lives */
 		kalloc_fill_discard(region, fill);
 		return kalloc_fault_retry(vmf);
 	}

@@ -6,10 +6,10 @@
  * copy to its parent's region's user), as RLIMIT_MEMLOCK and io_uring's
  * registered buffers count against the user rather than the process: a
  * user cannot escape the limit by opening the device from many processes.
- * Inside a user namespace it belongs to the uid that created the outermost
- * namespace below the initial one (kalloc_user_current()): the uids mapped
- * into a namespace are its creator's to hand out, and a user with
- * /etc/subuid ranges could otherwise get 65536 limits.
+ * Inside a user namespace that a user other than root created, it belongs
+ * to that user (kalloc_user_uid()): the uids mapped into a namespace are
+ * its creator's to hand out, and a user with /etc/subuid ranges could
+ * otherwise get 65536 limits.
  * Every page a region claims is counted against its user, at CREATE for a
  * VMALLOC region and at fault for a PAGES region; the claim that would
  * pass max_user_pages fails (ENOMEM, SIGBUS), for that user alone.
@@ -81,20 +81,21 @@ static struct kalloc_user *kalloc_user_get(kuid_t uid)
 
 /*
  * The uid the caller's regions count against: its real uid, or, in a user
- * namespace, the owner of the namespace's outermost ancestor below
- * init_user_ns, a uid of the initial namespace.  The kernel's own
- * per-user counts (ucounts: RLIMIT_NPROC, RLIMIT_MEMLOCK's locked_vm) are
- * charged up the same chain, to each namespace's owner in turn.
+ * namespace, the owner (a uid of the initial namespace) of the outermost
+ * namespace around it that a user other than root created: that user's
+ * mapped uids are its own to hand out.  Root's namespaces (a container's,
+ * a service's PrivateUsers=) map uids root gave out deliberately, and they
+ * keep their own limits.  The kernel's own per-user counts (ucounts:
+ * RLIMIT_NPROC, RLIMIT_MEMLOCK's locked_vm) are charged up the same chain.
  */
 static kuid_t kalloc_user_uid(const struct cred *cred)
 {
-	const struct user_namespace *ns = cred->user_ns;
+	const struct user_namespace *ns;
 	kuid_t uid = cred->uid;
 
-	while (ns != &init_user_ns) {
-		uid = ns->owner;
-		ns = ns->parent;
-	}
+	for (ns = cred->user_ns; ns != &init_user_ns; ns = ns->parent)
+		if (!uid_eq(ns->owner, GLOBAL_ROOT_UID))
+			uid = ns->owner;
 	return uid;
 }
 
@@ -121,7 +122,8 @@ void kalloc_user_put(struct kalloc_user *user)
 	spin_unlock(&kalloc_users_lock);
 	if (!last)
 		return;
-	WARN_ON_ONCE(atomic_long_read(&user->pages) || atomic_long_read(&user->regions));
+	WARN_ON_ONCE(atomic_long_read(&user->pages) ||
+		     atomic_long_read(&user->regions));
 	kfree(user);
 }
 

@@ -672,7 +672,7 @@ TEST_F(user_limits, regions_past_the_user_limit_are_enomem)
  * against a limit of 100: the second is refused, and both count against
  * user 1000.  Skipped where the kernel refuses user namespaces.
  */
-static void userns_creates(int fd, int report, int go)
+static void userns_creates(int fd, int report, int go, bool shared)
 {
 	struct kalloc_create c;
 	char byte;
@@ -690,8 +690,9 @@ static void userns_creates(int fd, int report, int go)
 		step = 4;
 	else if (setresuid(0, 0, 0))
 		step = 5;
-	else if (kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c) != -ENOMEM)
-		step = 6;	/* a second limit: 120 pages held */
+	else if (kt_create(fd, 60 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &c) !=
+		 (shared ? -ENOMEM : 0))
+		step = 6;	/* shared: a second limit would hold 120 pages */
 out:
 	if (write(report, &step, sizeof(step)) != sizeof(step) || read(go, &byte, 1) != 1)
 		_exit(2);
@@ -718,7 +719,7 @@ TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
 		fd = kt_open();
 		if (fd < 0)
 			_exit(1);
-		userns_creates(fd, report[1], go[0]);
+		userns_creates(fd, report[1], go[0], true);
 	}
 	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
 	if (step == 77) {
@@ -743,6 +744,56 @@ TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, status);
 	EXPECT_EQ(-1, user_resident(KT_USER_ID));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * A namespace root creates (a container's, a service's PrivateUsers=)
+ * maps uids root gave out: each keeps a limit of its own.  The same
+ * steps as above from root's namespace: both regions are granted, and
+ * each global uid holds its 60 pages.
+ */
+TEST_F(user_limits, uids_of_a_namespace_root_created_keep_their_own_limits)
+{
+	static const char map[] = "0 300000 2\n";
+	int report[2], go[2], step = -1, status, fd;
+	char path[64];
+	pid_t pid;
+
+	if (access("/proc/self/ns/user", F_OK))
+		SKIP(return, "the kernel has no user namespaces");
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
+	ASSERT_EQ(0, pipe2(report, O_CLOEXEC));
+	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		fd = kt_open();
+		if (fd < 0)
+			_exit(1);
+		userns_creates(fd, report[1], go[0], false);
+	}
+	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
+	if (step == 77) {
+		EXPECT_EQ(1, write(go[1], "x", 1));
+		waitpid(pid, &status, 0);
+		SKIP(return, "unshare(CLONE_NEWUSER) refused to root");
+	}
+	ASSERT_EQ(0, step) TH_LOG("the child failed at step %d", step);
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ((ssize_t)strlen(map), write(fd, map, strlen(map)));
+	close(fd);
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
+	EXPECT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
+	EXPECT_EQ(60, user_resident(300000));
+	EXPECT_EQ(60, user_resident(300001));
+	EXPECT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
+	EXPECT_EQ(-1, user_resident(300000));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
 
