@@ -5,7 +5,8 @@
  * the parent's threads only the one that forked is in the child: the heaps
  * of the others are handed back there, their segments abandoned, so that
  * the child's threads reuse that memory and no two threads own a segment
- * (ka_fork_child).  The purge thread has its own child handler (purge.c).
+ * (ka_fork_child).  Nor is the purge thread: the child starts its own
+ * when it needs one (ka_purge_fork_child, purge.c).
  */
 #include <pthread.h>
 
@@ -63,6 +64,7 @@ static void ka_fork_child(void)
 	ka_heap_t *self = ka_tls_heap;
 
 	ka_fork_parent();
+	ka_purge_fork_child();
 	ka_heaps_unuse_all_but(self);
 	ka_segments_abandon_gone(self, ka_heap_exited);
 	ka_heaps_drain_idle();

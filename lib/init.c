@@ -13,7 +13,10 @@
  * (stats.c) then.
  */
 #include <errno.h>
-#include <sched.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -22,20 +25,28 @@ uintptr_t ka_secret;
 static atomic_int ka_init_state;	/* 0 none, 1 running, 2 done */
 static atomic_int ka_late_state;
 
-/* init runs once, by the first caller; the others wait until it is done. */
+/*
+ * init runs once, by the first caller; the others sleep until it is done
+ * (on a futex, not yielding: see ka_lock_t in internal.h).
+ */
 static void ka_once(atomic_int *state, void (*init)(void))
 {
-	int expected = 0;
+	int expected = 0, saved;
 
 	if (KA_LIKELY(atomic_load_explicit(state, memory_order_acquire) == 2))
 		return;
 	if (atomic_compare_exchange_strong(state, &expected, 1)) {
 		init();
 		atomic_store_explicit(state, 2, memory_order_release);
+		saved = errno;
+		syscall(SYS_futex, state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+		errno = saved;
 		return;
 	}
+	saved = errno;
 	while (atomic_load_explicit(state, memory_order_acquire) != 2)
-		sched_yield();
+		syscall(SYS_futex, state, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved;
 }
 
 /*
@@ -51,6 +62,7 @@ static void ka_process_init_once(void)
 	ka_secret = ka_os_random();
 	ka_debug_init();
 	ka_os_init();
+	ka_os_commit_init();
 	ka_purge_init();
 	errno = saved;
 }

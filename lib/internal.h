@@ -139,11 +139,11 @@ static inline bool ka_in_fork_window(void)
 
 static inline void ka_lock(ka_lock_t *l)
 {
-	int free = 0;
+	int unlocked = 0;
 
 	if (ka_in_fork_window())
 		return;
-	if (KA_UNLIKELY(!atomic_compare_exchange_strong_explicit(&l->v, &free, 1,
+	if (KA_UNLIKELY(!atomic_compare_exchange_strong_explicit(&l->v, &unlocked, 1,
 								 memory_order_acquire,
 								 KA_RELAXED)))
 		ka_lock_slow(l);
@@ -151,11 +151,11 @@ static inline void ka_lock(ka_lock_t *l)
 /* Take it if it is free; true if taken (or passed, inside fork()). */
 static inline bool ka_trylock(ka_lock_t *l)
 {
-	int free = 0;
+	int unlocked = 0;
 
 	if (ka_in_fork_window())
 		return true;
-	return atomic_compare_exchange_strong_explicit(&l->v, &free, 1, memory_order_acquire,
+	return atomic_compare_exchange_strong_explicit(&l->v, &unlocked, 1, memory_order_acquire,
 						       KA_RELAXED);
 }
 static inline void ka_unlock(ka_lock_t *l)
@@ -469,6 +469,7 @@ KA_HIDDEN bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, i
 					struct ka_os_region *r);
 KA_HIDDEN bool ka_os_pmd_usable(void);
 KA_HIDDEN bool ka_os_address_space_counted(void);
+KA_HIDDEN void ka_os_commit_init(void);
 KA_HIDDEN void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len);
 KA_HIDDEN void ka_os_region_destroy(const struct ka_os_region *r);
 KA_HIDDEN size_t ka_os_region_resident(const struct ka_os_region *r);
@@ -673,6 +674,7 @@ KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
 KA_HIDDEN bool ka_purge_thread_stop(void);
 KA_HIDDEN void ka_purge_thread_disable(void);
+KA_HIDDEN void ka_purge_fork_child(void);
 KA_HIDDEN void ka_purge_thread_retire(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {

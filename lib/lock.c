@@ -31,10 +31,10 @@ void ka_lock_slow(ka_lock_t *l)
 	int saved = errno;
 
 	for (int spin = 0; spin < 100; spin++) {
-		int free = 0;
+		int unlocked = 0;
 
 		if (atomic_load_explicit(&l->v, KA_RELAXED) == 0 &&
-		    atomic_compare_exchange_weak_explicit(&l->v, &free, 1,
+		    atomic_compare_exchange_weak_explicit(&l->v, &unlocked, 1,
 							  memory_order_acquire, KA_RELAXED))
 			return;
 		ka_cpu_relax();

@@ -271,30 +271,33 @@ bool ka_os_region_create_pmd(size_t size, size_t head, size_t align, int node,
  * vm.overcommit_memory 2, where every private writable mapping is charged
  * whole against the commit limit (anonymous regions are such mappings).
  * The limit is looked at each time, a region at a time: a program may set
- * it after it started.
+ * it after it started; the sysctl once, at init (ka_os_commit_init()).
  */
+static bool ka_os_strict_overcommit;	/* vm.overcommit_memory is 2 */
+
+/* At process init: not from malloc later, when a seccomp filter or a
+ * chroot may keep the program from /proc. */
+void ka_os_commit_init(void)
+{
+	int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+	char c = 0;
+
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = 0;
+		close(fd);
+	}
+	ka_os_strict_overcommit = c == '2';
+}
+
 bool ka_os_address_space_counted(void)
 {
-	static atomic_int strict = -1;	/* vm.overcommit_memory == 2; -1: not read yet */
 	struct rlimit as;
 
 	if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
 		return true;
-	if (ka_backend == KA_BACKEND_DEVICE)	/* shared mappings: not charged */
-		return false;
-	if (atomic_load_explicit(&strict, KA_RELAXED) < 0) {
-		int saved = errno, fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
-		char c = 0;
-
-		if (fd >= 0) {
-			if (read(fd, &c, 1) != 1)
-				c = 0;
-			close(fd);
-		}
-		errno = saved;
-		atomic_store_explicit(&strict, c == '2', KA_RELAXED);
-	}
-	return atomic_load_explicit(&strict, KA_RELAXED);
+	/* device regions are shared mappings: not charged */
+	return ka_backend != KA_BACKEND_DEVICE && ka_os_strict_overcommit;
 }
 
 /*

@@ -194,9 +194,13 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 			      (bs > ka_page_span_bytes(page) / 2 ? KA_PAGE_LARGE : 0),
 			      memory_order_release);
 	ka_page_extend(page);
-	/* One block, all zero but its free-list link (KALLOC_DEBUG: junk) */
-	if (zeroed && !ka_debug && bs > ka_page_span_bytes(page) / 2)
-		ka_tls_zeroed_block = page->start;
+	/*
+	 * One block, all zero but its free-list link (KALLOC_DEBUG: junk).
+	 * Set or cleared at every large page made: only the newest page at
+	 * an address may speak for it.
+	 */
+	if (bs > ka_page_span_bytes(page) / 2)
+		ka_tls_zeroed_block = zeroed && !ka_debug ? page->start : NULL;
 	ka_page_queue_push_front(heap, &heap->queues[cls], page);
 	heap->pages++;
 	if (heap->purge_next == UINT64_MAX)

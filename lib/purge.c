@@ -55,7 +55,6 @@ static _Atomic uint64_t ka_purge_due = UINT64_MAX;	/* the soonest deadline asked
 static _Atomic uint32_t ka_purge_seq;			/* futex word: bumped to wake */
 static atomic_int ka_purge_state;	/* 0 none, 1 starting, 2 running */
 static atomic_bool ka_purge_wanted;	/* a request came before it ran */
-static atomic_bool ka_purge_atfork;	/* the child handler is registered */
 static _Atomic unsigned ka_purge_gen;	/* a thread started under another one ends */
 static pthread_t ka_purge_th;		/* joinable: a stop waits for its end */
 /* The caller is the purge thread. */
@@ -156,13 +155,17 @@ static void *ka_purge_thread(void *arg)
 	return NULL;
 }
 
-/* fork() child: the thread is the parent's; the next safe point starts one. */
-static void ka_purge_forget(void)
+/*
+ * fork() child (fork.c's handler, registered before any thread could
+ * start): the thread is the parent's; the next safe point starts one.  The
+ * start lock is let go whatever the state: another thread of the parent
+ * may have held it, starting or ending the thread, when it forked.
+ */
+void ka_purge_fork_child(void)
 {
-	if (atomic_load_explicit(&ka_purge_state, KA_RELAXED) == 0)
-		return;
-	atomic_store_explicit(&ka_purge_state, 0, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_start_lock.v, 0, KA_RELAXED);
+	if (atomic_exchange_explicit(&ka_purge_state, 0, KA_RELAXED) == 0)
+		return;
 	atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_due, 0, KA_RELAXED);
 }
@@ -170,11 +173,11 @@ static void ka_purge_forget(void)
 /*
  * Start the purge thread if it is not running.  Only from a point where
  * the caller's heap is consistent and no allocator lock is held:
- * pthread_create and pthread_atfork call malloc.  Never from a thread past
- * its destructor, which may be the process's last (thread.c), nor from
- * the purge thread itself, which runs exit() when it ends last, nor from
- * an atfork handler's malloc (fork.c): glibc holds its atfork lock while
- * they run, and pthread_atfork takes it.
+ * pthread_create calls malloc.  Never from a thread past its destructor,
+ * which may be the process's last (thread.c), nor from the purge thread
+ * itself, which runs exit() when it ends last, nor from an atfork
+ * handler's malloc (fork.c): the forking thread holds every allocator
+ * lock there, which the new thread's first steps may want.
  */
 void ka_purge_thread_start(void)
 {
@@ -194,14 +197,6 @@ void ka_purge_thread_start(void)
 		return;
 	}
 	atomic_store_explicit(&ka_purge_wanted, false, KA_RELAXED);
-	if (!atomic_exchange(&ka_purge_atfork, true) &&
-	    pthread_atfork(NULL, NULL, ka_purge_forget) != 0) {
-		/* without the handler a child would think it has a thread */
-		atomic_store(&ka_purge_atfork, false);
-		atomic_store(&ka_purge_state, 0);
-		ka_unlock(&ka_purge_start_lock);
-		return;
-	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	bool ok = pthread_attr_init(&attr) == 0;
@@ -231,6 +226,13 @@ static bool ka_purge_thread_end(bool wait)
 {
 	bool was = false;
 
+	/*
+	 * Not from a handler inside fork() (fork.c): the purge thread may be
+	 * waiting for a lock the forking thread holds there, and in the child
+	 * it is not there at all (ka_purge_fork_child() forgets it).
+	 */
+	if (ka_in_fork_window())
+		return false;
 	ka_lock(&ka_purge_start_lock);
 	if (atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2) {
 		atomic_fetch_add(&ka_purge_gen, 1);
