@@ -699,50 +699,91 @@ out:
 	_exit(0);
 }
 
-TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
-{
-	static const char map[] = "0 200000 2\n";
-	int report[2], go[2], step = -1, status, fd;
-	char path[64];
+struct userns_child {
 	pid_t pid;
+	int report, go;		/* the child's step, the parent's go-ahead */
+};
 
-	if (access("/proc/self/ns/user", F_OK))
-		SKIP(return, "the kernel has no user namespaces");
-	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
-	ASSERT_EQ(0, pipe2(report, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		if (kt_become(KT_USER_ID, true))
+/*
+ * Fork a child that becomes @uid (or stays root for -1), opens the device
+ * and runs userns_creates(@shared); map its namespace's uids 0 and 1 to
+ * @first and @first + 1, as newuidmap would; return the step it failed at
+ * (0: none), 77 if the kernel refused the namespace (the child is then
+ * reaped), or -1 if the parent's part failed.  The child holds its
+ * regions until userns_finish().
+ */
+static int userns_start(struct userns_child *u, int uid, unsigned int first, bool shared)
+{
+	int report[2], go[2], step = -1, fd, status;
+	char path[64], map[64];
+
+	if (pipe2(report, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
+		return -1;
+	u->pid = fork();
+	if (u->pid < 0)
+		return -1;
+	if (u->pid == 0) {
+		if (uid >= 0 && kt_become(uid, true))
 			_exit(1);
 		fd = kt_open();
 		if (fd < 0)
 			_exit(1);
-		userns_creates(fd, report[1], go[0], true);
+		userns_creates(fd, report[1], go[0], shared);
 	}
-	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
+	close(report[1]);
+	close(go[0]);
+	u->report = report[0];
+	u->go = go[1];
+	if (read(u->report, &step, sizeof(step)) != sizeof(step))
+		return -1;
 	if (step == 77) {
-		EXPECT_EQ(1, write(go[1], "x", 1));
-		waitpid(pid, &status, 0);
-		SKIP(return, "unshare(CLONE_NEWUSER) refused to user %d", KT_USER_ID);
+		if (write(u->go, "x", 1) == 1)
+			waitpid(u->pid, &status, 0);
+		return 77;
 	}
-	ASSERT_EQ(0, step) TH_LOG("the child failed at step %d", step);
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (step)
+		return step;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", u->pid);
+	snprintf(map, sizeof(map), "0 %u 2\n", first);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)strlen(map), write(fd, map, strlen(map)));
+	if (fd < 0 || write(fd, map, strlen(map)) != (ssize_t)strlen(map))
+		return -1;
 	close(fd);
-	ASSERT_EQ(1, write(go[1], "x", 1));
-	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
-	EXPECT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
+	if (write(u->go, "x", 1) != 1 ||
+	    read(u->report, &step, sizeof(step)) != sizeof(step))
+		return -1;
+	return step;
+}
+
+/* Let the child go; its exit status, or -1. */
+static int userns_finish(struct userns_child *u)
+{
+	int status;
+
+	if (write(u->go, "x", 1) != 1 || waitpid(u->pid, &status, 0) != u->pid)
+		return -1;
+	close(u->go);
+	close(u->report);
+	return status;
+}
+
+TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
+{
+	struct userns_child u;
+	int step;
+
+	if (access("/proc/self/ns/user", F_OK))
+		SKIP(return, "the kernel has no user namespaces");
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
+	step = userns_start(&u, KT_USER_ID, 200000, true);
+	if (step == 77)
+		SKIP(return, "unshare(CLONE_NEWUSER) refused to user %d", KT_USER_ID);
+	ASSERT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
 	/* what the namespace's uids hold is user 1000's, and only 60 pages */
 	EXPECT_EQ(60, user_resident(KT_USER_ID));
 	EXPECT_EQ(-1, user_resident(200000));
 	EXPECT_EQ(-1, user_resident(200001));
-	EXPECT_EQ(1, write(go[1], "x", 1));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, userns_finish(&u));
 	EXPECT_EQ(-1, user_resident(KT_USER_ID));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
@@ -755,44 +796,19 @@ TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
  */
 TEST_F(user_limits, uids_of_a_namespace_root_created_keep_their_own_limits)
 {
-	static const char map[] = "0 300000 2\n";
-	int report[2], go[2], step = -1, status, fd;
-	char path[64];
-	pid_t pid;
+	struct userns_child u;
+	int step;
 
 	if (access("/proc/self/ns/user", F_OK))
 		SKIP(return, "the kernel has no user namespaces");
 	ASSERT_EQ(0, kt_set_param("max_user_pages", 100));
-	ASSERT_EQ(0, pipe2(report, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		fd = kt_open();
-		if (fd < 0)
-			_exit(1);
-		userns_creates(fd, report[1], go[0], false);
-	}
-	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
-	if (step == 77) {
-		EXPECT_EQ(1, write(go[1], "x", 1));
-		waitpid(pid, &status, 0);
+	step = userns_start(&u, -1, 300000, false);
+	if (step == 77)
 		SKIP(return, "unshare(CLONE_NEWUSER) refused to root");
-	}
-	ASSERT_EQ(0, step) TH_LOG("the child failed at step %d", step);
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ((ssize_t)strlen(map), write(fd, map, strlen(map)));
-	close(fd);
-	ASSERT_EQ(1, write(go[1], "x", 1));
-	ASSERT_EQ(sizeof(step), read(report[0], &step, sizeof(step)));
-	EXPECT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
+	ASSERT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
 	EXPECT_EQ(60, user_resident(300000));
 	EXPECT_EQ(60, user_resident(300001));
-	EXPECT_EQ(1, write(go[1], "x", 1));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, userns_finish(&u));
 	EXPECT_EQ(-1, user_resident(300000));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
