@@ -699,20 +699,15 @@ out:
 	_exit(0);
 }
 
-struct userns_child {
-	pid_t pid;
-	int report, go;		/* the child's step, the parent's go-ahead */
-};
-
 /*
  * Fork a child that becomes @uid (or stays root for -1), opens the device
  * and runs userns_creates(@shared); map its namespace's uids 0 and 1 to
  * @first and @first + 1, as newuidmap would; return the step it failed at
  * (0: none), 77 if the kernel refused the namespace (the child is then
  * reaped), or -1 if the parent's part failed.  The child holds its
- * regions until userns_finish().
+ * regions until user_finish().
  */
-static int userns_start(struct userns_child *u, int uid, unsigned int first, bool shared)
+static int userns_start(struct user_child *u, int uid, unsigned int first, bool shared)
 {
 	int report[2], go[2], step = -1, fd, status;
 	char path[64], map[64];
@@ -755,21 +750,9 @@ static int userns_start(struct userns_child *u, int uid, unsigned int first, boo
 	return step;
 }
 
-/* Let the child go; its exit status, or -1. */
-static int userns_finish(struct userns_child *u)
-{
-	int status;
-
-	if (write(u->go, "x", 1) != 1 || waitpid(u->pid, &status, 0) != u->pid)
-		return -1;
-	close(u->go);
-	close(u->report);
-	return status;
-}
-
 TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
 {
-	struct userns_child u;
+	struct user_child u;
 	int step;
 
 	if (access("/proc/self/ns/user", F_OK))
@@ -783,7 +766,7 @@ TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
 	EXPECT_EQ(60, user_resident(KT_USER_ID));
 	EXPECT_EQ(-1, user_resident(200000));
 	EXPECT_EQ(-1, user_resident(200001));
-	EXPECT_EQ(0, userns_finish(&u));
+	EXPECT_EQ(0, user_finish(&u));
 	EXPECT_EQ(-1, user_resident(KT_USER_ID));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
@@ -796,7 +779,7 @@ TEST_F(user_limits, uids_mapped_into_a_user_namespace_count_against_its_creator)
  */
 TEST_F(user_limits, uids_of_a_namespace_root_created_keep_their_own_limits)
 {
-	struct userns_child u;
+	struct user_child u;
 	int step;
 
 	if (access("/proc/self/ns/user", F_OK))
@@ -808,7 +791,7 @@ TEST_F(user_limits, uids_of_a_namespace_root_created_keep_their_own_limits)
 	ASSERT_EQ(0, step) TH_LOG("step %d failed (see userns_creates())", step);
 	EXPECT_EQ(60, user_resident(300000));
 	EXPECT_EQ(60, user_resident(300001));
-	EXPECT_EQ(0, userns_finish(&u));
+	EXPECT_EQ(0, user_finish(&u));
 	EXPECT_EQ(-1, user_resident(300000));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
