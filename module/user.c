@@ -128,21 +128,28 @@ void kalloc_user_put(struct kalloc_user *user)
 }
 
 /*
- * Count @nr more pages against @user; false (and nothing counted) if that
- * would pass max_user_pages and @limited.  Adding first makes the check
- * and the count one atomic step: racing faults cannot overshoot.
+ * Count @nr more on @count; false (and nothing counted) if that would pass
+ * @max (0: none) and @limited.  Adding first makes the check and the count
+ * one atomic step: racing callers cannot overshoot.
  */
-bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,
-			bool limited)
+static bool kalloc_user_count(atomic_long_t *count, unsigned long nr,
+			      unsigned long max, bool limited)
 {
-	unsigned long max = READ_ONCE(kalloc_max_user_pages);
-	long pages = atomic_long_add_return(nr, &user->pages);
+	long now = atomic_long_add_return(nr, count);
 
-	if (limited && max && pages > max) {
-		atomic_long_sub(nr, &user->pages);
+	if (limited && max && now > max) {
+		atomic_long_sub(nr, count);
 		return false;
 	}
 	return true;
+}
+
+/* @nr more pages against @user, within max_user_pages if @limited. */
+bool kalloc_user_charge(struct kalloc_user *user, unsigned long nr,
+			bool limited)
+{
+	return kalloc_user_count(&user->pages, nr,
+				 READ_ONCE(kalloc_max_user_pages), limited);
 }
 
 void kalloc_user_uncharge(struct kalloc_user *user, unsigned long nr)
@@ -151,20 +158,13 @@ void kalloc_user_uncharge(struct kalloc_user *user, unsigned long nr)
 }
 
 /*
- * One region more for @user; false (and nothing counted) if that would
- * pass max_user_regions and @limited.  A fork copy is counted, never
- * refused (as its pages are).
+ * One region more for @user, within max_user_regions if @limited.  A fork
+ * copy is counted, never refused (as its pages are).
  */
 bool kalloc_user_add_region(struct kalloc_user *user, bool limited)
 {
-	unsigned long max = READ_ONCE(kalloc_max_user_regions);
-	long regions = atomic_long_inc_return(&user->regions);
-
-	if (limited && max && regions > max) {
-		atomic_long_dec(&user->regions);
-		return false;
-	}
-	return true;
+	return kalloc_user_count(&user->regions, 1,
+				 READ_ONCE(kalloc_max_user_regions), limited);
 }
 
 void kalloc_user_remove_region(struct kalloc_user *user)
