@@ -319,21 +319,21 @@ void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t le
 		offset += n;
 		len -= n;
 	}
+	bool released = true;
+
 	if (len && ka_backend == KA_BACKEND_DEVICE) {
 		struct kalloc_release rel = {
 			.argsz = sizeof rel, .id = r->id, .offset = offset - r->head, .length = len,
 		};
-		if (ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) != 0) {
-			memset(base + offset, 0, len);
-			errno = saved;
-			return;
-		}
-	} else if (len && madvise(base + offset, len, MADV_DONTNEED) != 0) {
-		memset(base + offset, 0, len);
-		errno = saved;
-		return;
+		released = ioctl(ka_dev_fd, KALLOC_IOC_RELEASE, &rel) == 0;
+	} else if (len) {
+		released = madvise(base + offset, len, MADV_DONTNEED) == 0;
 	}
 	errno = saved;
+	if (!released) {
+		memset(base + offset, 0, len);
+		return;
+	}
 	atomic_fetch_add_explicit(&ka_os_releases, 1, KA_RELAXED);
 	atomic_fetch_add_explicit(&ka_os_released_bytes, len, KA_RELAXED);
 }
