@@ -15,8 +15,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -31,22 +29,18 @@ static atomic_int ka_late_state;
  */
 static void ka_once(atomic_int *state, void (*init)(void))
 {
-	int expected = 0, saved;
+	int expected = 0;
 
 	if (KA_LIKELY(atomic_load_explicit(state, memory_order_acquire) == 2))
 		return;
 	if (atomic_compare_exchange_strong(state, &expected, 1)) {
 		init();
 		atomic_store_explicit(state, 2, memory_order_release);
-		saved = errno;
-		syscall(SYS_futex, state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-		errno = saved;
+		ka_futex(state, FUTEX_WAKE, INT_MAX, NULL);
 		return;
 	}
-	saved = errno;
 	while (atomic_load_explicit(state, memory_order_acquire) != 2)
-		syscall(SYS_futex, state, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
-	errno = saved;
+		ka_futex(state, FUTEX_WAIT, 1, NULL);
 }
 
 /*

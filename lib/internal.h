@@ -117,6 +117,9 @@ KA_HIDDEN unsigned ka_class_slices(unsigned cls);
 typedef struct { atomic_int v; } ka_lock_t;
 KA_HIDDEN void ka_lock_slow(ka_lock_t *l);
 KA_HIDDEN void ka_lock_wake(ka_lock_t *l);
+/* futex(2) WAIT or WAKE on a 32-bit word of this process; errno kept. */
+struct timespec;
+KA_HIDDEN void ka_futex(void *word, int op, uint32_t val, const struct timespec *ts);
 
 /*
  * The thread inside fork() holds every allocator lock from liballoc's

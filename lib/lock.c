@@ -26,10 +26,16 @@ static inline void ka_cpu_relax(void)
 }
 
 /* errno as it was: free() keeps it (glibc 2.33 on), and so does a malloc that succeeds. */
-void ka_lock_slow(ka_lock_t *l)
+void ka_futex(void *word, int op, uint32_t val, const struct timespec *ts)
 {
 	int saved = errno;
 
+	syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
+	errno = saved;
+}
+
+void ka_lock_slow(ka_lock_t *l)
+{
 	for (int spin = 0; spin < 100; spin++) {
 		int unlocked = 0;
 
@@ -40,14 +46,10 @@ void ka_lock_slow(ka_lock_t *l)
 		ka_cpu_relax();
 	}
 	while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
-		syscall(SYS_futex, &l->v, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-	errno = saved;
+		ka_futex(&l->v, FUTEX_WAIT, 2, NULL);
 }
 
 void ka_lock_wake(ka_lock_t *l)
 {
-	int saved = errno;
-
-	syscall(SYS_futex, &l->v, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	errno = saved;
+	ka_futex(&l->v, FUTEX_WAKE, 1, NULL);
 }

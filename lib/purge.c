@@ -90,11 +90,6 @@ void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t due)
 	ka_purge_request(due);
 }
 
-static void ka_futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *ts)
-{
-	syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
-}
-
 /* Ask the purge thread to run by when (ms). */
 void ka_purge_request(uint64_t when)
 {
