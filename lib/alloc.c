@@ -118,21 +118,17 @@ void *ka_calloc(size_t n, size_t size)
 	 * fresh memory: a sparse table calloc()ed costs neither the time to
 	 * write it nor the memory the writes would fault in.
 	 */
-	if (total > KA_MEDIUM_MAX) {
+	bool large = total > KA_MEDIUM_MAX;
+
+	if (large)
 		ka_tls_zeroed_block = NULL;
-		void *p = ka_malloc(total);
-		if (p && p == ka_tls_zeroed_block) {
-			ka_tls_zeroed_block = NULL;
-			memset(p, 0, sizeof(ka_block_t));
-			return p;
-		}
-		if (p)
-			memset(p, 0, total);
-		return p;
-	}
 	void *p = ka_malloc(total);
-	if (p)
+	if (p && large && p == ka_tls_zeroed_block) {
+		ka_tls_zeroed_block = NULL;
+		memset(p, 0, sizeof(ka_block_t));
+	} else if (p) {
 		memset(p, 0, total);
+	}
 	return p;
 }
 
