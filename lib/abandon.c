@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Abandoned segments: those of a thread that exited (thread.c), or that
+ * Abandoned segments: those of a thread that exited (thread.c), when its
+ * heap is given back (at once, or parked a decay first: heap.c), or that
  * is not in a forked child (fork.c).  They are nobody's: a thread that
  * needs room reclaims one on its node, and until then the purge thread
  * collects the remote frees into them and gives their memory back.  The

@@ -50,7 +50,8 @@ struct ka_stats {
 	size_t huge_count;	/* live huge blocks */
 	size_t regions;		/* regions alive, huge ones included */
 	size_t segments;	/* segments handed to heaps */
-	size_t abandoned;	/* segments of exited threads not yet reclaimed */
+	size_t abandoned;	/* segments of exited threads not yet reclaimed
+				 * (not those of a parked heap: heaps_parked) */
 	size_t heaps;		/* thread heaps ever created */
 	size_t heaps_in_use;	/* of which owned by a live thread */
 	uint64_t releases;	/* release calls made to the backend */
@@ -60,6 +61,7 @@ struct ka_stats {
 	const char *backend;	/* "device" or "anon" */
 	size_t huge_cached;	/* bytes of freed huge blocks kept for reuse */
 	uint64_t huge_reused;	/* huge blocks served from those, in total */
+	size_t heaps_parked;	/* of the heaps, exited threads' kept whole for the next */
 };
 
 /*

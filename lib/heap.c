@@ -6,8 +6,21 @@
  * so the first allocation needs no allocation), handed back, and drains
  * the remote frees that were delayed for it.  Heaps are never freed, only
  * reused, so a pointer to one stays valid for the remote frees that hold
- * it.  A thread owns the segments whose heap is its heap (ka_heap_owns); a
- * heap handed back has abandoned its segments first.
+ * it.  A thread owns the segments whose heap is its heap (ka_heap_owns).
+ *
+ * Parked heaps.  A heap handed back at thread exit keeps its segments and
+ * pages, parked, for a decay: the next thread to start takes it whole, as
+ * glibc hands an exited thread's arena to the next.  Threads that come and
+ * go (a server's per-request threads, Larson) then find their pages ready,
+ * where abandoning them made the exiting thread walk every page, give the
+ * free ones to the kernel, and the next thread reclaim the segment and
+ * fault the same memory in again (Documentation/benchmarks.md).  A heap
+ * parked longer than a decay gives its memory back like any free memory:
+ * the purge thread takes it, as its owner for the while, and abandons its
+ * segments (ka_heaps_unpark); so does malloc_trim, at once.  Only while
+ * the purge thread runs, and never the last heap: else nothing would come
+ * for them.  Remote frees into a parked heap's pages wait in them, or on
+ * its delayed list, for its next owner, as they would for a busy one.
  */
 #include "internal.h"
 
@@ -21,15 +34,59 @@ static ka_heap_t ka_heap_main;		/* the bootstrap heap */
 static ka_heap_t *ka_heaps;		/* every heap ever made */
 static size_t ka_heap_count;
 static size_t ka_heaps_busy;		/* of which a thread's now */
+static _Atomic size_t ka_heaps_parked;	/* and parked; peeked without the lock */
 static ka_lock_t ka_heaps_lock;
+/* Held while parked heaps give their memory back, so that malloc_trim
+ * returns only once a give-back the purge thread began has ended (but in
+ * the fork window, where the forking thread's lock calls pass). */
+static ka_lock_t ka_heaps_unpark_lock;
+/* The thread gives a parked heap back, as its owner (ka_heaps_unpark):
+ * ka_tls_heap is not its own, so it starts no purge thread meanwhile. */
+__thread bool ka_tls_heap_borrowed __attribute__((tls_model("initial-exec")));
+
+/* heap's memory is on node (-1: no NUMA), or it has none; the lock held. */
+static bool ka_heap_on_node(const ka_heap_t *heap, int node)
+{
+	const ka_segment_t *seg = heap->segs_avail ? heap->segs_avail : heap->segs_full;
+
+	return !seg || ka_regions[seg->region].os.node == node;
+}
+
+/* The parked heap to hand out (the one parked last, on the caller's node),
+ * or NULL; the lock held. */
+static ka_heap_t *ka_heap_unpark_one(int node)
+{
+	ka_heap_t *best = NULL;
+
+	if (!atomic_load_explicit(&ka_heaps_parked, KA_RELAXED))
+		return NULL;
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
+		if (h->parked_at && (!best || h->parked_at > best->parked_at) &&
+		    ka_heap_on_node(h, node))
+			best = h;
+	if (best) {
+		best->parked_at = 0;
+		atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
+	}
+	return best;
+}
 
 ka_heap_t *ka_heap_acquire(void)
 {
+	int node = ka_numa_node();
 	ka_heap_t *heap;
 
 	ka_lock(&ka_heaps_lock);
+	heap = ka_heap_unpark_one(node);
+	if (heap) {		/* whole: its segments, pages and queues */
+		heap->in_use = true;
+		ka_heaps_busy++;
+		ka_unlock(&ka_heaps_lock);
+		ka_foreign_init(heap);	/* emptied when parked */
+		return heap;
+	}
 	for (heap = ka_heaps; heap; heap = heap->next_heap)
-		if (!heap->in_use)
+		if (!heap->in_use && !heap->parked_at)
 			break;
 	if (!heap) {
 		heap = ka_heap_count == 0 ? &ka_heap_main : ka_os_meta_alloc(sizeof *heap);
@@ -63,28 +120,111 @@ bool ka_heap_is_main(const ka_heap_t *heap)
 	return heap == &ka_heap_main;
 }
 
-/*
- * Give a heap's memory back for others: its segments become abandoned.
- * True if no thread has a heap any more (thread.c: the last one exits).
- */
-bool ka_heap_release(ka_heap_t *heap)
+/* Give a heap's memory back for others: its segments become abandoned. */
+static void ka_heap_give_back(ka_heap_t *heap)
 {
-	bool last;
-
 	ka_foreign_flush(heap, true);
 	ka_heap_drain_delayed(heap);
 	ka_heap_release_pages(heap);	/* clears the full tags */
 	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
 	ka_segments_abandon(heap);
-	/* Its purge may be the one due to give cached huge regions back, and
-	 * no other heap is sure to run one: they go now, as its dirty slices. */
-	ka_huge_cache_purge(0, true, NULL);
 	heap->purge_next = UINT64_MAX;
+}
+
+/*
+ * A thread's heap goes back at its exit: parked (see above) or its memory
+ * given back.  True if no thread has a heap any more (thread.c: the last
+ * one exits); the parked ones have given theirs back then too.
+ */
+bool ka_heap_release(ka_heap_t *heap)
+{
+	bool park = ka_purge_thread_running() && (heap->segs_avail || heap->segs_full);
+	uint64_t now = ka_os_now_ms() | 1;	/* never "not parked" */
+	bool last;
+
+	if (park)
+		ka_foreign_flush(heap, true);	/* others' blocks: not its to keep */
+	else
+		ka_heap_give_back(heap);
 	ka_lock(&ka_heaps_lock);
-	heap->in_use = false;
 	last = --ka_heaps_busy == 0;
+	if (park && !last) {
+		heap->parked_at = now;
+		atomic_fetch_add_explicit(&ka_heaps_parked, 1, KA_RELAXED);
+		if (ka_tls_heap == heap)	/* the next thread's, once unlocked */
+			ka_tls_heap = KA_HEAP_EMPTY;
+	}
+	heap->in_use = park && last;	/* the last: still ours, below */
 	ka_unlock(&ka_heaps_lock);
+	if (park && !last) {
+		/* heap may be another thread's already.  The purge thread may
+		 * have stopped since the look above (privileges.c, namespace.c):
+		 * then nothing comes for it, and it goes back now. */
+		ka_purge_request(now + atomic_load_explicit(&ka_decay_ms, KA_RELAXED));
+		if (!ka_purge_thread_running())
+			ka_heaps_unpark(0, true, NULL);
+		return false;
+	}
+	if (park) {
+		ka_heap_give_back(heap);
+		ka_lock(&ka_heaps_lock);
+		heap->in_use = false;
+		ka_unlock(&ka_heaps_lock);
+	}
+	if (last)
+		ka_heaps_unpark(0, true, NULL);
+	/* Its purge may be the one due to give cached huge regions back, and
+	 * no other heap is sure to run one: they go now, as its dirty slices.
+	 * Not for a parked heap: the purge thread runs, and does that. */
+	ka_huge_cache_purge(0, true, NULL);
 	return last;
+}
+
+/*
+ * Parked heaps give their memory back: those parked a decay ago by now,
+ * or all of them (waiting for one the purge thread is giving back); *next
+ * (if not NULL) becomes when the next one is due.  The caller acts as each
+ * one's owner for the while (ka_heap_owns): it is in use, so no thread is
+ * handed it meanwhile.
+ */
+void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next)
+{
+	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
+
+	if (!all && !atomic_load_explicit(&ka_heaps_parked, KA_RELAXED))
+		return;
+	ka_lock(&ka_heaps_unpark_lock);
+	for (;;) {
+		ka_heap_t *due = NULL;
+
+		ka_lock(&ka_heaps_lock);
+		for (ka_heap_t *h = ka_heaps; h && !due; h = h->next_heap) {
+			if (!h->parked_at)
+				continue;
+			if (all || h->parked_at + decay <= now)
+				due = h;
+			else if (next && h->parked_at + decay < *next)
+				*next = h->parked_at + decay;
+		}
+		if (due) {
+			due->parked_at = 0;
+			due->in_use = true;
+			atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
+		}
+		ka_unlock(&ka_heaps_lock);
+		if (!due)
+			break;
+		ka_heap_t *self = ka_tls_heap;
+		ka_tls_heap = due;
+		ka_tls_heap_borrowed = true;
+		ka_heap_give_back(due);
+		ka_tls_heap_borrowed = false;
+		ka_tls_heap = self;
+		ka_lock(&ka_heaps_lock);
+		due->in_use = false;
+		ka_unlock(&ka_heaps_lock);
+	}
+	ka_unlock(&ka_heaps_unpark_lock);
 }
 
 /*
@@ -116,7 +256,7 @@ void ka_heaps_drain_idle(void)
 {
 	ka_lock(&ka_heaps_lock);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		if (!h->in_use && atomic_load_explicit(&h->delayed, KA_RELAXED))
+		if (!h->in_use && !h->parked_at && atomic_load_explicit(&h->delayed, KA_RELAXED))
 			ka_blocks_free_again(atomic_exchange(&h->delayed, NULL));
 	ka_unlock(&ka_heaps_lock);
 }
@@ -126,9 +266,15 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 {
 	ka_lock(&ka_heaps_lock);
 	ka_heaps_busy = 0;
+	ka_heaps_parked = 0;
+	/* The purge thread, not here, may have held it giving a heap back:
+	 * that heap is one of the gone ones now. */
+	atomic_store_explicit(&ka_heaps_unpark_lock.v, 0, KA_RELAXED);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
-		if (h != self)
+		if (h != self) {
 			h->in_use = false;
+			h->parked_at = 0;	/* its segments are abandoned */
+		}
 		ka_heaps_busy += h->in_use;
 	}
 	ka_unlock(&ka_heaps_lock);
@@ -158,7 +304,7 @@ void ka_heaps_stats(struct ka_stats *st)
 {
 	ka_lock(&ka_heaps_lock);
 	st->heaps = ka_heap_count;
-	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		st->heaps_in_use += h->in_use;
+	st->heaps_in_use = ka_heaps_busy;	/* not one being given back */
+	st->heaps_parked = ka_heaps_parked;
 	ka_unlock(&ka_heaps_lock);
 }

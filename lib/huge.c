@@ -41,7 +41,8 @@
  *
  * A cached region goes back to the kernel after the purge delay, from
  * the purge thread or some thread's slow path (purge.c), or at once on
- * malloc_trim(0) and when a thread exits (thread.c); with a delay of 0, or
+ * malloc_trim(0) and when a thread's heap is given back at its exit
+ * (heap.c: not when parked); with a delay of 0, or
  * when the freeing thread has no heap, nothing is cached.  A reused block
  * is not zero where the previous one was: calloc asks for it to be.  The
  * block of a cached region is marked KA_PAGE_CACHED, so a second free is

@@ -16,8 +16,10 @@
  *          -> back on the page's free list; an empty page's span back to
  *             the segment when the heap next looks (page.c)
  *          -> after the decay, KALLOC_IOC_RELEASE (purge.c, os.c).
- *   thread exit (thread.c): the heap goes back, its segments abandoned
- *          (abandon.c) for other threads and the purge thread.
+ *   thread exit (thread.c): the heap goes back, parked whole for the
+ *          next thread (heap.c) or, a decay later or without a purge
+ *          thread, its segments abandoned (abandon.c) for other threads
+ *          and the purge thread.
  *
  * Around it: process start (init.c), every KALLOC_* variable and mallopt
  * (options.c), fork handlers (fork.c), statistics and their printing
@@ -226,8 +228,9 @@ typedef struct ka_page {
 _Static_assert(sizeof(ka_page_t) == 64, "free() indexes descriptors by shifting");
 
 /*
- * page->used is written by whoever owns the page (its heap's thread, or
- * the purge thread for an abandoned one) and read from any thread by the
+ * page->used is written by whoever owns the page (its heap's thread, the
+ * thread giving back a parked heap, or the purge thread for an abandoned
+ * one) and read from any thread by the
  * statistics (stats.c).  Relaxed atomic stores and loads: the same plain
  * moves on every target, and no data race in C11's sense.
  */
@@ -293,10 +296,14 @@ typedef struct ka_heap {
 	int node;
 	bool in_use;
 	struct ka_heap *next_heap;		/* registry: heaps are never freed */
+	/* ms: parked since (heap.c); 0: not.  A line of its own: other
+	 * threads' frees read it (foreign.c), the owner writes the rest. */
+	_Alignas(64) _Atomic uint64_t parked_at;
 } ka_heap_t;
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
 extern __thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));
+extern __thread bool ka_tls_heap_borrowed __attribute__((tls_model("initial-exec")));
 
 /*
  * The heap of a thread that has none, and its pages: const, so read-only
@@ -322,8 +329,9 @@ extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
  * pointer, of one that exited, and in a forked child those of the parent's
  * other threads, whose segments would then have two owners, or one that
  * has no heap.  A heap has one thread at a time: a thread's heap comes from
- * ka_heap_acquire() and goes back, its segments abandoned first, when the
- * thread exits or, in a forked child, when the thread is not there.  It
+ * ka_heap_acquire() and goes back when the thread exits (parked whole for
+ * the next thread, or its segments abandoned: heap.c) or, in a forked
+ * child, when the thread is not there.  It
  * costs free() one load more than the thread pointer did in a shared
  * object (the TLS offset, from the GOT).
  */
@@ -615,6 +623,7 @@ KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
+KA_HIDDEN void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next);
 KA_HIDDEN void ka_heaps_flush_foreign_unused(void);
 KA_HIDDEN void ka_heaps_unuse_all_but(const ka_heap_t *self);
 KA_HIDDEN void ka_heaps_fork_lock(bool lock);
@@ -676,6 +685,7 @@ KA_HIDDEN void ka_span_became_dirty(ka_heap_t *heap, ka_segment_t *seg, uint64_t
 KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
 KA_HIDDEN bool ka_purge_thread_stop(void);
+KA_HIDDEN bool ka_purge_thread_running(void);
 KA_HIDDEN void ka_purge_thread_disable(void);
 KA_HIDDEN void ka_purge_fork_child(void);
 KA_HIDDEN void ka_purge_thread_retire(void);

@@ -9,9 +9,10 @@
  * back as spans then.  The owning thread does this from its slow path.
  * The huge cache (huge.c) is shared: any heap's purge gives back the
  * cached regions that are due, and a heap that cached one purges when it
- * is due.  malloc_trim(0) purges the caller's heap, the abandoned segments
- * and the huge cache at once and bumps an epoch that makes every other
- * heap purge everything on its next slow path.
+ * is due.  malloc_trim(0) purges the caller's heap, the parked heaps
+ * (heap.c), the abandoned segments and the huge cache at once and bumps
+ * an epoch that makes every other heap purge everything on its next slow
+ * path.
  *
  * The purge thread.  A program that frees everything and then sleeps, or
  * whose threads exit, never takes a slow path again, so something else
@@ -20,7 +21,8 @@
  * until the soonest deadline anyone asked for (ka_purge_request: a span
  * came free in a segment, a huge region was cached, a thread exited), and
  * then gives back what is due of what nobody else would: the huge cache,
- * the dirty slices of every segment (under each segment's lock, which the
+ * the heaps exited threads parked a decay ago (heap.c, as their owner for
+ * the while), the dirty slices of every segment (under each segment's lock, which the
  * owner takes only to carve or free a span, segment.c) and the abandoned
  * segments, whose remote frees it collects (the first free into one since
  * it last looked asks it to, abandon.c).  With nothing due it sleeps
@@ -114,7 +116,8 @@ static uint64_t ka_purge_pass(uint64_t now)
 {
 	uint64_t next = UINT64_MAX;
 
-	ka_huge_cache_purge(now, false, &next);
+	ka_huge_cache_purge(now, false, &next);		/* sets next: first */
+	ka_heaps_unpark(now, false, &next);
 	ka_segments_collect_abandoned(now, false, &next);
 	ka_segments_purge_owned(now, &next);
 	return next;
@@ -170,7 +173,8 @@ void ka_purge_fork_child(void)
  * the caller's heap is consistent and no allocator lock is held:
  * pthread_create calls malloc.  Never from a thread past its destructor,
  * which may be the process's last (thread.c), nor from the purge thread
- * itself, which runs exit() when it ends last, nor from an atfork
+ * itself, which runs exit() when it ends last, nor from a thread giving
+ * back a parked heap (heap.c), whose ka_tls_heap is not its own, nor from an atfork
  * handler's malloc (fork.c): the forking thread holds every allocator
  * lock there, which the new thread's first steps may want.
  */
@@ -182,7 +186,7 @@ void ka_purge_thread_start(void)
 	pthread_t th;
 
 	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) || ka_tls_exited ||
-	    ka_tls_purger || ka_in_fork_window())
+	    ka_tls_purger || ka_tls_heap_borrowed || ka_in_fork_window())
 		return;
 	ka_lock(&ka_purge_start_lock);
 	/* again under the lock: ka_purge_thread_disable() may have run */
@@ -245,16 +249,31 @@ static bool ka_purge_thread_end(bool wait)
 	return was;
 }
 
-bool ka_purge_thread_stop(void)
+/* It runs: what is left for it now comes back on the decay (heap.c). */
+bool ka_purge_thread_running(void)
 {
-	return ka_purge_thread_end(true);
+	return !atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) &&
+	       atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2;
 }
 
-/* End it, waiting, and never start it again in this process (privileges.c). */
+/* End it and wait (namespace.c); the parked heaps, which it would have
+ * come for, give their memory back: it starts again only when some
+ * thread's slow path has work for it. */
+bool ka_purge_thread_stop(void)
+{
+	bool was = ka_purge_thread_end(true);
+
+	ka_heaps_unpark(0, true, NULL);
+	return was;
+}
+
+/* End it, waiting, and never start it again in this process (privileges.c);
+ * the parked heaps, which it would have come for, give their memory back. */
 void ka_purge_thread_disable(void)
 {
 	atomic_store_explicit(&ka_purge_thread_off, true, KA_RELAXED);
 	ka_purge_thread_end(true);
+	ka_heaps_unpark(0, true, NULL);
 }
 
 void ka_purge_thread_retire(void)
@@ -332,6 +351,7 @@ int ka_malloc_trim(size_t pad)
 		ka_heap_drain_delayed(heap);
 		ka_heap_purge(heap, true);
 	}
+	ka_heaps_unpark(0, true, NULL);
 	ka_heaps_drain_idle();
 	uint64_t next = UINT64_MAX;
 	ka_segments_collect_abandoned(ka_os_now_ms(), true, &next);

@@ -12,7 +12,8 @@
  */
 #include "internal.h"
 
-/* The owner (ka_heap_owns): heap, NULL to abandon; called by heap's thread. */
+/* The owner (ka_heap_owns): heap, NULL to abandon; called by heap's thread
+ * (or the thread giving back a parked heap, as its owner: heap.c). */
 void ka_segment_set_heap(ka_segment_t *seg, ka_heap_t *heap)
 {
 	atomic_store_explicit(&seg->heap, heap, memory_order_release);

@@ -1108,18 +1108,142 @@ static void thread_exit_returns_heap(void)
 		pthread_t t;
 		pthread_create(&t, NULL, alloc_and_exit, (void *)(intptr_t)round);
 		pthread_join(t, NULL);
+		/* The exited thread's heap is given back, not left parked for
+		 * the next (parked_heap_goes_to_the_next_thread): the next
+		 * thread reclaims its segments. */
+		ka_malloc_trim(0);
 	}
 	ka_stats(&st);
 	CHECK(st.heaps_in_use == 1, "heaps in use %zu", st.heaps_in_use);
 	CHECK(st.heaps <= 3, "exited threads' heaps reused (%zu made)", st.heaps);
-	CHECK(st.abandoned > 0, "live blocks keep segments abandoned");
+	CHECK(st.heaps_parked == 0 && st.abandoned > 0, "live blocks keep segments abandoned");
 	for (int i = 0; i < HANDOFF; i++) {
 		CHECK(((unsigned char *)handoff[i])[0] == i / (HANDOFF / 10), "content");
 		ka_free(handoff[i]);
 	}
 	ka_malloc_trim(0);
 	ka_stats(&st);
+	CHECK(st.heaps_parked == 0, "trim gives parked heaps back (%zu)", st.heaps_parked);
 	CHECK(st.abandoned == 0, "abandoned segments emptied by trim (%zu)", st.abandoned);
+}
+
+struct park_probe {
+	void *block;
+	struct ka_stats st;	/* seen by the thread after its malloc */
+	size_t bytes;		/* to allocate, write and free before */
+};
+
+static void *park_probe_thread(void *arg)
+{
+	struct park_probe *pp = arg;
+	enum { BS = 1000 };
+	size_t n = pp->bytes / BS;
+	void **v = n ? malloc(n * sizeof *v) : NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i] = ka_malloc(BS);
+		memset(v[i], 1, BS);
+	}
+	for (size_t i = 0; i < n; i++)
+		ka_free(v[i]);
+	free(v);
+	pp->block = ka_malloc(200);
+	ka_stats(&pp->st);
+	ka_free(pp->block);
+	return NULL;
+}
+
+enum { PARK_LEFT = 20000 };
+static void *park_left[PARK_LEFT];
+
+/* Blocks of 16 B to 4 KiB, every class among them, left live at exit. */
+static void *park_leave_blocks(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < PARK_LEFT; i++) {
+		size_t n = (size_t)16 << (i % 9);
+		park_left[i] = ka_malloc(n + (size_t)(i / 9) % n);
+		memset(park_left[i], 1, 16);
+	}
+	return NULL;
+}
+
+static void park_probe_run(struct park_probe *pp, size_t bytes)
+{
+	pthread_t t;
+
+	pp->bytes = bytes;
+	pthread_create(&t, NULL, park_probe_thread, pp);
+	pthread_join(t, NULL);
+}
+
+/*
+ * A thread's heap is parked whole at its exit and the next thread takes
+ * it: its first block of a class is the one the last thread freed last,
+ * with no segment reclaimed and nothing faulted in again (glibc's arenas
+ * go to the next thread the same way).  Left parked, it gives its memory
+ * back a decay later from the purge thread, with no allocator call.
+ */
+static void parked_heap_goes_to_the_next_thread(void)
+{
+	struct park_probe a = { 0 }, b = { 0 }, c = { 0 };
+	struct ka_stats st, before, parked, back;
+
+	ka_free(ka_malloc(1));		/* main's heap: a thread's is another */
+	ka_mallopt(KA_M_DECAY_MS, 100);
+	ka_malloc_trim(0);
+	park_probe_run(&a, 0);		/* starts the purge thread too */
+	ka_stats(&st);
+	CHECK(st.heaps_parked == 1, "the exited thread's heap is parked (%zu)", st.heaps_parked);
+	park_probe_run(&b, 0);
+	CHECK(b.st.heaps_parked == 0 && b.st.heaps_in_use == 2,
+	      "the next thread took it (parked %zu, in use %zu)", b.st.heaps_parked,
+	      b.st.heaps_in_use);
+	CHECK(b.block == a.block, "whole: its first block is the last one freed (%p, %p)",
+	      b.block, a.block);
+
+	ka_malloc_trim(0);
+	ka_stats(&before);
+	park_probe_run(&c, 16u << 20);	/* 16 MiB written and freed, then parked */
+	ka_stats(&parked);
+	long exited_at = now_ms();
+	do {			/* no allocator call meanwhile */
+		usleep(50000);
+		ka_stats(&back);
+	} while ((back.heaps_parked || back.dirty > (1u << 20)) && now_ms() - exited_at < 3000);
+	printf("# parked: resident %zu -> %zu -> %zu KiB, back %ld ms after the exit\n",
+	       before.resident >> 10, parked.resident >> 10, back.resident >> 10,
+	       now_ms() - exited_at);
+	CHECK(parked.heaps_parked == 1 && parked.resident >= before.resident + (8u << 20),
+	      "parked with its memory (parked %zu, resident %zu -> %zu)", parked.heaps_parked,
+	      before.resident, parked.resident);
+	CHECK(back.heaps_parked == 0 && back.resident <= before.resident + (2u << 20),
+	      "given back after the decay, with no call (parked %zu, resident %zu)",
+	      back.heaps_parked, back.resident);
+
+	/* Blocks of many sizes left live by a thread that exits, then freed
+	 * by main: main keeps none of a parked heap's (foreign.c), so no page
+	 * of it stays behind for a block main kept. */
+	pthread_t t;
+	ka_malloc_trim(0);
+	ka_stats(&before);
+	CHECK(pthread_create(&t, NULL, park_leave_blocks, NULL) == 0, "thread");
+	pthread_join(t, NULL);
+	for (int i = 0; i < PARK_LEFT; i++)
+		ka_free(park_left[i]);
+	exited_at = now_ms();
+	do {			/* no allocator call meanwhile */
+		usleep(50000);
+		ka_stats(&back);
+	} while ((back.heaps_parked || back.abandoned || back.active > before.active + (1u << 20)) &&
+		 now_ms() - exited_at < 3000);
+	printf("# left blocks: active %zu -> %zu KiB, abandoned %zu, %ld ms after the frees\n",
+	       before.active >> 10, back.active >> 10, back.abandoned, now_ms() - exited_at);
+	CHECK(back.heaps_parked == 0 && back.abandoned == 0 &&
+	      back.active <= before.active + (1u << 20),
+	      "freed by another thread, back after the decay (parked %zu, abandoned %zu, active %zu -> %zu)",
+	      back.heaps_parked, back.abandoned, before.active, back.active);
+	ka_mallopt(KA_M_DECAY_MS, 1000);
 }
 
 static _Atomic(void *) box[1024];
@@ -1393,13 +1517,100 @@ static void foreign_blocks_not_reused_go_back(void)
 /*
  * A flush that runs into itself (from an outside review).  T2 keeps x (a
  * block of main's), then a2 and a1 (T1's, on two pages), then y (2048 B,
- * main's).  T1 exits; T2 reclaims its segment; main calls malloc_trim(0);
+ * main's).  T1 exits (its heap parked, then given back); T2 reclaims its
+ * segment; main calls malloc_trim(0);
  * T2 exits.  Its flush frees a1 as the owner, which empties a1's page and
  * makes the heap purge, as the trim asked: a flush inside the flush.
  * Before the fix the inner one left room and the outer kept x again on a
  * list it had emptied (x leaked: never handed out again), or, popping one
  * at a time, freed the outer's next block twice (an abort).
  */
+/*
+ * unshare() of something a multi-threaded process may not unshare stops
+ * the purge thread (namespace.c), which would have given back the parked
+ * heaps: they go back at once (an outside review found them left parked,
+ * 16 MiB of them, until some thread's slow path started it again).
+ * CLONE_FS needs no privilege and changes nothing a test sees.
+ */
+static void unshare_gives_back_parked_heaps(void)
+{
+	struct park_probe a = { 0 };
+	struct ka_stats before, parked, after;
+
+	ka_free(ka_malloc(1));		/* main's heap: a thread's is another */
+	ka_malloc_trim(0);
+	ka_stats(&before);
+	park_probe_run(&a, 16u << 20);
+	ka_stats(&parked);
+	CHECK(parked.heaps_parked == 1, "the exited thread's heap is parked (%zu)",
+	      parked.heaps_parked);
+	CHECK(unshare(CLONE_FS) == 0, "unshare(CLONE_FS): %s", strerror(errno));
+	ka_stats(&after);
+	printf("# resident %zu -> %zu -> %zu KiB\n", before.resident >> 10,
+	       parked.resident >> 10, after.resident >> 10);
+	CHECK(after.heaps_parked == 0 && after.resident <= before.resident + (2u << 20),
+	      "given back by the unshare (parked %zu, resident %zu)", after.heaps_parked,
+	      after.resident);
+}
+
+/*
+ * The purge thread gives a parked heap back a decay after its thread
+ * exited; the huge cache stays as it is, each region until its own decay
+ * (an outside review found every such give-back emptying it).
+ */
+static void parked_heap_given_back_keeps_the_huge_cache(void)
+{
+	enum { DECAY = 1000, HUGE = 8u << 20 };
+	struct park_probe a = { 0 };
+	struct ka_stats st;
+
+	ka_free(ka_malloc(1));
+	ka_mallopt(KA_M_DECAY_MS, DECAY);
+	ka_malloc_trim(0);
+	void *h = ka_malloc(HUGE);
+	CHECK(h, "malloc");
+	memset(h, 1, HUGE);
+	park_probe_run(&a, 0);
+	long exited_at = now_ms();
+	usleep(DECAY / 2 * 1000);
+	ka_free(h);		/* cached until a decay from now */
+	long freed_at = now_ms();
+	ka_stats(&st);
+	CHECK(st.heaps_parked == 1 && st.huge_cached >= HUGE,
+	      "parked %zu, huge block cached (%zu bytes)", st.heaps_parked, st.huge_cached);
+	do {			/* no allocator call meanwhile */
+		usleep(10000);
+		ka_stats(&st);
+	} while (st.heaps_parked && now_ms() - exited_at < 5000);
+	long since_free = now_ms() - freed_at;
+	printf("# parked heap given back %ld ms after the exit, %ld ms after the huge free; "
+	       "huge_cached %zu\n", now_ms() - exited_at, since_free, st.huge_cached);
+	CHECK(st.heaps_parked == 0, "the parked heap went back (%zu)", st.heaps_parked);
+	if (since_free < DECAY * 9 / 10)
+		CHECK(st.huge_cached >= HUGE, "the huge block freed %ld ms ago is still cached",
+		      since_free);
+	else
+		printf("# too slow to tell: the huge block's own decay had nearly passed\n");
+	ka_malloc_trim(0);
+}
+
+/*
+ * Wait, with no allocator call, for the purge thread to give back the
+ * parked heaps (heap.c): a decay after their threads exited.  Not
+ * malloc_trim(0), which would also make the threads' heaps purge.
+ */
+static void wait_unparked(void)
+{
+	struct ka_stats st;
+	long t0 = now_ms();
+
+	do {
+		usleep(10000);
+		ka_stats(&st);
+	} while (st.heaps_parked && now_ms() - t0 < 5000);
+	CHECK(st.heaps_parked == 0, "%zu heaps still parked after 5 s", st.heaps_parked);
+}
+
 #define NEST_BS 1024
 static void *nest_a1, *nest_a2, *nest_x, *nest_y;
 static pthread_barrier_t nest_three, nest_two;
@@ -1459,6 +1670,7 @@ static void foreign_flush_nested_in_purge(void)
 	pthread_barrier_wait(&nest_three);
 	pthread_barrier_wait(&nest_three);
 	pthread_join(p1, NULL);
+	wait_unparked();	/* T1's segment abandoned, for T2 to reclaim */
 	pthread_barrier_wait(&nest_two);
 	pthread_barrier_wait(&nest_two);
 	ka_malloc_trim(0);
@@ -2510,6 +2722,9 @@ static const struct check_case cases[] = {
 	{ "empty_pages_go_back_after_the_decay", "free() gives emptied pages back to their segments; the purge thread gives them to the kernel a decay later, with no call", empty_pages_go_back_after_the_decay },
 	{ "empty_pages_make_room_for_other_sizes", "another size takes the spans of freed pages, not new segments", empty_pages_make_room_for_other_sizes },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
+	{ "unshare_gives_back_parked_heaps", "unshare() that stops the purge thread gives the parked heaps back", unshare_gives_back_parked_heaps },
+	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
+	{ "parked_heap_goes_to_the_next_thread", "an exited thread's heap goes whole to the next thread; left alone, its memory goes back a decay later with no call", parked_heap_goes_to_the_next_thread },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
 	{ "foreign_blocks_serve_the_freer", "a thread that frees another live thread's blocks keeps KA_FOREIGN_CAP0 per class and its next malloc of the class takes one; they go back at its exit", foreign_blocks_serve_the_freer },
