@@ -131,10 +131,19 @@ static void ka_heap_give_back(ka_heap_t *heap)
 	heap->purge_next = UINT64_MAX;
 }
 
+/* heap is no thread's now, and another may take it once the lock goes:
+ * the caller's ka_tls_heap lets go of it too; ka_heaps_lock held. */
+static void ka_heap_unuse(ka_heap_t *heap)
+{
+	heap->in_use = false;
+	if (ka_tls_heap == heap)
+		ka_tls_heap = KA_HEAP_EMPTY;
+}
+
 /*
  * A thread's heap goes back at its exit: parked (see above) or its memory
  * given back.  True if no thread has a heap any more (thread.c: the last
- * one exits); the parked ones have given theirs back then too.
+ * one exits, and the parked heaps must give their memory back).
  */
 bool ka_heap_release(ka_heap_t *heap)
 {
@@ -151,15 +160,14 @@ bool ka_heap_release(ka_heap_t *heap)
 	if (park && !last) {
 		heap->parked_at = now;
 		atomic_fetch_add_explicit(&ka_heaps_parked, 1, KA_RELAXED);
-		if (ka_tls_heap == heap)	/* the next thread's, once unlocked */
-			ka_tls_heap = KA_HEAP_EMPTY;
 	}
-	heap->in_use = park && last;	/* the last: still ours, below */
+	if (!park || !last)
+		ka_heap_unuse(heap);	/* the last parks not: still ours, below */
 	ka_unlock(&ka_heaps_lock);
 	if (park && !last) {
-		/* heap may be another thread's already.  The purge thread may
-		 * have stopped since the look above (privileges.c, namespace.c):
-		 * then nothing comes for it, and it goes back now. */
+		/* The purge thread may have stopped since the look above
+		 * (privileges.c, namespace.c): then nothing comes for it, and
+		 * it goes back now. */
 		ka_purge_request(now + atomic_load_explicit(&ka_decay_ms, KA_RELAXED));
 		if (!ka_purge_thread_running())
 			ka_heaps_unpark(0, true, NULL);
@@ -168,11 +176,9 @@ bool ka_heap_release(ka_heap_t *heap)
 	if (park) {
 		ka_heap_give_back(heap);
 		ka_lock(&ka_heaps_lock);
-		heap->in_use = false;
+		ka_heap_unuse(heap);
 		ka_unlock(&ka_heaps_lock);
 	}
-	if (last)
-		ka_heaps_unpark(0, true, NULL);
 	/* Its purge may be the one due to give cached huge regions back, and
 	 * no other heap is sure to run one: they go now, as its dirty slices.
 	 * Not for a parked heap: the purge thread runs, and does that. */
@@ -191,8 +197,9 @@ void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next)
 {
 	uint64_t decay = atomic_load_explicit(&ka_decay_ms, KA_RELAXED);
 
-	if (!all && !atomic_load_explicit(&ka_heaps_parked, KA_RELAXED))
-		return;
+	/* No peek at ka_heaps_parked without the lock: a heap parked as the
+	 * purge thread begins its pass is seen here, or its thread's request
+	 * (after the lock) sees the pass's reset deadline and wakes it. */
 	ka_lock(&ka_heaps_unpark_lock);
 	for (;;) {
 		ka_heap_t *due = NULL;
@@ -217,6 +224,9 @@ void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next)
 		ka_heap_t *self = ka_tls_heap;
 		ka_tls_heap = due;
 		ka_tls_heap_borrowed = true;
+		/* A trim it missed parked would force its purges, and with them
+		 * the huge cache's; it gives everything back anyway. */
+		due->purge_epoch = atomic_load_explicit(&ka_purge_epoch, KA_RELAXED);
 		ka_heap_give_back(due);
 		ka_tls_heap_borrowed = false;
 		ka_tls_heap = self;

@@ -51,8 +51,12 @@ static void ka_thread_done(void *arg)
 	if (heap == ka_tls_heap)
 		ka_tls_heap = KA_HEAP_EMPTY;
 	ka_tls_exited = true;
-	if (last)
+	if (last) {
 		ka_purge_thread_retire();
+		/* Parked heaps, now or by threads that saw it running since
+		 * (heap.c): nothing would come for them. */
+		ka_heaps_unpark(0, true, NULL);
+	}
 }
 
 void ka_thread_exit_init(void)
