@@ -624,6 +624,7 @@ KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);
 KA_HIDDEN void ka_heap_release_pages(ka_heap_t *heap);
 KA_HIDDEN void ka_heaps_drain_idle(void);
 KA_HIDDEN void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next);
+KA_HIDDEN bool ka_heaps_unpark_for_room(int node);
 KA_HIDDEN void ka_heaps_flush_foreign_unused(void);
 KA_HIDDEN void ka_heaps_unuse_all_but(const ka_heap_t *self);
 KA_HIDDEN void ka_heaps_fork_lock(bool lock);

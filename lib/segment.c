@@ -117,7 +117,8 @@ static ka_page_t *ka_span_take(ka_heap_t *heap, ka_segment_t *seg, unsigned idx,
 }
 
 /* Room first in the heap's segments, then in its empty pages' spans, then
- * in an abandoned segment, last in a new one. */
+ * in an abandoned segment, then in a parked heap's (heap.c), last in a new
+ * one. */
 ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n, bool *zeroed)
 {
 	heap->carved += n;
@@ -127,7 +128,10 @@ ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned n, bool *zeroed)
 			if (idx >= 0)
 				return ka_span_take(heap, seg, (unsigned)idx, n, zeroed);
 		}
-		if (!ka_heap_sweep(heap) && !ka_segment_reclaim(heap))
+		/* Not for the exited threads' heap: its lock is held, which
+		 * comes after the registry's (fork.c). */
+		if (!ka_heap_sweep(heap) && !ka_segment_reclaim(heap) &&
+		    (heap == ka_heap_exited || !ka_heaps_unpark_for_room(ka_numa_node())))
 			break;
 	}
 	ka_segment_t *seg = ka_segment_new(ka_numa_node());

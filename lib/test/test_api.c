@@ -1616,6 +1616,45 @@ static void parked_heap_given_back_keeps_the_huge_cache(void)
 }
 
 /*
+ * A thread that needs room takes a parked heap's memory before a new
+ * segment (heap.c, ka_heaps_unpark_for_room): the exited thread's free
+ * memory serves another size class in a live thread at once, not after
+ * the decay.
+ */
+static void parked_heap_makes_room_for_others(void)
+{
+	enum { BYTES = 32u << 20, B = 2000 };
+	struct park_probe a = { 0 };
+	struct ka_stats st0, parked, after;
+	size_t nb = BYTES / B;
+	void **v = malloc(nb * sizeof *v);
+
+	CHECK(v, "malloc");
+	ka_free(ka_malloc(1));
+	ka_mallopt(KA_M_DECAY_MS, 5000);	/* longer than the case */
+	ka_malloc_trim(0);
+	ka_stats(&st0);
+	park_probe_run(&a, BYTES);	/* 32 MiB of 1000 B written and freed, parked */
+	ka_stats(&parked);
+	for (size_t i = 0; i < nb; i++)
+		v[i] = ka_malloc(B);
+	ka_stats(&after);
+	printf("# segments %zu, %zu parked, %zu after 32 MiB of %d B blocks\n", st0.segments,
+	       parked.segments, after.segments, B);
+	CHECK(parked.heaps_parked == 1 && parked.segments >= st0.segments + 6,
+	      "parked with its segments (parked %zu, segments %zu -> %zu)", parked.heaps_parked,
+	      st0.segments, parked.segments);
+	CHECK(after.heaps_parked == 0 && after.segments <= parked.segments + 2,
+	      "main took the parked heap's segments, not new ones (parked %zu, segments %zu -> %zu)",
+	      after.heaps_parked, parked.segments, after.segments);
+	for (size_t i = 0; i < nb; i++)
+		ka_free(v[i]);
+	free(v);
+	ka_mallopt(KA_M_DECAY_MS, 1000);
+	ka_malloc_trim(0);
+}
+
+/*
  * Wait, with no allocator call, for the purge thread to give back the
  * parked heaps (heap.c): a decay after their threads exited.  Not
  * malloc_trim(0), which would also make the threads' heaps purge.
@@ -2756,6 +2795,7 @@ static const struct check_case cases[] = {
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "unshare_gives_back_parked_heaps", "unshare() that stops the purge thread gives the parked heaps back", unshare_gives_back_parked_heaps },
 	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
+	{ "parked_heap_makes_room_for_others", "a thread that needs room takes a parked heap's memory before a new segment", parked_heap_makes_room_for_others },
 	{ "parked_heap_goes_to_the_next_thread", "an exited thread's heap goes whole to the next thread; left alone, its memory goes back a decay later with no call", parked_heap_goes_to_the_next_thread },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
