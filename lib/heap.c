@@ -52,22 +52,28 @@ static bool ka_heap_on_node(const ka_heap_t *heap, int node)
 	return !seg || ka_regions[seg->region].os.node == node;
 }
 
-/* The parked heap to hand out (the one parked last, on the caller's node),
- * or NULL; the lock held. */
-static ka_heap_t *ka_heap_unpark_one(int node)
+/* h is parked no more; the lock held. */
+static void ka_heap_unpark_locked(ka_heap_t *h)
+{
+	h->parked_at = 0;
+	atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
+}
+
+/* The heap on node parked last (newest: a thread's next heap, its pages
+ * the warmest) or first (its memory for another: the coldest), taken off
+ * the parked ones; NULL if none.  The lock held. */
+static ka_heap_t *ka_heap_unpark_one(int node, bool newest)
 {
 	ka_heap_t *best = NULL;
 
 	if (!atomic_load_explicit(&ka_heaps_parked, KA_RELAXED))
 		return NULL;
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		if (h->parked_at && (!best || h->parked_at > best->parked_at) &&
-		    ka_heap_on_node(h, node))
+		if (h->parked_at && ka_heap_on_node(h, node) &&
+		    (!best || (h->parked_at > best->parked_at) == newest))
 			best = h;
-	if (best) {
-		best->parked_at = 0;
-		atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
-	}
+	if (best)
+		ka_heap_unpark_locked(best);
 	return best;
 }
 
@@ -77,7 +83,7 @@ ka_heap_t *ka_heap_acquire(void)
 	ka_heap_t *heap;
 
 	ka_lock(&ka_heaps_lock);
-	heap = ka_heap_unpark_one(node);
+	heap = ka_heap_unpark_one(node, true);
 	if (heap) {		/* whole: its segments, pages and queues */
 		heap->in_use = true;
 		ka_heaps_busy++;
@@ -236,9 +242,8 @@ void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next)
 				*next = h->parked_at + decay;
 		}
 		if (due) {
-			due->parked_at = 0;
+			ka_heap_unpark_locked(due);
 			due->in_use = true;
-			atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
 		}
 		ka_unlock(&ka_heaps_lock);
 		if (!due)
@@ -259,22 +264,14 @@ void ka_heaps_unpark(uint64_t now, bool all, uint64_t *next)
  */
 bool ka_heaps_unpark_for_room(int node)
 {
-	ka_heap_t *due = NULL;
-
 	if (!atomic_load_explicit(&ka_heaps_parked, KA_RELAXED) || ka_tls_heap_borrowed ||
 	    ka_in_fork_window())
 		return false;
 	ka_lock(&ka_heaps_unpark_lock);
 	ka_lock(&ka_heaps_lock);
-	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		if (h->parked_at && (!due || h->parked_at < due->parked_at) &&
-		    ka_heap_on_node(h, node))
-			due = h;
-	if (due) {
-		due->parked_at = 0;
+	ka_heap_t *due = ka_heap_unpark_one(node, false);
+	if (due)
 		due->in_use = true;
-		atomic_fetch_sub_explicit(&ka_heaps_parked, 1, KA_RELAXED);
-	}
 	ka_unlock(&ka_heaps_lock);
 	if (due)
 		ka_heap_give_back_borrowed(due);
