@@ -22,12 +22,12 @@
  * came free in a segment, a huge region was cached, a thread exited), and
  * then gives back what is due of what nobody else would: the huge cache,
  * the heaps exited threads parked a decay ago (heap.c, as their owner for
- * the while), the dirty slices of every segment (under each segment's lock, which the
- * owner takes only to carve or free a span, segment.c) and the abandoned
- * segments, whose remote frees it collects (the first free into one since
- * it last looked asks it to, abandon.c).  With nothing due it sleeps
- * without a timeout: an idle process does not wake up for it.  It does
- * not allocate, and blocks every signal.
+ * the while), the dirty slices of every segment (under each segment's
+ * lock, which the owner takes only to carve or free a span, segment.c) and
+ * the abandoned segments, whose remote frees it collects (the first free
+ * into one since it last looked asks it to, abandon.c).  With nothing due
+ * it sleeps without a timeout: an idle process does not wake up for it.
+ * It does not allocate, and blocks every signal.
  *
  * It starts lazily, never from inside the allocator's work (creating a
  * thread calls malloc): at the next purge of a heap after the first
@@ -174,9 +174,9 @@ void ka_purge_fork_child(void)
  * pthread_create calls malloc.  Never from a thread past its destructor,
  * which may be the process's last (thread.c), nor from the purge thread
  * itself, which runs exit() when it ends last, nor from a thread giving
- * back a parked heap (heap.c), whose ka_tls_heap is not its own, nor from an atfork
- * handler's malloc (fork.c): the forking thread holds every allocator
- * lock there, which the new thread's first steps may want.
+ * back a parked heap (heap.c), whose ka_tls_heap is not its own, nor from
+ * an atfork handler's malloc (fork.c): the forking thread holds every
+ * allocator lock there, which the new thread's first steps may want.
  */
 void ka_purge_thread_start(void)
 {
@@ -272,8 +272,7 @@ bool ka_purge_thread_stop(void)
 void ka_purge_thread_disable(void)
 {
 	atomic_store_explicit(&ka_purge_thread_off, true, KA_RELAXED);
-	ka_purge_thread_end(true);
-	ka_heaps_unpark(0, true, NULL);
+	ka_purge_thread_stop();
 }
 
 void ka_purge_thread_retire(void)
