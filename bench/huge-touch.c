@@ -16,6 +16,9 @@
  *     same with MADV_NOHUGEPAGE (4 KiB pages, the baseline).  Then memset
  *     of the whole range.  Timed: create + map + memset; the minor faults
  *     over it (getrusage) and, for kalloc, the faults the region counted.
+ *     Then a second memset of the range, timed apart (rewrite): the same
+ *     writes with every page already mapped and zeroed, the floor under
+ *     any first touch that must write the range, whatever maps it.
  *  2. how the range is mapped, from /proc/self/smaps: Rss, AnonHugePages,
  *     FilePmdMapped and ShmemPmdMapped of the vmas in the range, and from
  *     them the TLB entries the range needs per GiB (PMD-mapped kB / 2048
@@ -83,7 +86,7 @@ static long parse_count(const char *s)
 
 /* One repetition's figures; all doubles so that one median() serves them. */
 struct rep {
-	double alloc_s, map_s, write_s, total_s, read_ns, free_s;
+	double alloc_s, map_s, write_s, total_s, rewrite_s, read_ns, free_s;
 	double minflt, kalloc_faults, aligned;
 	double vma_kb, rss_kb, anon_huge_kb, file_pmd_kb, shmem_pmd_kb, pmd_kb;
 	double tlb_per_gib;
@@ -195,7 +198,7 @@ static void one(size_t size, struct rep *r)
 	struct kalloc_create cr = { .argsz = sizeof cr };
 	struct kalloc_info info = { .argsz = sizeof info };
 	long f0 = minflt();
-	double t0 = bench_now(), t1, t2, t3, t4, t5;
+	double t0 = bench_now(), t1, t2, t3, t4, t5, t6;
 	char *p;
 
 	if (src == PAGES) {
@@ -230,6 +233,10 @@ static void one(size_t size, struct rep *r)
 			die("KALLOC_IOC_INFO");
 		r->kalloc_faults = (double)info.faults;
 	}
+	t6 = bench_now();
+	memset(p, FILL, size);
+	bench_escape(p);
+	r->rewrite_s = bench_now() - t6;
 	read_smaps(p, size, r);
 	r->read_ns = random_reads(p, size);
 
@@ -339,6 +346,7 @@ int main(int argc, char **argv)
 	LIST(alloc_s, 6);
 	LIST(map_s, 6);
 	LIST(write_s, 6);
+	LIST(rewrite_s, 6);
 	LIST(free_s, 6);
 	LIST(read_ns, 2);
 	LIST(minflt, 0);
