@@ -30,9 +30,9 @@
  * are served from heap->direct[], and their blocks are too small for the
  * queue work to pay.
  *
- * Whatever the fast path does not handle -- a flag on the page (the
- * first slice of a span with one large block, a span's later slices, a
- * full page freed into by its owner, a huge block, KALLOC_DEBUG, free
+ * Whatever the fast path does not handle -- a flag on the page (a span
+ * with one large block, a slice outside any span, a full page freed into
+ * by its owner, a huge block, KALLOC_DEBUG, free
  * pages given back inside it), a check that fails -- goes to
  * ka_free_generic(), which looks again from the start and reports.
  * realloc() and malloc_usable_size() check a pointer with the same two

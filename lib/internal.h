@@ -391,12 +391,16 @@ static inline bool ka_page_divides(const ka_page_t *page, const void *p)
 
 /*
  * free()'s fast test, which realloc() shares: the page of p when p starts
- * a block of a plain page (a segment's, in its first slice, no flag set
- * but KA_PAGE_FULL), with its flags in *flags, else NULL, for the generic
- * path's full checks.  A full page is plain to the threads that do not
- * own it: their frees into it are remote frees like any other (free.c);
- * its owner's take the generic path, which moves it back to its class
- * queue (ka_block_live).
+ * a block of a plain page (a segment's, no flag set but KA_PAGE_FULL),
+ * with its flags in *flags, else NULL, for the generic path's full checks.
+ * The page is its span's first slice's descriptor, whichever slice p is
+ * in: a block of a medium page (8-64 KiB, spans of 8 slices) lies past
+ * the first slice seven times in eight, and those frees took the generic
+ * path, each checked twice (exchange: 9 % of its frees).  A slice outside
+ * any span reads offset 0 and KA_PAGE_UNUSED.  A full page is plain to
+ * the threads that do not own it: their frees into it are remote frees
+ * like any other (free.c); its owner's take the generic path, which moves
+ * it back to its class queue (ka_block_live).
  */
 static inline ka_page_t *ka_plain_page(const void *p, unsigned *flags)
 {
@@ -405,7 +409,7 @@ static inline ka_page_t *ka_plain_page(const void *p, unsigned *flags)
 	if (KA_UNLIKELY(g >= KA_SEGMAP_SIZE ||
 			atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1))
 		return NULL;
-	ka_page_t *page = ka_slice_page(ka_segment_of(p), p);
+	ka_page_t *page = ka_page_of(ka_segment_of(p), p);
 	*flags = atomic_load_explicit(&page->flags, KA_RELAXED);
 	if (KA_UNLIKELY((*flags & ~(unsigned)KA_PAGE_FULL) != 0 ||
 			!ka_page_divides(page, p)))

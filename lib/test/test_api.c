@@ -1964,6 +1964,43 @@ static void do_double_free_released(void)
 	ka_free(named(v[100]));
 }
 
+/*
+ * A block of a medium page (8-64 KiB: spans of several slices) that lies
+ * past its span's first slice: free() finds the page through the slice's
+ * offset, on the fast path, and must check it as it checks any other.
+ * The process is fresh (expect_abort forks), so the class's first page
+ * holds the blocks in order.
+ */
+#define MEDIUM_REQUEST	10000	/* class 10240: 51 blocks in 8 slices, 2 KiB left over */
+
+static char *medium_past_first_slice(void)
+{
+	char *first = ka_malloc(MEDIUM_REQUEST);
+	for (int i = 1; i < 16; i++) {
+		char *c = ka_malloc(MEDIUM_REQUEST);
+		if ((size_t)(c - first) >= KA_SLICE_SIZE)
+			return c;
+	}
+	fprintf(stderr, "no block past the first slice\n");
+	_exit(3);
+}
+static void do_double_free_medium(void) { void *p = named(medium_past_first_slice()); ka_free(p); ka_free(p); }
+static void do_double_free_medium_remote(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, free_twice_arg, named(medium_past_first_slice()));
+	pthread_join(t, NULL);
+}
+static void do_free_medium_interior(void) { ka_free(named(medium_past_first_slice() + 16)); }
+/* Past the span's last whole block: a block start by the division alone. */
+static void do_free_medium_tail(void)
+{
+	char *c = medium_past_first_slice();
+	size_t bs = ka_malloc_usable_size(c);
+	char *start = (char *)((uintptr_t)c & ~(KA_SLICE_SIZE - 1)) - KA_SLICE_SIZE;
+	ka_free(named(start + (8 * KA_SLICE_SIZE / bs) * bs));
+}
+
 static void double_free_aborts(void)
 {
 	expect_abort(do_double_free, "free(): double free detected");
@@ -1975,6 +2012,8 @@ static void double_free_aborts(void)
 	expect_abort(do_double_free_kept, "free(): double free detected");
 	expect_abort(do_free_threaded, "free(): double free detected");
 	expect_abort(do_double_free_released, "free(): double free detected");
+	expect_abort(do_double_free_medium, "free(): double free detected");
+	expect_abort(do_double_free_medium_remote, "free(): double free detected");
 }
 
 static void do_free_stack(void) { int x; ka_free(named(&x)); }
@@ -2034,6 +2073,8 @@ static void invalid_free_aborts(void)
 	expect_abort(do_free_stack, "free(): invalid pointer");
 	expect_abort(do_free_libc, "free(): invalid pointer");
 	expect_abort(do_free_interior, "free(): invalid pointer");
+	expect_abort(do_free_medium_interior, "free(): invalid pointer");
+	expect_abort(do_free_medium_tail, "free(): invalid pointer");
 	expect_abort(do_free_huge_interior, "free(): invalid pointer");
 	expect_abort(do_free_header, "free(): double free or invalid pointer");
 	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
@@ -2804,8 +2845,8 @@ static const struct check_case cases[] = {
 	{ "foreign_flush_nested_in_purge", "a thread's exit flush that a malloc_trim makes purge inside it keeps nothing again and frees nothing twice", foreign_flush_nested_in_purge },
 	{ "fork_child_frees_gone_threads_kept_blocks", "fork while a thread keeps another's blocks: in the child they go back to their pages, and trim finds the parent's figure from before", fork_child_frees_gone_threads_kept_blocks },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
-	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page, kept by the freeing thread) stops naming the pointer", double_free_aborts },
-	{ "invalid_free_aborts", "foreign, interior, header, free-span, never handed out (also freed remotely, by a thread that then allocates) pointers stop naming it", invalid_free_aborts },
+	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page, kept by the freeing thread, a medium block past its page's first slice) stops naming the pointer", double_free_aborts },
+	{ "invalid_free_aborts", "foreign, interior (also of a medium block past its first slice), header, free-span, past a medium span's last block, never handed out (also freed remotely, by a thread that then allocates) pointers stop naming it", invalid_free_aborts },
 	{ "debug_write_after_free_aborts", "KALLOC_DEBUG=1: a write after free (small, large, huge, freed remotely) aborts at reuse, naming block, offset, bytes", debug_write_after_free_aborts },
 	{ "debug_link_overwrite_aborts", "KALLOC_DEBUG=1: a freed block's overwritten link aborts at reuse (garbage) or when its page empties (NULL)", debug_link_overwrite_aborts },
 	{ "debug_off_programs_run", "without KALLOC_DEBUG the same programs get the block back and exit 0", debug_off_programs_run },
