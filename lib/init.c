@@ -56,6 +56,7 @@ static void ka_process_init_once(void)
 	ka_secret = ka_os_random();
 	ka_debug_init();
 	ka_os_init();
+	ka_segment_map_init();
 	ka_os_commit_init();
 	ka_purge_init();
 	errno = saved;

@@ -319,7 +319,7 @@ extern KA_HIDDEN const ka_page_t ka_page_empty;
 #define KA_PAGE_EMPTY	((ka_page_t *)&ka_page_empty)
 
 extern KA_HIDDEN uintptr_t ka_secret;
-extern KA_HIDDEN _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+extern KA_HIDDEN _Alignas(4096) _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
 
 /*
  * Ownership, the one test of it: the calling thread, whose heap is heap
@@ -488,6 +488,8 @@ KA_HIDDEN void ka_os_commit_init(void);
 KA_HIDDEN void ka_os_region_release(const struct ka_os_region *r, size_t offset, size_t len);
 KA_HIDDEN void ka_os_region_destroy(const struct ka_os_region *r);
 KA_HIDDEN size_t ka_os_region_resident(const struct ka_os_region *r);
+KA_HIDDEN void ka_os_small_pages(void *p, size_t len);
+KA_HIDDEN void ka_os_region_small_pages(const struct ka_os_region *r, size_t len);
 KA_HIDDEN void *ka_os_meta_alloc(size_t size);
 KA_HIDDEN uint64_t ka_os_now_ms(void);
 KA_HIDDEN const char *ka_os_backend(void);
@@ -516,6 +518,7 @@ KA_HIDDEN int ka_numa_nodes(void);	/* 0 when off */
 /* ---- segment-map.c ---- */
 KA_HIDDEN ka_segment_t *ka_segment_lookup(const void *p);
 KA_HIDDEN void ka_segment_map(ka_segment_t *seg, size_t size);
+KA_HIDDEN void ka_segment_map_init(void);
 KA_HIDDEN void ka_segment_unmap(ka_segment_t *seg, size_t size);
 
 /* ---- region.c: the region table, a pool of segments ---- */

@@ -385,6 +385,30 @@ size_t ka_os_region_resident(const struct ka_os_region *r)
 	return pages * KA_PAGE_SIZE;
 }
 
+/*
+ * Keep the transparent huge pages of THP "always" (Debian's default) out of
+ * anonymous memory that is touched sparsely: there the first touch of any
+ * 4 KiB of an aligned 2 MiB would make all 2 MiB resident.  With THP
+ * "madvise" or "never" the flag changes nothing.  Best effort: a refusal
+ * costs memory, not correctness.
+ */
+void ka_os_small_pages(void *p, size_t len)
+{
+	madvise(p, len, MADV_NOHUGEPAGE);
+}
+
+/*
+ * The first bytes of a region: a segment's first touch is its header, so a
+ * process of a few MiB would hold 2 MiB per half-segment it touched.
+ * Device regions are the module's to map (its own 2 MiB mappings are for
+ * order 9).
+ */
+void ka_os_region_small_pages(const struct ka_os_region *r, size_t len)
+{
+	if (ka_backend == KA_BACKEND_ANON)
+		ka_os_small_pages(r->base, len < r->size ? len : r->size);
+}
+
 /* Zeroed memory for allocator metadata (heaps). */
 void *ka_os_meta_alloc(size_t size)
 {

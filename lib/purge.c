@@ -178,6 +178,8 @@ void ka_purge_fork_child(void)
  * an atfork handler's malloc (fork.c): the forking thread holds every
  * allocator lock there, which the new thread's first steps may want.
  */
+#define KA_PURGE_STACK	(1UL << 20)
+
 void ka_purge_thread_start(void)
 {
 	int expected = 0;
@@ -200,9 +202,22 @@ void ka_purge_thread_start(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	bool ok = pthread_attr_init(&attr) == 0;
 	if (ok) {
-		ok = pthread_create(&th, &attr, ka_purge_thread,
-				    (void *)(uintptr_t)atomic_load(&ka_purge_gen)) == 0;
+		void *gen = (void *)(uintptr_t)atomic_load(&ka_purge_gen);
+		/*
+		 * A stack under 2 MiB: the default (RLIMIT_STACK, 8 MiB) is
+		 * an anonymous mapping where THP "always" backs the stack's
+		 * first touch with a 2 MiB page, every process's 2 MiB for a
+		 * thread that uses a few KiB.  1 MiB still leaves room for
+		 * exit()'s handlers, which this thread runs when it ends last.
+		 * A program whose static TLS does not fit gets the default.
+		 */
+		int err = pthread_attr_setstacksize(&attr, KA_PURGE_STACK);
+		if (!err)
+			err = pthread_create(&th, &attr, ka_purge_thread, gen);
 		pthread_attr_destroy(&attr);
+		if (err == EINVAL)
+			err = pthread_create(&th, NULL, ka_purge_thread, gen);
+		ok = err == 0;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ok)

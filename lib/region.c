@@ -12,6 +12,14 @@
  */
 #include "internal.h"
 
+/*
+ * The first 16 MiB of segments: what a small process lives in.  Past
+ * them, as in glibc's heap, THP "always" may back the memory with 2 MiB
+ * pages, where they cost a large heap little and save it faults and TLB
+ * entries.
+ */
+#define KA_SMALL_PAGES_BYTES	(4 * KA_SEGMENT_SIZE)
+
 struct ka_region ka_regions[KA_MAX_REGIONS];
 unsigned ka_region_count;
 ka_lock_t ka_region_lock;
@@ -47,6 +55,10 @@ ka_segment_t *ka_segment_new(int node)
 		ri = ka_region_count++;
 		r = &ka_regions[ri];
 		r->seg_used = 0;
+		/* A small process's segments, the first ones handed out,
+		 * take 4 KiB pages whatever the THP setting: see os.c. */
+		if (ri == 0)
+			ka_os_region_small_pages(&r->os, KA_SMALL_PAGES_BYTES);
 	}
 	si = (unsigned)__builtin_ctz(~r->seg_used);
 	r->seg_used |= 1u << si;

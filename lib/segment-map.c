@@ -7,7 +7,18 @@
  */
 #include "internal.h"
 
-_Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+_Alignas(4096) _Atomic uint8_t ka_segmap[KA_SEGMAP_SIZE];
+
+/*
+ * The map is 32 MiB of zero-fill memory, of which a process touches a few
+ * bytes per 4 MiB it maps; THP "always" made a 2 MiB page of it resident
+ * (every liballoc process 2 MiB more than its own memory, where the page
+ * fell inside the map).  4 KiB pages: see ka_os_small_pages().
+ */
+void ka_segment_map_init(void)
+{
+	ka_os_small_pages((void *)ka_segmap, sizeof ka_segmap);
+}
 
 void ka_segment_map(ka_segment_t *seg, size_t size)
 {
