@@ -436,8 +436,12 @@ static inline bool ka_page_threaded_seen(const ka_page_t *page, const void *p)
  * The fast half of the pointer check free(), realloc() and
  * malloc_usable_size() share: p's page when p is a live block of a plain
  * page -- not freed (no key), handed out if this thread owns it, not full
- * if this thread owns it -- with *owner set; else NULL, and
- * ka_block_check() (free.c) looks again from the start and reports.
+ * if this thread owns it, a whole block inside the span if another thread
+ * does -- with *owner set; else NULL, and ka_block_check() (free.c) looks
+ * again from the start and reports.  The division alone takes a start in
+ * the span's tail past its last whole block (10240 B blocks leave 2 KiB of
+ * a 512 KiB span): the owner's threaded test rejects it, another thread's
+ * realloc() would have kept it in place and written past the span.
  */
 static inline ka_page_t *ka_block_live(void *p, bool *owner)
 {
@@ -450,8 +454,13 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 	if (KA_UNLIKELY(b->key == ka_block_key(b)))	/* freed */
 		return NULL;
 	*owner = ka_heap_owns(ka_tls_heap, ka_segment_of(p));
-	if (KA_UNLIKELY(*owner && ((flags != 0) | !ka_page_threaded(page, p))))
+	if (*owner) {
+		if (KA_UNLIKELY((flags != 0) | !ka_page_threaded(page, p)))
+			return NULL;
+	} else if (KA_UNLIKELY((uint64_t)((uintptr_t)p - (uintptr_t)page->start) + page->block_size >
+			       ka_page_span_bytes(page))) {
 		return NULL;
+	}
 	return page;
 }
 

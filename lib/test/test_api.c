@@ -1993,13 +1993,36 @@ static void do_double_free_medium_remote(void)
 }
 static void do_free_medium_interior(void) { ka_free(named(medium_past_first_slice() + 16)); }
 /* Past the span's last whole block: a block start by the division alone. */
-static void do_free_medium_tail(void)
+static char *medium_tail(void)
 {
 	char *c = medium_past_first_slice();
 	size_t bs = ka_malloc_usable_size(c);
 	char *start = (char *)((uintptr_t)c & ~(KA_SLICE_SIZE - 1)) - KA_SLICE_SIZE;
-	ka_free(named(start + (8 * KA_SLICE_SIZE / bs) * bs));
+	return named(start + (8 * KA_SLICE_SIZE / bs) * bs);
 }
+/* The same in a one-slice page: 48 B blocks leave 16 bytes of 64 KiB. */
+static char *small_tail(void)
+{
+	char *c = ka_malloc(48);
+	char *start = (char *)((uintptr_t)c & ~(KA_SLICE_SIZE - 1));
+	return named(start + (KA_SLICE_SIZE / 48) * 48);
+}
+static void do_free_medium_tail(void) { ka_free(medium_tail()); }
+
+/* Another thread's calls: its fast path has no threaded count to go by. */
+static void *free_ptr_arg(void *p) { ka_free(p); return NULL; }
+static void *realloc_arg(void *p) { ka_realloc(p, 10000); return NULL; }
+static void *usable_size_arg(void *p) { ka_malloc_usable_size(p); return NULL; }
+static void in_thread(void *(*fn)(void *), void *p)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, fn, p);
+	pthread_join(t, NULL);
+}
+static void do_free_medium_tail_remote(void) { in_thread(free_ptr_arg, medium_tail()); }
+static void do_realloc_medium_tail_remote(void) { in_thread(realloc_arg, medium_tail()); }
+static void do_realloc_small_tail_remote(void) { in_thread(realloc_arg, small_tail()); }
+static void do_usable_size_medium_tail_remote(void) { in_thread(usable_size_arg, medium_tail()); }
 
 static void double_free_aborts(void)
 {
@@ -2075,6 +2098,10 @@ static void invalid_free_aborts(void)
 	expect_abort(do_free_interior, "free(): invalid pointer");
 	expect_abort(do_free_medium_interior, "free(): invalid pointer");
 	expect_abort(do_free_medium_tail, "free(): invalid pointer");
+	expect_abort(do_free_medium_tail_remote, "free(): invalid pointer");
+	expect_abort(do_realloc_medium_tail_remote, "realloc(): invalid pointer");
+	expect_abort(do_realloc_small_tail_remote, "realloc(): invalid pointer");
+	expect_abort(do_usable_size_medium_tail_remote, "malloc_usable_size(): invalid pointer");
 	expect_abort(do_free_huge_interior, "free(): invalid pointer");
 	expect_abort(do_free_header, "free(): double free or invalid pointer");
 	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
