@@ -703,6 +703,7 @@ KA_HIDDEN void ka_purge_request(uint64_t when);
 KA_HIDDEN void ka_purge_thread_start(void);
 KA_HIDDEN bool ka_purge_thread_stop(void);
 KA_HIDDEN bool ka_purge_thread_running(void);
+KA_HIDDEN size_t ka_purge_thread_stack(void);
 KA_HIDDEN void ka_purge_thread_disable(void);
 KA_HIDDEN void ka_purge_fork_child(void);
 KA_HIDDEN void ka_purge_thread_retire(void);

@@ -38,6 +38,7 @@
  * those held around fork, are never held across it).  KALLOC_PURGE_THREAD=0
  * keeps it from starting: memory then goes back from the slow paths only.
  */
+#include <link.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -180,6 +181,28 @@ void ka_purge_fork_child(void)
  */
 #define KA_PURGE_STACK	(1UL << 20)
 
+static int ka_tls_block(struct dl_phdr_info *info, size_t size, void *sum)
+{
+	(void)size;
+	for (unsigned i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_TLS)
+			*(size_t *)sum += info->dlpi_phdr[i].p_memsz + info->dlpi_phdr[i].p_align;
+	return 0;
+}
+
+/*
+ * The purge thread's stack size: KA_PURGE_STACK of stack, plus the static
+ * TLS of the modules loaded, which glibc takes out of the size asked for
+ * (musl adds it on top).  Well under 2 MiB for most programs.
+ */
+static size_t ka_purge_stack_size(void)
+{
+	size_t tls = 0;
+
+	dl_iterate_phdr(ka_tls_block, &tls);
+	return KA_PURGE_STACK + ((tls + 4095) & ~(size_t)4095);
+}
+
 void ka_purge_thread_start(void)
 {
 	int expected = 0;
@@ -188,8 +211,16 @@ void ka_purge_thread_start(void)
 	pthread_t th;
 
 	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) || ka_tls_exited ||
-	    ka_tls_purger || ka_tls_heap_borrowed || ka_in_fork_window())
+	    ka_tls_purger || ka_tls_heap_borrowed || ka_in_fork_window() ||
+	    atomic_load_explicit(&ka_purge_state, KA_RELAXED) != 0)
 		return;
+	/*
+	 * Before the start lock: dl_iterate_phdr() takes the loader's lock,
+	 * which a thread may hold while its callback calls malloc() and
+	 * comes here for the start lock.
+	 */
+	size_t stack = ka_purge_stack_size();
+
 	ka_lock(&ka_purge_start_lock);
 	/* again under the lock: ka_purge_thread_disable() may have run */
 	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) ||
@@ -204,14 +235,15 @@ void ka_purge_thread_start(void)
 	if (ok) {
 		void *gen = (void *)(uintptr_t)atomic_load(&ka_purge_gen);
 		/*
-		 * A stack under 2 MiB: the default (RLIMIT_STACK, 8 MiB) is
-		 * an anonymous mapping where THP "always" backs the stack's
-		 * first touch with a 2 MiB page, every process's 2 MiB for a
-		 * thread that uses a few KiB.  1 MiB still leaves room for
-		 * exit()'s handlers, which this thread runs when it ends last.
-		 * A program whose static TLS does not fit gets the default.
+		 * 1 MiB of stack: the default (RLIMIT_STACK, 8 MiB) is an
+		 * anonymous mapping where THP "always" backs the stack's first
+		 * touch with a 2 MiB page, every process's 2 MiB for a thread
+		 * that uses a few KiB (kernels since 6.7 mark MAP_STACK
+		 * mappings VM_NOHUGEPAGE themselves; Debian 12's 6.1 does
+		 * not).  1 MiB still leaves room for exit()'s handlers, which
+		 * this thread runs when it ends last.  Refused: the default.
 		 */
-		int err = pthread_attr_setstacksize(&attr, KA_PURGE_STACK);
+		int err = pthread_attr_setstacksize(&attr, stack);
 		if (!err)
 			err = pthread_create(&th, &attr, ka_purge_thread, gen);
 		pthread_attr_destroy(&attr);
@@ -269,6 +301,22 @@ bool ka_purge_thread_running(void)
 {
 	return !atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) &&
 	       atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2;
+}
+
+/* Its stack size as the thread library reports it, 0 if none runs. */
+size_t ka_purge_thread_stack(void)
+{
+	pthread_attr_t attr;
+	size_t size = 0;
+
+	ka_lock(&ka_purge_start_lock);
+	if (atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2 &&
+	    pthread_getattr_np(ka_purge_th, &attr) == 0) {
+		pthread_attr_getstacksize(&attr, &size);
+		pthread_attr_destroy(&attr);
+	}
+	ka_unlock(&ka_purge_start_lock);
+	return size;
 }
 
 /* End it and wait (namespace.c); the parked heaps, which it would have
