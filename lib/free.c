@@ -17,8 +17,8 @@
  * pointer is ours at all, the page must be in use, the pointer must start
  * a block (one multiply), and a freed block carries a key (its address
  * xor a secret) that a second free finds.  A block past what the page has
- * threaded was never handed out: the owner rejects it here, another
- * thread pushes it and the owner rejects it when it collects (page.c).  A
+ * threaded was never handed out: whoever frees it rejects it here (the
+ * owner also rejects one it collects from other threads' frees, page.c).  A
  * huge block in the huge cache is marked, so freeing it again is caught
  * too.
  *
@@ -140,7 +140,9 @@ ka_page_t *ka_block_check(const char *who, void *p, struct ka_block_where *at)
 	if (b->key == ka_block_key(b))
 		ka_block_fatal(who, "double free detected", p);
 	bool owner = ka_heap_owns(ka_tls_heap, seg);
-	if (owner && !ka_page_threaded(page, p))	/* never handed out */
+	/* never handed out (what a block passed on was, the receiver sees:
+	 * ka_block_live) */
+	if (owner ? !ka_page_threaded(page, p) : !ka_page_threaded_seen(page, p))
 		ka_block_fatal(who, "invalid pointer", p);
 	/* free, and its 4 KiB page went back: the key reads zero (page.c) */
 	if (owner && (flags & KA_PAGE_RELEASED) && ka_page_block_released(page, p))

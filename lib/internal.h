@@ -425,7 +425,10 @@ static inline bool ka_page_threaded(const ka_page_t *page, const void *p)
 }
 
 /* The same, asked by another thread: a yes is sure (threaded only grows
- * while the page has a live block), a no may be stale. */
+ * while the page has a live block).  A no is sure for a block the program
+ * passed to this thread: the owner threaded it before malloc() returned
+ * it, which happened before the pass.  It may be stale only for a pointer
+ * nobody handed to this thread (foreign.c reads it so too). */
 static inline bool ka_page_threaded_seen(const ka_page_t *page, const void *p)
 {
 	return (uint64_t)((uintptr_t)p - (uintptr_t)page->start) <
@@ -436,12 +439,15 @@ static inline bool ka_page_threaded_seen(const ka_page_t *page, const void *p)
  * The fast half of the pointer check free(), realloc() and
  * malloc_usable_size() share: p's page when p is a live block of a plain
  * page -- not freed (no key), handed out if this thread owns it, not full
- * if this thread owns it, a whole block inside the span if another thread
- * does -- with *owner set; else NULL, and ka_block_check() (free.c) looks
- * again from the start and reports.  The division alone takes a start in
- * the span's tail past its last whole block (10240 B blocks leave 2 KiB of
- * a 512 KiB span): the owner's threaded test rejects it, another thread's
- * realloc() would have kept it in place and written past the span.
+ * and threaded -- with *owner set; else NULL, and ka_block_check()
+ * (free.c) looks again from the start and reports.  Threaded, for another
+ * thread too: the division alone takes a start in the span's tail past
+ * its last whole block (10240 B blocks leave 2 KiB of a 512 KiB span), or
+ * a block never handed out, and another thread's realloc() kept such a
+ * pointer in place and wrote past the span or into a block the owner
+ * would hand out later.  A block the program got from malloc() and passed
+ * on is threaded in what the passing thread saw, so in what this one sees
+ * (ka_page_threaded_seen()).
  */
 static inline ka_page_t *ka_block_live(void *p, bool *owner)
 {
@@ -457,8 +463,7 @@ static inline ka_page_t *ka_block_live(void *p, bool *owner)
 	if (*owner) {
 		if (KA_UNLIKELY((flags != 0) | !ka_page_threaded(page, p)))
 			return NULL;
-	} else if (KA_UNLIKELY((uint64_t)((uintptr_t)p - (uintptr_t)page->start) + page->block_size >
-			       ka_page_span_bytes(page))) {
+	} else if (KA_UNLIKELY(!ka_page_threaded_seen(page, p))) {
 		return NULL;
 	}
 	return page;

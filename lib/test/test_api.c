@@ -2055,6 +2055,10 @@ static char *unthreaded_block(void)
 }
 
 static void do_free_unthreaded(void) { ka_free(named(unthreaded_block())); }
+/* Another thread's realloc() kept such a start in place, into a block the
+ * owner would hand out later, and nothing ever told. */
+static void do_realloc_unthreaded_remote(void) { in_thread(realloc_arg, named(unthreaded_block())); }
+static void do_usable_size_unthreaded_remote(void) { in_thread(usable_size_arg, named(unthreaded_block())); }
 
 static void *free_arg(void *p)
 {
@@ -2102,6 +2106,8 @@ static void invalid_free_aborts(void)
 	expect_abort(do_realloc_medium_tail_remote, "realloc(): invalid pointer");
 	expect_abort(do_realloc_small_tail_remote, "realloc(): invalid pointer");
 	expect_abort(do_usable_size_medium_tail_remote, "malloc_usable_size(): invalid pointer");
+	expect_abort(do_realloc_unthreaded_remote, "realloc(): invalid pointer");
+	expect_abort(do_usable_size_unthreaded_remote, "malloc_usable_size(): invalid pointer");
 	expect_abort(do_free_huge_interior, "free(): invalid pointer");
 	expect_abort(do_free_header, "free(): double free or invalid pointer");
 	expect_abort(do_free_free_span, "free(): double free or invalid pointer");
