@@ -221,7 +221,18 @@ void ka_purge_thread_start(void)
 	 */
 	size_t stack = ka_purge_stack_size();
 
-	ka_lock(&ka_purge_start_lock);
+	/*
+	 * Tried, not waited for: the holder may be starting the thread, and
+	 * pthread_create() waits for the loader's TLS lock, which dlopen()
+	 * holds while it calls malloc(), which may come here.  The want is
+	 * kept for the next slow path's try.  If the holder was starting the
+	 * thread, the flag stays set while it runs, and each heap purge pays
+	 * the early return above: a few loads.
+	 */
+	if (!ka_trylock(&ka_purge_start_lock)) {
+		atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
+		return;
+	}
 	/* again under the lock: ka_purge_thread_disable() may have run */
 	if (atomic_load_explicit(&ka_purge_thread_off, KA_RELAXED) ||
 	    !atomic_compare_exchange_strong(&ka_purge_state, &expected, 1)) {
