@@ -2946,7 +2946,7 @@ static const struct check_case cases[] = {
 	{ "unshare_gives_back_parked_heaps", "unshare() that stops the purge thread gives the parked heaps back", unshare_gives_back_parked_heaps },
 	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
 	{ "parked_heap_makes_room_for_others", "a thread that needs room takes a parked heap's memory before a new segment", parked_heap_makes_room_for_others },
-	{ "small_process_takes_no_huge_pages", "over anonymous memory the first segments are MADV_NOHUGEPAGE and the purge thread's stack is 1 MiB: no 2 MiB page in a small process where THP is always", small_process_takes_no_huge_pages },
+	{ "small_process_takes_no_huge_pages", "over anonymous memory the first segments are MADV_NOHUGEPAGE and the purge thread's stack is under 2 MiB: no 2 MiB page in a small process where THP is always", small_process_takes_no_huge_pages },
 	{ "parked_heap_goes_to_the_next_thread", "an exited thread's heap goes whole to the next thread; left alone, its memory goes back a decay later with no call", parked_heap_goes_to_the_next_thread },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
