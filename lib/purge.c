@@ -169,16 +169,6 @@ void ka_purge_fork_child(void)
 	atomic_store_explicit(&ka_purge_due, 0, KA_RELAXED);
 }
 
-/*
- * Start the purge thread if it is not running.  Only from a point where
- * the caller's heap is consistent and no allocator lock is held:
- * pthread_create calls malloc.  Never from a thread past its destructor,
- * which may be the process's last (thread.c), nor from the purge thread
- * itself, which runs exit() when it ends last, nor from a thread giving
- * back a parked heap (heap.c), whose ka_tls_heap is not its own, nor from
- * an atfork handler's malloc (fork.c): the forking thread holds every
- * allocator lock there, which the new thread's first steps may want.
- */
 #define KA_PURGE_STACK	(1UL << 20)
 
 static int ka_tls_block(struct dl_phdr_info *info, size_t size, void *sum)
@@ -203,6 +193,16 @@ static size_t ka_purge_stack_size(void)
 	return KA_PURGE_STACK + ((tls + 4095) & ~(size_t)4095);
 }
 
+/*
+ * Start the purge thread if it is not running.  Only from a point where
+ * the caller's heap is consistent and no allocator lock is held:
+ * pthread_create calls malloc.  Never from a thread past its destructor,
+ * which may be the process's last (thread.c), nor from the purge thread
+ * itself, which runs exit() when it ends last, nor from a thread giving
+ * back a parked heap (heap.c), whose ka_tls_heap is not its own, nor from
+ * an atfork handler's malloc (fork.c): the forking thread holds every
+ * allocator lock there, which the new thread's first steps may want.
+ */
 void ka_purge_thread_start(void)
 {
 	int expected = 0;
@@ -314,7 +314,9 @@ bool ka_purge_thread_running(void)
 	       atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2;
 }
 
-/* Its stack size as the thread library reports it, 0 if none runs. */
+/* Its stack size as the thread library reports it, 0 if none runs (for
+ * test_api).  pthread_getattr_np() allocates under the start lock: a start
+ * that allocation may ask for only tries the lock. */
 size_t ka_purge_thread_stack(void)
 {
 	pthread_attr_t attr;
