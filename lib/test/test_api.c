@@ -2188,56 +2188,51 @@ static bool all_zero(const unsigned char *p, size_t n)
 	return true;
 }
 
-/* A field ("Rss:", "FilePmdMapped:") of the mapping holding p, in bytes
- * (/proc/self/smaps). */
-static size_t smaps_field(const void *p, const char *field)
+/* The line of the mapping holding p that starts with field ("Rss:",
+ * "VmFlags:") in /proc/self/smaps, into line; false if there is none. */
+static bool smaps_line(const void *p, const char *field, char *line, size_t size)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool in = false;
-	size_t kib = 0, n = strlen(field);
+	bool in = false, found = false;
+	size_t n = strlen(field);
 
 	CHECK(f, "open /proc/self/smaps");
-	while (fgets(line, sizeof line, f)) {
+	while (!found && fgets(line, (int)size, f)) {
 		unsigned long lo, hi;
 		char c;
-		if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3) {
+		if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3)
 			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-			continue;
-		}
-		if (in && strncmp(line, field, n) == 0 && sscanf(line + n, "%zu kB", &kib) == 1)
-			break;
+		else
+			found = in && strncmp(line, field, n) == 0;
 	}
 	fclose(f);
+	return found;
+}
+
+/* A field ("Rss:", "FilePmdMapped:") of the mapping holding p, in bytes. */
+static size_t smaps_field(const void *p, const char *field)
+{
+	char line[512];
+	size_t kib = 0;
+
+	if (smaps_line(p, field, line, sizeof line))
+		sscanf(line + strlen(field), "%zu kB", &kib);
 	return kib << 10;
 }
 
 /* Whether the mapping holding p has the VmFlags flag (e.g. "nh"). */
 static bool smaps_vmflag(const void *p, const char *flag)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512], want[8];
-	bool in = false, has = false;
+	char line[512];
 
-	CHECK(f, "open /proc/self/smaps");
-	snprintf(want, sizeof want, " %s", flag);
-	while (fgets(line, sizeof line, f)) {
-		unsigned long lo, hi;
-		char c;
-		if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3) {
-			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-			continue;
-		}
-		if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			line[strcspn(line, "\n")] = ' ';
-			strcat(line, " ");
-			for (char *q = strstr(line + 8, want); q && !has; q = strstr(q + 1, want))
-				has = q[strlen(want)] == ' ';
-			break;
-		}
-	}
-	fclose(f);
-	return has;
+	if (!smaps_line(p, "VmFlags:", line, sizeof line - 1))
+		return false;
+	line[strcspn(line, "\n")] = 0;
+	strcat(line, " ");
+	for (char *q = strstr(line + 8, flag); q; q = strstr(q + 1, flag))
+		if (q[-1] == ' ' && q[strlen(flag)] == ' ')
+			return true;
+	return false;
 }
 
 /*
