@@ -61,7 +61,8 @@ struct ka_stats {
 	const char *backend;	/* "device" or "anon" */
 	size_t huge_cached;	/* bytes of freed huge blocks kept for reuse */
 	uint64_t huge_reused;	/* huge blocks served from those, in total */
-	size_t heaps_parked;	/* of the heaps, exited threads' kept whole for the next */
+	size_t heaps_parked;	/* of the heaps, exited threads' kept whole for the next
+				 * (or giving their memory back) */
 };
 
 /*
