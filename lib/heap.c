@@ -85,7 +85,31 @@ static ka_heap_t *ka_heap_unpark_one(int node, bool newest)
 	return best;
 }
 
-ka_heap_t *ka_heap_acquire(void)
+/*
+ * A heap in use whose thread is gone, taken off its thread; the lock held.
+ * The calling thread's ka_tls_heap lies where that thread's lay: glibc
+ * gave the caller the gone thread's stack, and its thread-local storage
+ * with it, and no two live threads share one.  Only a thread whose first
+ * malloc came in glibc's last destructor round leaves such a heap: its
+ * key's destructor never runs (thread.c).  Found so, it goes back when
+ * the next thread on that stack starts; glibc reuses an exited thread's
+ * stack for the next one of the same size, so a program that starts
+ * threads keeps at most a few such heaps.
+ */
+static ka_heap_t *ka_heap_find_gone(void)
+{
+	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
+		if (h->in_use && h->thread_tls == (void *)&ka_tls_heap) {
+			h->thread_tls = NULL;
+			return h;
+		}
+	}
+	return NULL;
+}
+
+/* A heap for the calling thread, or NULL; with one, *gone is a gone
+ * thread's heap for the caller to release (ka_heap_release_gone) or NULL. */
+ka_heap_t *ka_heap_acquire(ka_heap_t **gone)
 {
 	int node = ka_numa_node();
 	ka_heap_t *heap;
@@ -93,7 +117,9 @@ ka_heap_t *ka_heap_acquire(void)
 	ka_lock(&ka_heaps_lock);
 	heap = ka_heap_unpark_one(node, true);
 	if (heap) {		/* whole: its segments, pages and queues */
+		*gone = ka_heap_find_gone();
 		heap->in_use = true;
+		heap->thread_tls = &ka_tls_heap;
 		ka_heaps_busy++;
 		ka_unlock(&ka_heaps_lock);
 		ka_foreign_init(heap);	/* emptied when parked */
@@ -106,13 +132,16 @@ ka_heap_t *ka_heap_acquire(void)
 		heap = ka_heap_count == 0 ? &ka_heap_main : ka_os_meta_alloc(sizeof *heap);
 		if (!heap) {
 			ka_unlock(&ka_heaps_lock);
+			*gone = NULL;
 			return NULL;
 		}
 		heap->next_heap = ka_heaps;
 		ka_heaps = heap;
 		ka_heap_count++;
 	}
+	*gone = ka_heap_find_gone();
 	heap->in_use = true;
+	heap->thread_tls = &ka_tls_heap;
 	ka_heaps_busy++;
 	ka_unlock(&ka_heaps_lock);
 
@@ -150,6 +179,7 @@ static void ka_heap_give_back(ka_heap_t *heap)
 static void ka_heap_unuse(ka_heap_t *heap)
 {
 	heap->in_use = false;
+	heap->thread_tls = NULL;
 	if (ka_tls_heap == heap)
 		ka_tls_heap = KA_HEAP_EMPTY;
 }
@@ -170,6 +200,7 @@ bool ka_heap_release(ka_heap_t *heap)
 	else
 		ka_heap_give_back(heap);
 	ka_lock(&ka_heaps_lock);
+	heap->thread_tls = NULL;	/* its thread is no longer on it */
 	last = --ka_heaps_busy == 0;
 	if (park && !last) {
 		heap->parked_at = now;
@@ -198,6 +229,22 @@ bool ka_heap_release(ka_heap_t *heap)
 	 * Not for a parked heap: the purge thread runs, and does that. */
 	ka_huge_cache_purge(0, true, NULL);
 	return last;
+}
+
+/*
+ * A gone thread's heap (ka_heap_find_gone) goes back as at that thread's
+ * exit, parked or given back, the calling thread -- which has a heap of
+ * its own, so this is never the last -- acting as its owner for the while.
+ */
+void ka_heap_release_gone(ka_heap_t *gone)
+{
+	ka_heap_t *self = ka_tls_heap;
+
+	ka_tls_heap = gone;
+	ka_tls_heap_borrowed = true;
+	ka_heap_release(gone);
+	ka_tls_heap_borrowed = false;
+	ka_tls_heap = self;
 }
 
 /*
@@ -338,6 +385,7 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
 		if (h != self) {
 			h->in_use = false;
+			h->thread_tls = NULL;
 			h->parked_at = 0;	/* its segments are abandoned */
 		}
 		ka_heaps_busy += h->in_use;

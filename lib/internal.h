@@ -295,6 +295,10 @@ typedef struct ka_heap {
 	unsigned purge_epoch;
 	int node;
 	bool in_use;
+	/* Its thread's ka_tls_heap, which no other live thread's is: a
+	 * thread found where it lay proves that one gone (heap.c); NULL
+	 * when no thread owns the heap.  Under the registry's lock. */
+	void *thread_tls;
 	struct ka_heap *next_heap;		/* registry: heaps are never freed */
 	/* ms: parked since (heap.c); 0: not.  A line of its own: other
 	 * threads' frees read it (foreign.c), the owner writes the rest. */
@@ -637,8 +641,9 @@ static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
 }
 
 /* ---- heap.c: the registry of heaps, delayed frees ---- */
-KA_HIDDEN ka_heap_t *ka_heap_acquire(void);
+KA_HIDDEN ka_heap_t *ka_heap_acquire(ka_heap_t **gone);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
+KA_HIDDEN void ka_heap_release_gone(ka_heap_t *gone);
 KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);

@@ -14,6 +14,14 @@
  * one heap for all such threads, under a lock, borrowing it as its own for
  * the call; its frees, like any heapless thread's, are remote.
  *
+ * A first malloc in the last round.  A thread that had no heap before it
+ * cannot be told from one that has not exited: it gets a heap, and glibc
+ * clears the key without calling the destructor.  The next thread whose
+ * thread-local storage lies where that one's lay -- glibc hands an exited
+ * thread's stack, and the storage in it, to the next thread of its size --
+ * finds the heap still its address's and releases it as that thread's
+ * exit would have (heap.c, ka_heap_find_gone()).
+ *
  * The last thread.  A process ends when its last thread does: a
  * pthread_exit() there exits it (status 0).  liballoc's purge thread would
  * be a last thread that never ends, so when the last heap goes back, its
@@ -71,13 +79,16 @@ void ka_thread_exit_init(void)
 ka_heap_t *ka_heap_thread_init(void)
 {
 	ka_process_init();
-	ka_heap_t *heap = ka_heap_acquire();
+	ka_heap_t *gone;
+	ka_heap_t *heap = ka_heap_acquire(&gone);
 	if (!heap)
 		return NULL;
 	ka_tls_heap = heap;
 	ka_late_init();
 	pthread_setspecific(ka_key, heap);
 	ka_heap_drain_delayed(heap);
+	if (gone)	/* a thread gone without its destructor (above) */
+		ka_heap_release_gone(gone);
 	/* A second thread: what it leaves when it exits only the purge thread
 	 * collects (purge.c), and this is a point where it may start. */
 	if (!ka_heap_is_main(heap))

@@ -4,10 +4,12 @@
  * malloc replacement), so the same file runs plain, under ASan and UBSan.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1517,6 +1519,81 @@ static void foreign_blocks_not_reused_go_back(void)
 }
 
 /*
+ * A thread whose first malloc comes in glibc's last destructor round
+ * gets a heap whose destructor never runs (thread.c): glibc clears the
+ * key set in that round without calling it.  The next thread whose
+ * thread-local storage lies where that thread's lay -- on its stack,
+ * which glibc hands to the next thread (here the same stack, given) --
+ * proves it gone, and the heap goes back as at an exit.  Under TSan,
+ * which ends a thread one destructor round early, the malloc comes in
+ * the round before, where liballoc's destructor still runs.
+ */
+#ifdef __SANITIZE_THREAD__
+#define LAST_DTOR_ROUND	(PTHREAD_DESTRUCTOR_ITERATIONS - 1)
+#else
+#define LAST_DTOR_ROUND	PTHREAD_DESTRUCTOR_ITERATIONS
+#endif
+static pthread_key_t late_first_key;
+
+static void late_first_destructor(void *v)
+{
+	uintptr_t round = (uintptr_t)v;
+
+	if (round < LAST_DTOR_ROUND) {
+		pthread_setspecific(late_first_key, (void *)(round + 1));
+		return;
+	}
+	void *p = ka_malloc(100);	/* the thread's first */
+	memset(p, 1, 100);
+	ka_free(p);
+}
+
+static void *late_first_thread(void *arg)
+{
+	(void)arg;
+	pthread_setspecific(late_first_key, (void *)1);
+	return NULL;
+}
+
+static void *first_malloc_thread(void *arg)
+{
+	(void)arg;
+	ka_free(ka_malloc(100));
+	return NULL;
+}
+
+static void late_first_malloc_heap_goes_back(void)
+{
+	enum { STACK = 1 << 20 };
+	struct ka_stats before, left, after;
+	pthread_attr_t attr;
+	pthread_t t;
+	void *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(stack != MAP_FAILED, "stack");
+	ka_free(ka_malloc(1));		/* liballoc's key first, then the test's */
+	CHECK(pthread_key_create(&late_first_key, late_first_destructor) == 0, "key");
+	CHECK(pthread_attr_init(&attr) == 0 && pthread_attr_setstack(&attr, stack, STACK) == 0,
+	      "attr");
+	ka_stats(&before);
+	CHECK(pthread_create(&t, &attr, late_first_thread, NULL) == 0, "thread");
+	pthread_join(t, NULL);
+	ka_stats(&left);
+	printf("# heaps in use: %zu before, %zu after the late thread\n", before.heaps_in_use,
+	       left.heaps_in_use);
+	CHECK(pthread_create(&t, &attr, first_malloc_thread, NULL) == 0, "thread");
+	pthread_join(t, NULL);
+	ka_stats(&after);
+	CHECK(after.heaps_in_use == before.heaps_in_use,
+	      "the late thread's heap went back when the next thread took its place "
+	      "(in use %zu -> %zu -> %zu)", before.heaps_in_use, left.heaps_in_use,
+	      after.heaps_in_use);
+	pthread_attr_destroy(&attr);
+	pthread_key_delete(late_first_key);
+	munmap(stack, STACK);
+}
+
+/*
  * unshare() of something a multi-threaded process may not unshare stops
  * the purge thread (namespace.c), which would have given back the parked
  * heaps: they go back at once (an outside review found them left parked,
@@ -2938,6 +3015,7 @@ static const struct check_case cases[] = {
 	{ "empty_pages_go_back_after_the_decay", "free() gives emptied pages back to their segments; the purge thread gives them to the kernel a decay later, with no call", empty_pages_go_back_after_the_decay },
 	{ "empty_pages_make_room_for_other_sizes", "another size takes the spans of freed pages, not new segments", empty_pages_make_room_for_other_sizes },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
+	{ "late_first_malloc_heap_goes_back", "a thread whose first malloc is in the last destructor round: its heap goes back when the next thread takes its place", late_first_malloc_heap_goes_back },
 	{ "unshare_gives_back_parked_heaps", "unshare() that stops the purge thread gives the parked heaps back", unshare_gives_back_parked_heaps },
 	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
 	{ "parked_heap_makes_room_for_others", "a thread that needs room takes a parked heap's memory before a new segment", parked_heap_makes_room_for_others },
