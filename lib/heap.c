@@ -22,6 +22,9 @@
  * for them.  Remote frees into a parked heap's pages wait in them, or on
  * its delayed list, for its next owner, as they would for a busy one.
  */
+#include <pthread.h>
+#include <signal.h>
+
 #include "internal.h"
 
 const ka_page_t ka_page_empty = { .flags = KA_PAGE_UNUSED };
@@ -92,9 +95,12 @@ static ka_heap_t *ka_heap_unpark_one(int node, bool newest)
  * with it, and no two live threads share one.  Only a thread whose first
  * malloc came in glibc's last destructor round leaves such a heap: its
  * key's destructor never runs (thread.c).  Found so, it goes back when
- * the next thread on that stack starts; glibc reuses an exited thread's
- * stack for the next one of the same size, so a program that starts
- * threads keeps at most a few such heaps.
+ * the next thread starts on that stack.  glibc keeps about 40 MiB of
+ * exited threads' stacks (a joinable thread's once it is joined) and
+ * hands one to a new thread that asks for at most as much and at least a
+ * quarter of it; a stack it unmapped is not found again, and neither is
+ * its heap: 100 such threads at once, then 200 more, left 91 heaps (an
+ * outside review's count).  One scan of the heaps per thread start.
  */
 static ka_heap_t *ka_heap_find_gone(void)
 {
@@ -108,7 +114,10 @@ static ka_heap_t *ka_heap_find_gone(void)
 }
 
 /* A heap for the calling thread, or NULL; with one, *gone is a gone
- * thread's heap for the caller to release (ka_heap_release_gone) or NULL. */
+ * thread's heap for the caller to release (ka_heap_release_gone) or NULL.
+ * The caller makes it its own (ka_tls_heap) before it says where that
+ * lies (ka_heap_mark_thread): a signal handler's malloc in between finds
+ * the heap its thread's, not a gone one. */
 ka_heap_t *ka_heap_acquire(ka_heap_t **gone)
 {
 	int node = ka_numa_node();
@@ -119,7 +128,6 @@ ka_heap_t *ka_heap_acquire(ka_heap_t **gone)
 	if (heap) {		/* whole: its segments, pages and queues */
 		*gone = ka_heap_find_gone();
 		heap->in_use = true;
-		heap->thread_tls = &ka_tls_heap;
 		ka_heaps_busy++;
 		ka_unlock(&ka_heaps_lock);
 		ka_foreign_init(heap);	/* emptied when parked */
@@ -141,7 +149,6 @@ ka_heap_t *ka_heap_acquire(ka_heap_t **gone)
 	}
 	*gone = ka_heap_find_gone();
 	heap->in_use = true;
-	heap->thread_tls = &ka_tls_heap;
 	ka_heaps_busy++;
 	ka_unlock(&ka_heaps_lock);
 
@@ -231,20 +238,35 @@ bool ka_heap_release(ka_heap_t *heap)
 	return last;
 }
 
+/* heap is the calling thread's (ka_tls_heap): where to find it again. */
+void ka_heap_mark_thread(ka_heap_t *heap)
+{
+	ka_lock(&ka_heaps_lock);
+	heap->thread_tls = &ka_tls_heap;
+	ka_unlock(&ka_heaps_lock);
+}
+
 /*
  * A gone thread's heap (ka_heap_find_gone) goes back as at that thread's
  * exit, parked or given back, the calling thread -- which has a heap of
  * its own, so this is never the last -- acting as its owner for the while.
+ * Signals wait meanwhile: a handler's malloc would take the borrowed heap
+ * for the thread's own, or, once it is let go, take the thread for a new
+ * one.  A rare path: two system calls are nothing to it.
  */
 void ka_heap_release_gone(ka_heap_t *gone)
 {
 	ka_heap_t *self = ka_tls_heap;
+	sigset_t all, old;
 
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ka_tls_heap = gone;
 	ka_tls_heap_borrowed = true;
 	ka_heap_release(gone);
 	ka_tls_heap_borrowed = false;
 	ka_tls_heap = self;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /*

@@ -644,6 +644,7 @@ static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
 KA_HIDDEN ka_heap_t *ka_heap_acquire(ka_heap_t **gone);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
 KA_HIDDEN void ka_heap_release_gone(ka_heap_t *gone);
+KA_HIDDEN void ka_heap_mark_thread(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);

@@ -18,9 +18,12 @@
  * cannot be told from one that has not exited: it gets a heap, and glibc
  * clears the key without calling the destructor.  The next thread whose
  * thread-local storage lies where that one's lay -- glibc hands an exited
- * thread's stack, and the storage in it, to the next thread of its size --
+ * thread's stack, and the storage in it, to a thread of a like size --
  * finds the heap still its address's and releases it as that thread's
- * exit would have (heap.c, ka_heap_find_gone()).
+ * exit would have (heap.c, ka_heap_find_gone()).  Until then the heap
+ * counts as a thread's: if the process's last thread then ends with
+ * pthread_exit(), liballoc does not see it as the last, the purge thread
+ * stays, and the process with it (liballoc.rst, "Threads").
  *
  * The last thread.  A process ends when its last thread does: a
  * pthread_exit() there exits it (status 0).  liballoc's purge thread would
@@ -84,6 +87,7 @@ ka_heap_t *ka_heap_thread_init(void)
 	if (!heap)
 		return NULL;
 	ka_tls_heap = heap;
+	ka_heap_mark_thread(heap);
 	ka_late_init();
 	pthread_setspecific(ka_key, heap);
 	ka_heap_drain_delayed(heap);

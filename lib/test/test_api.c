@@ -1524,22 +1524,16 @@ static void foreign_blocks_not_reused_go_back(void)
  * key set in that round without calling it.  The next thread whose
  * thread-local storage lies where that thread's lay -- on its stack,
  * which glibc hands to the next thread (here the same stack, given) --
- * proves it gone, and the heap goes back as at an exit.  Under TSan,
- * which ends a thread one destructor round early, the malloc comes in
- * the round before, where liballoc's destructor still runs.
+ * proves it gone, and the heap goes back as at an exit (parked: the
+ * purge thread runs).
  */
-#ifdef __SANITIZE_THREAD__
-#define LAST_DTOR_ROUND	(PTHREAD_DESTRUCTOR_ITERATIONS - 1)
-#else
-#define LAST_DTOR_ROUND	PTHREAD_DESTRUCTOR_ITERATIONS
-#endif
 static pthread_key_t late_first_key;
 
 static void late_first_destructor(void *v)
 {
 	uintptr_t round = (uintptr_t)v;
 
-	if (round < LAST_DTOR_ROUND) {
+	if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
 		pthread_setspecific(late_first_key, (void *)(round + 1));
 		return;
 	}
