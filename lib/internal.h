@@ -510,6 +510,7 @@ KA_HIDDEN void ka_os_small_pages(void *p, size_t len);
 KA_HIDDEN void ka_os_region_small_pages(const struct ka_os_region *r, size_t len);
 KA_HIDDEN void *ka_os_meta_alloc(size_t size);
 KA_HIDDEN uint64_t ka_os_now_ms(void);
+KA_HIDDEN int ka_os_live_threads(int most);
 KA_HIDDEN const char *ka_os_backend(void);
 KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
@@ -718,6 +719,7 @@ KA_HIDDEN size_t ka_purge_thread_stack(void);
 KA_HIDDEN void ka_purge_thread_disable(void);
 KA_HIDDEN void ka_purge_fork_child(void);
 KA_HIDDEN void ka_purge_thread_retire(void);
+KA_HIDDEN void ka_purge_thread_left_alone(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||

@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -423,6 +424,49 @@ uint64_t ka_os_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The process's threads that are alive (not zombies, such as a leader
+ * that called pthread_exit()), by /proc/self/task, counted up to most,
+ * with no allocation: the purge thread asks whether it is alone (purge.c),
+ * and the answer is most often in the first two it reads.  -1 if /proc
+ * cannot tell.
+ */
+int ka_os_live_threads(int most)
+{
+	char buf[4096], path[64], stat[512];
+	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int live = 0;
+	long n = 0;
+
+	if (dir < 0)
+		return -1;
+	while (live < most && (n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+		for (long off = 0; off < n && live < most;) {
+			struct { uint64_t ino; int64_t off; unsigned short reclen;
+				 unsigned char type; char name[]; } *d = (void *)(buf + off);
+
+			off += d->reclen;
+			if (d->name[0] < '0' || d->name[0] > '9')
+				continue;
+			snprintf(path, sizeof path, "/proc/self/task/%s/stat", d->name);
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;	/* gone meanwhile */
+			ssize_t len = read(fd, stat, sizeof stat - 1);
+			close(fd);
+			if (len <= 0)
+				continue;
+			stat[len] = 0;
+			/* "tid (comm) S ...": the state after the last ')' */
+			char *p = strrchr(stat, ')');
+			if (p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X')
+				live++;
+		}
+	}
+	close(dir);
+	return live < most && n < 0 ? -1 : live;
 }
 
 /* A fast-moving counter, to stir the secret: the CPU's where there is one. */

@@ -124,6 +124,30 @@ static uint64_t ka_purge_pass(uint64_t now)
 	return next;
 }
 
+/*
+ * When the purge thread looks whether it is the process's only live
+ * thread; 0: no look asked.  A thread with a heap exited and liballoc did
+ * not take it for the last (thread.c): a heap whose thread it cannot see
+ * go (a first malloc in glibc's last destructor round, heap.c) counts as
+ * a live thread's.  Alone, the purge thread ends, and glibc ends the
+ * process with it (exit(0)), as it would have at that thread's end but
+ * for the purge thread.  A little after the exit: the thread that asked
+ * is still running its destructors.  While threads keep exiting, each
+ * moves the look later: a thread-churning program pays no look.
+ */
+static _Atomic uint64_t ka_purge_alone_at;
+#define KA_PURGE_ALONE_MS	100
+
+void ka_purge_thread_left_alone(void)
+{
+	uint64_t at = ka_os_now_ms() + KA_PURGE_ALONE_MS;
+
+	if (!ka_purge_thread_running())
+		return;
+	atomic_store_explicit(&ka_purge_alone_at, at, KA_RELAXED);
+	ka_purge_request(at);
+}
+
 static void *ka_purge_thread(void *arg)
 {
 	unsigned gen = (unsigned)(uintptr_t)arg;
@@ -136,18 +160,27 @@ static void *ka_purge_thread(void *arg)
 		if (atomic_load(&ka_purge_gen) != gen)
 			return NULL;
 		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
+		uint64_t alone = atomic_load(&ka_purge_alone_at);
 
+		if (alone && alone <= now) {
+			atomic_store(&ka_purge_alone_at, 0);
+			if (ka_os_live_threads(2) == 1)
+				return NULL;	/* the last: glibc exits */
+			continue;
+		}
 		if (due <= now) {
 			atomic_store(&ka_purge_due, UINT64_MAX);
 			ka_purge_request(ka_purge_pass(now));
 			continue;
 		}
-		if (due == UINT64_MAX) {
+		uint64_t wake = alone && alone < due ? alone : due;
+
+		if (wake == UINT64_MAX) {
 			ka_futex(&ka_purge_seq, FUTEX_WAIT, seq, NULL);
 			continue;
 		}
 		/* The coarse clock lags the futex's by up to a tick: 4 ms more. */
-		uint64_t ms = due - now + 4;
+		uint64_t ms = wake - now + 4;
 		struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
 		ka_futex(&ka_purge_seq, FUTEX_WAIT, seq, &ts);
 	}

@@ -22,8 +22,9 @@
  * finds the heap still its address's and releases it as that thread's
  * exit would have (heap.c, ka_heap_find_gone()).  Until then the heap
  * counts as a thread's: if the process's last thread then ends with
- * pthread_exit(), liballoc does not see it as the last, the purge thread
- * stays, and the process with it (liballoc.rst, "Threads").
+ * pthread_exit(), liballoc does not see it as the last, and only the
+ * purge thread's look a little later (ka_purge_thread_left_alone(),
+ * purge.c) finds itself alone and lets the process end.
  *
  * The last thread.  A process ends when its last thread does: a
  * pthread_exit() there exits it (status 0).  liballoc's purge thread would
@@ -67,6 +68,8 @@ static void ka_thread_done(void *arg)
 		/* Parked heaps, now or by threads that saw it running since
 		 * (heap.c): nothing would come for them. */
 		ka_heaps_unpark(0, true, NULL);
+	} else {
+		ka_purge_thread_left_alone();	/* purge.c: the last after all? */
 	}
 }
 

@@ -20,6 +20,9 @@
  *            32 MiB and calls pthread_exit()
  *   tsd      as main, but the last thread's destructor allocates and frees
  *            32 MiB in its last round (after liballoc's own destructor)
+ *   late     main joins a thread whose first malloc is in its last
+ *            destructor round (a heap whose destructor glibc never runs,
+ *            heap.c), then calls pthread_exit()
  */
 #include <dirent.h>
 #include <errno.h>
@@ -217,6 +220,48 @@ static void case_tsd(void)
 	pthread_exit(NULL);
 }
 
+/* --- late: a joined thread's first malloc in its last destructor round */
+
+/* The compiler drops a malloc() whose block nobody sees, with its free(). */
+static void *volatile late_block;
+
+static void late_destructor(void *arg)
+{
+	long round = (long)arg;
+
+	if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		if (pthread_setspecific(key, (void *)(round + 1)))
+			die("pthread_setspecific");
+		return;
+	}
+	late_block = malloc(4000);	/* the thread's first */
+	free(late_block);
+}
+
+static void *late_thread(void *arg)
+{
+	(void)arg;
+	if (pthread_setspecific(key, (void *)1L))	/* no malloc before */
+		die("pthread_setspecific");
+	return NULL;
+}
+
+static void case_late(void)
+{
+	pthread_t th;
+
+	/* liballoc's key first, then this one: a thread with a heap makes
+	 * sure liballoc has its key. */
+	free(malloc(100));
+	start(&th, allocating_thread);
+	pthread_join(th, NULL);
+	if (pthread_key_create(&key, late_destructor))
+		die("pthread_key_create");
+	start(&th, late_thread);
+	pthread_join(th, NULL);
+	pthread_exit(NULL);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -224,6 +269,7 @@ static const struct {
 	{ "main", case_main },
 	{ "fork", case_fork },
 	{ "tsd", case_tsd },
+	{ "late", case_late },
 };
 
 int main(int argc, char **argv)
