@@ -162,8 +162,9 @@ static void *ka_purge_thread(void *arg)
 		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
 		uint64_t alone = atomic_load(&ka_purge_alone_at);
 
-		if (alone && alone <= now) {
-			atomic_store(&ka_purge_alone_at, 0);
+		/* Taken only if no later exit asked again meanwhile. */
+		if (alone && alone <= now &&
+		    atomic_compare_exchange_strong(&ka_purge_alone_at, &alone, 0)) {
 			if (ka_os_live_threads(2) == 1)
 				return NULL;	/* the last: glibc exits */
 			continue;
