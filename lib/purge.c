@@ -132,10 +132,14 @@ static uint64_t ka_purge_pass(uint64_t now)
  * a live thread's.  Alone, the purge thread ends, and glibc ends the
  * process with it (exit(0)), as it would have at that thread's end but
  * for the purge thread.  A little after the exit: the thread that asked
- * is still running its destructors.  While threads keep exiting, each
- * moves the look later: a thread-churning program pays no look.
+ * is still running its destructors.  It may still be there then (a slow
+ * destructor, a busy machine), so a look that finds another live thread
+ * looks again 1 s later and 10 s after that, then no more until the next
+ * exit.  While threads keep exiting, each moves the look later: a
+ * thread-churning program pays no look.
  */
 static _Atomic uint64_t ka_purge_alone_at;
+static _Atomic unsigned ka_purge_alone_looks;	/* left, with that one */
 #define KA_PURGE_ALONE_MS	100
 
 void ka_purge_thread_left_alone(void)
@@ -144,8 +148,27 @@ void ka_purge_thread_left_alone(void)
 
 	if (!ka_purge_thread_running())
 		return;
+	atomic_store_explicit(&ka_purge_alone_looks, 3, KA_RELAXED);
 	atomic_store_explicit(&ka_purge_alone_at, at, KA_RELAXED);
 	ka_purge_request(at);
+}
+
+/* Alone now?  If not, the next look, if one is left (see above). */
+static bool ka_purge_thread_alone(uint64_t now)
+{
+	int live = ka_os_live_threads(2);
+	unsigned left = atomic_load_explicit(&ka_purge_alone_looks, KA_RELAXED);
+	uint64_t none = 0;
+
+	if (live == 1)
+		return true;
+	if (live > 1 && left > 1) {
+		atomic_store_explicit(&ka_purge_alone_looks, left - 1, KA_RELAXED);
+		/* unless an exit asked for its own meanwhile */
+		atomic_compare_exchange_strong(&ka_purge_alone_at, &none,
+					       now + (left == 3 ? 1000 : 10000));
+	}
+	return false;
 }
 
 static void *ka_purge_thread(void *arg)
@@ -165,7 +188,7 @@ static void *ka_purge_thread(void *arg)
 		/* Taken only if no later exit asked again meanwhile. */
 		if (alone && alone <= now &&
 		    atomic_compare_exchange_strong(&ka_purge_alone_at, &alone, 0)) {
-			if (ka_os_live_threads(2) == 1)
+			if (ka_purge_thread_alone(now))
 				return NULL;	/* the last: glibc exits */
 			continue;
 		}
