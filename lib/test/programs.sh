@@ -124,7 +124,7 @@ t "RLIMIT_AS 1 GiB over the start: as many untouched 100 MiB blocks as glibc, th
 # A process ends when its last thread does, the purge thread or not
 # (test_last_thread.c: Python's test_threading found a child forked from
 # a thread living on beside it).
-t "the process ends with its last thread (main's pthread_exit, a child forked from a thread, a last-round destructor, after a thread whose first malloc was in its last round) under LD_PRELOAD" \
+t "the process ends with its last thread (main's pthread_exit, a child forked from a thread, a last-round destructor, after a thread whose first malloc was in its last round, also with a slow last thread) under LD_PRELOAD" \
 	same last_thread $B/last_thread_prog
 
 # Python's own tests, every allocation through malloc (PYTHONMALLOC=

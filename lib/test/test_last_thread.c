@@ -23,6 +23,9 @@
  *   late     main joins a thread whose first malloc is in its last
  *            destructor round (a heap whose destructor glibc never runs,
  *            heap.c), then calls pthread_exit()
+ *   late-slow  as late, but then a last thread, on a stack of another
+ *            size (not the late one's), allocates and ends, one of its
+ *            destructors sleeping 300 ms after liballoc's
  */
 #include <dirent.h>
 #include <errno.h>
@@ -262,6 +265,47 @@ static void case_late(void)
 	pthread_exit(NULL);
 }
 
+/* --- late-slow: the last thread is still in its destructors 100 ms on */
+
+static pthread_key_t slow_key;
+
+static void slow_destructor(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+}
+
+static void *slow_thread(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000);	/* main's pthread_exit() first */
+	late_block = malloc(100);
+	free(late_block);
+	if (pthread_setspecific(slow_key, (void *)1L))
+		die("pthread_setspecific");
+	return NULL;
+}
+
+static void case_late_slow(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+
+	free(malloc(100));
+	start(&th, allocating_thread);
+	pthread_join(th, NULL);
+	if (pthread_key_create(&key, late_destructor) ||
+	    pthread_key_create(&slow_key, slow_destructor))
+		die("pthread_key_create");
+	start(&th, late_thread);
+	pthread_join(th, NULL);
+	/* A stack glibc cannot take from the late thread's (heap.c). */
+	if (pthread_attr_init(&attr) || pthread_attr_setstacksize(&attr, 64 << 20) ||
+	    pthread_create(&th, &attr, slow_thread, NULL))
+		die("pthread_create");
+	pthread_exit(NULL);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -270,6 +314,7 @@ static const struct {
 	{ "fork", case_fork },
 	{ "tsd", case_tsd },
 	{ "late", case_late },
+	{ "late-slow", case_late_slow },
 };
 
 int main(int argc, char **argv)
