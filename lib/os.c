@@ -435,7 +435,8 @@ uint64_t ka_os_now_ms(void)
  */
 int ka_os_live_threads(int most)
 {
-	char buf[4096], path[64], stat[512];
+	_Alignas(8) char buf[4096];	/* struct linux_dirent64 entries */
+	char path[64], stat[512];
 	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int live = 0;
 	long n = 0;

@@ -132,15 +132,18 @@ static uint64_t ka_purge_pass(uint64_t now)
  * a live thread's.  Alone, the purge thread ends, and glibc ends the
  * process with it (exit(0)), as it would have at that thread's end but
  * for the purge thread.  A little after the exit: the thread that asked
- * is still running its destructors.  It may still be there then (a slow
- * destructor, a busy machine), so a look that finds another live thread
- * looks again 1 s later and 10 s after that, then no more until the next
- * exit.  While threads keep exiting, each moves the look later: a
- * thread-churning program pays no look.
+ * is still running its destructors.  It, or a thread that never
+ * allocated, may still be there then, so a look that finds another live
+ * thread looks again ten times later, up to 100 s after the exit, then no
+ * more until the next exit (KA_PURGE_ALONE_LOOKS).  Each exit moves the
+ * look later and wakes the purge thread only when no look was due: a
+ * thread-churning program pays about one wake-up, and one look, per
+ * 100 ms, and no purge pass.
  */
 static _Atomic uint64_t ka_purge_alone_at;
 static _Atomic unsigned ka_purge_alone_looks;	/* left, with that one */
 #define KA_PURGE_ALONE_MS	100
+#define KA_PURGE_ALONE_LOOKS	4		/* 0.1, 1, 10, 100 s apart */
 
 void ka_purge_thread_left_alone(void)
 {
@@ -148,9 +151,12 @@ void ka_purge_thread_left_alone(void)
 
 	if (!ka_purge_thread_running())
 		return;
-	atomic_store_explicit(&ka_purge_alone_looks, 3, KA_RELAXED);
-	atomic_store_explicit(&ka_purge_alone_at, at, KA_RELAXED);
-	ka_purge_request(at);
+	atomic_store_explicit(&ka_purge_alone_looks, KA_PURGE_ALONE_LOOKS, KA_RELAXED);
+	if (atomic_exchange(&ka_purge_alone_at, at) == 0 &&
+	    at < atomic_load_explicit(&ka_purge_due, KA_RELAXED)) {
+		atomic_fetch_add(&ka_purge_seq, 1);	/* its wait ends: the new wake */
+		ka_futex(&ka_purge_seq, FUTEX_WAKE, INT_MAX, NULL);
+	}
 }
 
 /* Alone now?  If not, the next look, if one is left (see above). */
@@ -158,17 +164,44 @@ static bool ka_purge_thread_alone(uint64_t now)
 {
 	int live = ka_os_live_threads(2);
 	unsigned left = atomic_load_explicit(&ka_purge_alone_looks, KA_RELAXED);
-	uint64_t none = 0;
+	uint64_t none = 0, gap = KA_PURGE_ALONE_MS;
 
 	if (live == 1)
 		return true;
 	if (live > 1 && left > 1) {
 		atomic_store_explicit(&ka_purge_alone_looks, left - 1, KA_RELAXED);
+		for (unsigned i = left; i <= KA_PURGE_ALONE_LOOKS; i++)
+			gap *= 10;
 		/* unless an exit asked for its own meanwhile */
-		atomic_compare_exchange_strong(&ka_purge_alone_at, &none,
-					       now + (left == 3 ? 1000 : 10000));
+		atomic_compare_exchange_strong(&ka_purge_alone_at, &none, now + gap);
 	}
 	return false;
+}
+
+/*
+ * The purge thread found itself alone: it ends as a retire ends it, so
+ * that if it was wrong -- a thread listed in /proc started another and
+ * ended between the listing and the reads (an outside review's relay of
+ * threads) -- the process goes on and the next slow path that wants one
+ * starts a new one.  Only tried: ka_purge_thread_end() joins under the
+ * start lock.  False if it must go on (it is not its to end).
+ */
+static bool ka_purge_thread_quit(unsigned gen)
+{
+	bool quit = false;
+
+	if (!ka_trylock(&ka_purge_start_lock))
+		return false;
+	if (atomic_load(&ka_purge_gen) == gen &&
+	    atomic_load_explicit(&ka_purge_state, memory_order_acquire) == 2) {
+		atomic_fetch_add(&ka_purge_gen, 1);
+		pthread_detach(pthread_self());
+		atomic_store(&ka_purge_state, 0);
+		atomic_store_explicit(&ka_purge_wanted, true, KA_RELAXED);
+		quit = true;
+	}
+	ka_unlock(&ka_purge_start_lock);
+	return quit;
 }
 
 static void *ka_purge_thread(void *arg)
@@ -188,7 +221,7 @@ static void *ka_purge_thread(void *arg)
 		/* Taken only if no later exit asked again meanwhile. */
 		if (alone && alone <= now &&
 		    atomic_compare_exchange_strong(&ka_purge_alone_at, &alone, 0)) {
-			if (ka_purge_thread_alone(now))
+			if (ka_purge_thread_alone(now) && ka_purge_thread_quit(gen))
 				return NULL;	/* the last: glibc exits */
 			continue;
 		}

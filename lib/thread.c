@@ -23,8 +23,8 @@
  * exit would have (heap.c, ka_heap_find_gone()).  Until then the heap
  * counts as a thread's: if the process's last thread then ends with
  * pthread_exit(), liballoc does not see it as the last, and only the
- * purge thread's look a little later (ka_purge_thread_left_alone(),
- * purge.c) finds itself alone and lets the process end.
+ * purge thread's looks after that exit (ka_purge_thread_left_alone(),
+ * purge.c) find it alone and let the process end.
  *
  * The last thread.  A process ends when its last thread does: a
  * pthread_exit() there exits it (status 0).  liballoc's purge thread would
