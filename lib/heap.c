@@ -99,8 +99,9 @@ static ka_heap_t *ka_heap_unpark_one(int node, bool newest)
  * exited threads' stacks (a joinable thread's once it is joined) and
  * hands one to a new thread that asks for at most as much and at least a
  * quarter of it; a stack it unmapped is not found again, and neither is
- * its heap: 100 such threads at once, then 200 more, left 91 heaps (an
- * outside review's count).  One scan of the heaps per thread start.
+ * its heap: 100 such threads at once, then 350 ordinary ones, left 91
+ * heaps (an outside review's count).  One scan of the heaps per thread
+ * start.
  */
 static ka_heap_t *ka_heap_find_gone(void)
 {
