@@ -134,8 +134,8 @@ static uint64_t ka_purge_pass(uint64_t now)
  * for the purge thread.  A little after the exit: the thread that asked
  * is still running its destructors.  It, or a thread that never
  * allocated, may still be there then, so a look that finds another live
- * thread looks again ten times later, up to 100 s after the exit, then no
- * more until the next exit (KA_PURGE_ALONE_LOOKS).  Each exit moves the
+ * thread looks again after ten times the wait (1 s, then 10, then 100),
+ * then no more until the next exit (KA_PURGE_ALONE_LOOKS).  Each exit moves the
  * look later and wakes the purge thread only when no look was due: a
  * thread-churning program pays about one wake-up, and one look, per
  * 100 ms, and no purge pass.

@@ -189,16 +189,23 @@ static void case_fork(void)
 
 static pthread_key_t key;
 
-static void destructor(void *arg)
+/* In key's destructor, its value the round: true while a round is left,
+ * the key set again for it; false in glibc's last. */
+static bool rearm(void *arg)
 {
 	long round = (long)arg;
 
-	if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
-		if (pthread_setspecific(key, (void *)(round + 1)))
-			die("pthread_setspecific");
-		return;
-	}
-	churn();
+	if (round >= PTHREAD_DESTRUCTOR_ITERATIONS)
+		return false;
+	if (pthread_setspecific(key, (void *)(round + 1)))
+		die("pthread_setspecific");
+	return true;
+}
+
+static void destructor(void *arg)
+{
+	if (!rearm(arg))
+		churn();
 }
 
 static void *tsd_thread(void *arg)
@@ -230,13 +237,8 @@ static void *volatile late_block;
 
 static void late_destructor(void *arg)
 {
-	long round = (long)arg;
-
-	if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
-		if (pthread_setspecific(key, (void *)(round + 1)))
-			die("pthread_setspecific");
+	if (rearm(arg))
 		return;
-	}
 	late_block = malloc(4000);	/* the thread's first */
 	free(late_block);
 }
