@@ -122,7 +122,9 @@ bool ka_segment_reclaim(ka_heap_t *heap)
 
 /*
  * In a forked child (fork.c): every segment of a heap other than self's
- * and exited's, whose threads are not in the child, is abandoned.  The
+ * and exited's, whose threads are not in the child, is abandoned, but
+ * those of a heap whose thread was halfway through changing its pages
+ * (ka_heap_change_begin): they stay that heap's, unused.  The
  * region table, whose lock the fork held, finds them, not the heaps' lists,
  * which their threads may have been changing.  The abandoned list is
  * rebuilt from it too: a segment between the list and a heap (being
@@ -150,7 +152,7 @@ void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited)
 			    atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1)
 				continue;	/* not handed out, or on its way back */
 			ka_heap_t *heap = atomic_load_explicit(&seg->heap, KA_RELAXED);
-			if (heap && (heap == self || heap == exited))
+			if (heap && (heap == self || heap == exited || heap->changing))
 				continue;
 			ka_for_each_span(seg, page) {
 				atomic_fetch_and_explicit(&page->flags, (uint8_t)~KA_PAGE_FULL, KA_RELAXED);

@@ -54,25 +54,12 @@ void *ka_malloc(size_t size)
 	return ka_malloc_generic(heap, size);
 }
 
-/*
- * A thread on the empty heap gets its own first -- or, past its
- * thread-specific-data destructor, which gave its heap back, the shared
- * heap of such threads (thread.c) -- and nothing is popped from the empty
- * heap, shared and read-only.
- */
-KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
+/* malloc past the fast path, for a thread with a heap of its own: the
+ * class queue's first page (KALLOC_DEBUG: checked), else the heap's slow
+ * work (page.c). */
+static void *ka_malloc_slow(ka_heap_t *heap, size_t size)
 {
-	if (KA_UNLIKELY(heap == KA_HEAP_EMPTY)) {
-		if (ka_tls_exited)
-			return ka_malloc_exited(size);
-		heap = ka_heap_thread_init();
-		if (!heap) {
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
 	if (KA_LIKELY(size <= KA_LARGE_MAX)) {
-		/* Sizes past direct[]: the class queue's first page. */
 		ka_page_t *page = heap->queues[ka_size_class(size)].first;
 		if (page && page->free)
 			return ka_page_pop_generic(page);
@@ -100,6 +87,36 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 		return NULL;
 	}
 	return ka_page_pop_generic(page);
+}
+
+/*
+ * A thread on the empty heap gets its own first -- or, past its
+ * thread-specific-data destructor, which gave its heap back, the shared
+ * heap of such threads (thread.c) -- and nothing is popped from the empty
+ * heap, shared and read-only.
+ */
+KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
+{
+	if (KA_UNLIKELY(heap == KA_HEAP_EMPTY)) {
+		if (ka_tls_exited)
+			return ka_malloc_exited(size);
+		heap = ka_heap_thread_init();
+		if (!heap) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	if (KA_LIKELY(size <= KA_LARGE_MAX) && !ka_debug) {
+		/* Sizes past direct[]: the class queue's first page, a pop
+		 * as the fast path's, unmarked (internal.h). */
+		ka_page_t *page = heap->queues[ka_size_class(size)].first;
+		if (page && page->free)
+			return ka_page_pop(page, page->free);
+	}
+	ka_heap_change_begin(heap);
+	void *p = ka_malloc_slow(heap, size);
+	ka_heap_change_end(heap);
+	return p;
 }
 
 void *ka_calloc(size_t n, size_t size)

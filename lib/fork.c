@@ -7,6 +7,16 @@
  * the child's threads reuse that memory and no two threads own a segment
  * (ka_fork_child).  Nor is the purge thread: the child starts its own
  * when it needs one (ka_purge_fork_child, purge.c).
+ *
+ * The locks do not stop a thread that works on its own heap, which takes
+ * none: the child sees it as it was at the fork, maybe halfway through
+ * threading a page's blocks or giving a span back.  Those paths mark the
+ * heap while they run (ka_heap_change_begin, internal.h), and a heap
+ * caught marked keeps its segments in the child, unused, for good: a leak
+ * of one heap's memory, only in a child that forked while that heap's
+ * thread was in malloc's slow path, rather than pages whose free lists
+ * hand a block out twice.  jemalloc and mimalloc leave every other
+ * thread's memory so in a child.
  */
 #include <pthread.h>
 
@@ -50,10 +60,10 @@ static void ka_fork_parent(void)
 
 /*
  * The child has one thread, the one that forked.  The heaps of the others
- * go back unused, and every segment they owned is abandoned
- * (abandon.c): the child's threads reclaim them, and the new thread that
- * glibc gives a gone one's stack, and so its thread pointer, owns nothing
- * of it.  Their heaps' queues are not walked: a thread may have been
+ * go back unused, and every segment they owned is abandoned (abandon.c),
+ * but those of a heap caught changing (see above): the child's threads
+ * reclaim them, and the new thread that glibc gives a gone one's stack,
+ * and so its thread pointer, owns nothing of it.  Their heaps' queues are not walked: a thread may have been
  * halfway through changing them when the parent forked.  Remote frees
  * they were sent into full pages then go back to their pages, and so do
  * the blocks of others they kept (foreign.c says why those lists, unlike

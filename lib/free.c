@@ -174,6 +174,7 @@ KA_NOINLINE void ka_free_generic(void *p)
 		return;
 	}
 	ka_heap_t *heap = ka_tls_heap;
+	ka_heap_change_begin(heap);
 	b->next = page->free;
 	page->free = b;
 	ka_page_set_used(page, page->used - 1u);
@@ -185,6 +186,7 @@ KA_NOINLINE void ka_free_generic(void *p)
 	} else if (page->used == 0) {
 		ka_page_emptied(page);
 	}
+	ka_heap_change_end(heap);
 }
 
 void ka_free(void *p)

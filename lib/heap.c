@@ -174,12 +174,14 @@ bool ka_heap_is_main(const ka_heap_t *heap)
 /* Give a heap's memory back for others: its segments become abandoned. */
 static void ka_heap_give_back(ka_heap_t *heap)
 {
+	ka_heap_change_begin(heap);
 	ka_foreign_flush(heap, true);
 	ka_heap_drain_delayed(heap);
 	ka_heap_release_pages(heap);	/* clears the full tags */
 	ka_heap_drain_delayed(heap);	/* frees that saw a tag before */
 	ka_segments_abandon(heap);
 	heap->purge_next = UINT64_MAX;
+	ka_heap_change_end(heap);
 }
 
 /* heap is no thread's now, and another may take it once the lock goes:
@@ -406,12 +408,15 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 	 * that heap is one of the gone ones now. */
 	atomic_store_explicit(&ka_heaps_unpark_lock.v, 0, KA_RELAXED);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
-		if (h != self) {
-			h->in_use = false;
-			h->thread_tls = NULL;
-			h->parked_at = 0;	/* its segments are abandoned */
+		if (h == self) {
+			ka_heaps_busy++;
+			continue;
 		}
-		ka_heaps_busy += h->in_use;
+		h->thread_tls = NULL;
+		h->parked_at = 0;	/* its segments are abandoned */
+		/* Caught halfway through changing its pages: nobody's, for
+		 * good, and its memory with it (fork.c). */
+		h->in_use = h->changing != 0;
 	}
 	ka_unlock(&ka_heaps_lock);
 }

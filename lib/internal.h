@@ -295,6 +295,10 @@ typedef struct ka_heap {
 	unsigned purge_epoch;
 	int node;
 	bool in_use;
+	/* Nonzero while its owner is in a path that changes its pages and
+	 * segments beyond one block pushed or popped (ka_heap_change_begin):
+	 * a forked child leaves such a heap's memory alone (fork.c). */
+	unsigned changing;
 	/* Its thread's ka_tls_heap, which no other live thread's is: a
 	 * thread found where it lay proves that one gone (heap.c); NULL
 	 * when no thread owns the heap.  Under the registry's lock. */
@@ -304,6 +308,34 @@ typedef struct ka_heap {
 	 * threads' frees read it (foreign.c), the owner writes the rest. */
 	_Alignas(64) _Atomic uint64_t parked_at;
 } ka_heap_t;
+
+/*
+ * Around the paths where a heap's owner changes more than one block's
+ * place on a free list: threading blocks, carving, retiring and adopting
+ * pages, collecting remote frees, purging, giving the heap back.  A fork
+ * while another thread is in one leaves the child that thread's pages
+ * halfway (a span half filled with KALLOC_DEBUG's junk, blocks on a free
+ * list past what the page says it threaded: handed out twice); the child
+ * takes over the memory of the gone threads' heaps except those caught
+ * changing (fork.c).  The fast paths' single push and pop need no mark:
+ * cut anywhere, they lose a block or keep a page from emptying, never
+ * hand a block out twice.  The owner's stores only, ordered as the child
+ * sees them: the mark before the changes, its clearing after.  A count,
+ * since the paths nest (a malloc's purge gives a parked heap back).
+ */
+static inline void ka_heap_change_begin(ka_heap_t *heap)
+{
+	__atomic_store_n(&heap->changing, heap->changing + 1, __ATOMIC_RELAXED);
+#ifdef __SANITIZE_THREAD__	/* no fences under TSan; x86 needs none */
+	__atomic_signal_fence(__ATOMIC_RELEASE);
+#else
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
+}
+static inline void ka_heap_change_end(ka_heap_t *heap)
+{
+	__atomic_store_n(&heap->changing, heap->changing - 1, __ATOMIC_RELEASE);
+}
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
 extern __thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));

@@ -484,8 +484,10 @@ void ka_page_emptied(ka_page_t *page)
 
 	if (q->first == page && q->last == page)
 		return;
+	ka_heap_change_begin(heap);
 	ka_page_retire(heap, page);
 	ka_heap_maybe_purge(heap);
+	ka_heap_change_end(heap);
 }
 
 /*

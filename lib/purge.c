@@ -479,6 +479,7 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	if (!force && now < heap->purge_next)
 		return;
 
+	ka_heap_change_begin(heap);
 	if (force)		/* malloc_trim(0): kept blocks to their pages first */
 		ka_foreign_flush(heap, false);
 	ka_heap_free_empty_pages(heap);
@@ -502,6 +503,7 @@ void ka_heap_purge(ka_heap_t *heap, bool force)
 	heap->purge_next = next < huge_next ? next : huge_next;
 	if (heap->pages)
 		heap->purge_next = ka_purge_tick(heap);
+	ka_heap_change_end(heap);
 }
 
 int ka_malloc_trim(size_t pad)

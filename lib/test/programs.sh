@@ -106,6 +106,8 @@ t "fork with threads, $fork_n children (a gone thread's blocks, 32 threads at on
 	same fork_threads $B/fork_threads_prog fork $fork_n
 t "malloc in the last destructor round ($tsd_n rounds), then 32 threads at once, under LD_PRELOAD" \
 	same tsd_malloc $B/fork_threads_prog tsd $tsd_n
+t "fork while 3 threads allocate and free ($fork_n children) under LD_PRELOAD" \
+	same fork_busy $B/fork_threads_prog busy $fork_n
 
 # Fork handlers that allocate, registered before liballoc's (by a
 # library's constructor and by main before its first malloc), run while

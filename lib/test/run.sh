@@ -100,6 +100,15 @@ t "after fork, $fork_n children: the gone thread holds no heap, and no block goe
 	timeout 120 $B/test_fork_threads fork $fork_n
 t "threads allocating in their last destructor round ($tsd_n rounds) get distinct blocks, so do those after" \
 	timeout 120 $B/test_fork_threads tsd $tsd_n
+# Forks while 3 threads are in malloc and free: a child must not take
+# over a page one of them left halfway.  KALLOC_DEBUG's checks see such a
+# page (a span half junk); before the fix 27 of 200 children died so.
+busy_n=200
+[ $vm = 1 ] && busy_n=10
+t "fork while 3 threads allocate and free, $busy_n children: their memory is reused, no block twice" \
+	timeout 120 $B/test_fork_threads busy $busy_n
+t "the same with KALLOC_DEBUG=1: no child finds a page left halfway" \
+	env KALLOC_DEBUG=1 timeout 120 $B/test_fork_threads busy $busy_n
 if [ $vm = 0 ]; then
 	# TSan (gcc 12) takes a child thread on a stack of a thread the
 	# child lacks for a duplicate ("dup thread with used id"): the purge

@@ -18,15 +18,21 @@
  * sets its key again each round and allocates in the last one; the blocks
  * must be distinct and keep what was written; then the above; 20 rounds.
  *
+ * busy: the parent's other threads are anywhere in malloc and free when it
+ * forks; each child frees blocks they passed around, and its own threads
+ * take over what the gone threads' heaps may give (fork.c), allocate,
+ * fill with their number and check.  200 children by default.
+ *
  * Built three ways: linked with liballoc, plain and under TSan
  * (test_fork_threads), where liballoc's statistics must also show that
  * the gone threads hold no heap (in the child; after the threads exited);
  * and from plain malloc (fork_threads_prog), a program that run.sh runs
  * with and without LD_PRELOAD=liballoc.so, whose outputs must not differ.
  *
- *   test_fork_threads fork|tsd [children or rounds]   (or fork_threads_prog)
+ *   test_fork_threads fork|tsd|busy [children or rounds]   (or fork_threads_prog)
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -294,6 +300,147 @@ static void fork_case(int rounds)
 	       rounds, THREADS, PER_THREAD);
 }
 
+/* ---- busy: the parent's other threads were in the middle of malloc ---- */
+
+enum {
+	WORKERS = 3,		/* the parent's, allocating and freeing throughout */
+	SLOTS = 256,		/* each worker's live blocks */
+	RING = 512,		/* blocks passed between workers: cross-thread frees */
+	CHILD_THREADS = 4,
+	CHILD_OPS = 3000,
+};
+
+static _Atomic(unsigned char *) ring[RING];
+static atomic_uint ring_next;
+static atomic_bool workers_stop;
+
+/* 16 B to 24 KiB: direct[] pages, class queues, one-block pages, all
+ * carved, threaded, retired and collected over and over. */
+static size_t busy_size(unsigned *seed)
+{
+	unsigned r = rand_r(seed);
+
+	return r % 16 == 0 ? 4096 + r % 20480 : 16 + r % 3000;
+}
+
+static void *busy_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	unsigned char *mine[SLOTS] = { 0 };
+
+	while (!atomic_load(&workers_stop)) {
+		unsigned k = (unsigned)rand_r(&seed) % SLOTS;
+		xfree(mine[k]);
+		size_t size = busy_size(&seed);
+		mine[k] = xmalloc(size);
+		CHECK(mine[k], "malloc");
+		memset(mine[k], 0x5a, size < 64 ? size : 64);
+		if (k % 5 == 0) {
+			unsigned i = atomic_fetch_add(&ring_next, 1) % RING;
+			xfree(atomic_exchange(&ring[i], mine[k]));
+			mine[k] = NULL;
+		}
+	}
+	for (unsigned k = 0; k < SLOTS; k++)
+		xfree(mine[k]);
+	return NULL;
+}
+
+/* Allocates, fills with its number, checks and frees; 4 when a block
+ * lost its contents (went to two threads, or overlapped another). */
+static void *busy_child_thread(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg, seed = id * 7919u;
+	unsigned char *mine[64] = { 0 };
+	size_t size[64] = { 0 };
+	intptr_t rc = 0;
+
+	for (int op = 0; op < CHILD_OPS + 64; op++) {
+		unsigned k = op < CHILD_OPS ? (unsigned)rand_r(&seed) % 64 : (unsigned)(op - CHILD_OPS);
+		if (mine[k]) {
+			for (size_t i = 0; i < size[k]; i += 61)
+				if (mine[k][i] != (unsigned char)id)
+					rc = 4;
+			xfree(mine[k]);
+			mine[k] = NULL;
+		}
+		if (op >= CHILD_OPS)
+			continue;
+		size[k] = busy_size(&seed);
+		mine[k] = xmalloc(size[k]);
+		if (!mine[k])
+			return (void *)(intptr_t)4;
+		memset(mine[k], (int)id, size[k]);
+	}
+	return (void *)rc;
+}
+
+/* The child frees the blocks in the ring (into pages of gone heaps), then
+ * its threads reclaim the gone threads' segments and use their pages. */
+static int busy_child(void)
+{
+	pthread_t t[CHILD_THREADS];
+	int rc = 0;
+
+	for (unsigned i = 0; i < RING; i++)
+		xfree(atomic_exchange(&ring[i], NULL));
+	for (int i = 0; i < CHILD_THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, busy_child_thread, (void *)(uintptr_t)(i + 1)) == 0,
+		      "pthread_create");
+	for (int i = 0; i < CHILD_THREADS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		if (r)
+			rc = (int)(intptr_t)r;
+	}
+	return rc;
+}
+
+/*
+ * Forks while other threads allocate and free.  A thread is gone from the
+ * child wherever it was in malloc or free: halfway through threading a
+ * page's blocks, giving a page's span back (KALLOC_DEBUG fills it with
+ * junk first), collecting remote frees.  Run with KALLOC_DEBUG=1 too, whose
+ * checks see a page left halfway.
+ */
+static void busy_case(int rounds)
+{
+	pthread_t w[WORKERS];
+	int died = 0, lost = 0, other = 0;
+
+	xfree(xmalloc(100));
+	for (int i = 0; i < WORKERS; i++)
+		CHECK(pthread_create(&w[i], NULL, busy_worker, (void *)(uintptr_t)(i + 1)) == 0,
+		      "pthread_create");
+	for (int r = 0; r < rounds; r++) {
+		usleep(1000 + (unsigned)r * 37 % 1000);
+		fflush(stdout);
+		pid_t pid = fork();
+		CHECK(pid >= 0, "fork");
+		if (pid == 0)
+			_exit(busy_child());
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+		if (WIFSIGNALED(status))
+			died++;
+		else if (WEXITSTATUS(status) == 4)
+			lost++;
+		else if (WEXITSTATUS(status) != 0)
+			other++;
+	}
+	atomic_store(&workers_stop, true);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(w[i], NULL);
+	for (unsigned i = 0; i < RING; i++)
+		xfree(atomic_exchange(&ring[i], NULL));
+	if (died + lost + other)
+		fprintf(stderr, "of %d children: %d died of a signal, %d saw a block lose its "
+			"contents, %d failed otherwise\n", rounds, died, lost, other);
+	CHECK(died + lost + other == 0, "children failed");
+	printf("busy: %d children forked while %d threads allocated and freed: no block "
+	       "twice, no page left halfway taken over\n", rounds, WORKERS);
+}
+
 /* ---- tsd: allocation in the last round of destructors ---- */
 
 static pthread_key_t late_key;
@@ -397,7 +544,7 @@ static void tsd_case(int rounds)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s fork|tsd [rounds]\n", argv[0]);
+		fprintf(stderr, "usage: %s fork|tsd|busy [rounds]\n", argv[0]);
 		return 2;
 	}
 	int rounds = argc > 2 ? atoi(argv[2]) : 0;
@@ -406,6 +553,8 @@ int main(int argc, char **argv)
 		fork_case(rounds > 0 ? rounds : 100);
 	else if (strcmp(argv[1], "tsd") == 0)
 		tsd_case(rounds > 0 ? rounds : 20);
+	else if (strcmp(argv[1], "busy") == 0)
+		busy_case(rounds > 0 ? rounds : 200);
 	else
 		CHECK(0, "no case %s", argv[1]);
 	return 0;
