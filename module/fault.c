@@ -95,7 +95,9 @@
  * copied the entries first.  So when the parent's vma lacked the flag,
  * ->open also zaps the child's vma whole: whichever order the kernel uses,
  * the child keeps no entry that maps a parent's page, and its first touch
- * faults in its own copy.
+ * faults in its own copy.  The copy zaps the parent's own mappings first,
+ * so that its other threads wait for the fork rather than write to pages
+ * being copied (kalloc_region_fork()).
  */
 #include <linux/log2.h>
 #include <linux/mm.h>

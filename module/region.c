@@ -720,6 +720,16 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * a fork with a fatal signal pending, and its teardown frees the copy.
  * The parent's lock is held exclusive across the copy: no fault of the
  * parent's adds a page the copy would miss.  The caller publishes it.
+ *
+ * The parent's own mappings of the region are zapped first.  Its other
+ * threads run on during fork, and a page still mapped would be copied
+ * while they write to it: the child would see a thread's later writes in
+ * one page and not its earlier ones in another, which no program can
+ * make sense of (liballoc's children found a block free and handed out
+ * at once).  Zapped, the threads' next touch faults and waits for the
+ * fork (mmap_lock), as a write to its anonymous memory, write-protected
+ * for copy-on-write, does: the child sees each thread's writes up to a
+ * point, none after.  The parent faults its pages back in after.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
@@ -751,6 +761,9 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 		copy->broken = true;
 		return copy;
 	}
+	/* dup_mmap() holds the forking mm's mmap_lock for writing */
+	if (parent->mm == current->mm)
+		kalloc_zap_own_mappings(parent, 0, parent->nr_pages);
 	if (parent->broken || kalloc_region_copy(copy, parent)) {
 		kalloc_backing_free(copy);
 		xa_init(&copy->pages);
