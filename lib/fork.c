@@ -10,13 +10,16 @@
  *
  * The locks do not stop a thread that works on its own heap, which takes
  * none: the child sees it as it was at the fork, maybe halfway through
- * threading a page's blocks or giving a span back.  Those paths mark the
- * heap while they run (ka_heap_change_begin, internal.h), and a heap
- * caught marked keeps its segments in the child, unused, for good: a leak
- * of one heap's memory, only in a child that forked while that heap's
- * thread was in malloc's slow path, rather than pages whose free lists
- * hand a block out twice.  jemalloc and mimalloc leave every other
- * thread's memory so in a child.
+ * threading a page's blocks.  The steps that a cut would leave unsafe
+ * mark the heap while they run (ka_heap_change_begin, internal.h says
+ * which), and a heap caught marked keeps its segments in the child,
+ * unused, for good: a leak of that heap's memory rather than pages whose
+ * free lists hand a block out twice.  Only the blocks of others it kept
+ * go back (foreign.c's lists can be walked at any cut).  jemalloc and
+ * mimalloc leave every other thread's memory so in a child.  How often a
+ * heap is caught depends on the time its thread spends in those steps;
+ * with KALLOC_DEBUG, whose checks need malloc's and free's whole slow
+ * paths marked, most busy threads' heaps are.
  */
 #include <pthread.h>
 

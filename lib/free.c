@@ -174,8 +174,10 @@ KA_NOINLINE void ka_free_generic(void *p)
 		return;
 	}
 	ka_heap_t *heap = ka_tls_heap;
-	ka_heap_change_begin(heap);
+	if (KA_UNLIKELY(ka_debug))	/* internal.h */
+		ka_heap_change_begin(heap);
 	b->next = page->free;
+	__atomic_signal_fence(__ATOMIC_RELEASE);	/* link, then head: internal.h */
 	page->free = b;
 	ka_page_set_used(page, page->used - 1u);
 	if (flags & KA_PAGE_FULL)
@@ -186,7 +188,8 @@ KA_NOINLINE void ka_free_generic(void *p)
 	} else if (page->used == 0) {
 		ka_page_emptied(page);
 	}
-	ka_heap_change_end(heap);
+	if (KA_UNLIKELY(ka_debug))
+		ka_heap_change_end(heap);
 }
 
 void ka_free(void *p)
@@ -205,6 +208,7 @@ void ka_free(void *p)
 		return;
 	}
 	b->next = page->free;
+	__atomic_signal_fence(__ATOMIC_RELEASE);	/* link, then head: internal.h */
 	page->free = b;
 	/* Emptied, and not its class's only page (no neighbour in the queue):
 	 * back to its segment (page.c).  One test, without a branch per

@@ -422,12 +422,13 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 }
 
 /* In a fork child, once the gone threads' segments are abandoned: the
- * blocks their heaps kept of others go back to their pages (foreign.c). */
+ * blocks their heaps kept of others go back to their pages (foreign.c),
+ * those of heaps caught changing too. */
 void ka_heaps_flush_foreign_unused(void)
 {
 	ka_lock(&ka_heaps_lock);
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap)
-		if (!h->in_use) {
+		if (!h->in_use || h->changing) {	/* or caught changing (fork.c) */
 			/* Busy in the parent (its thread was in a GC or flush):
 			 * nobody is here to finish it, and the lists are whole. */
 			h->foreign_busy = false;

@@ -310,18 +310,25 @@ typedef struct ka_heap {
 } ka_heap_t;
 
 /*
- * Around the paths where a heap's owner changes more than one block's
- * place on a free list: threading blocks, carving, retiring and adopting
- * pages, collecting remote frees, purging, giving the heap back.  A fork
- * while another thread is in one leaves the child that thread's pages
- * halfway (a span half filled with KALLOC_DEBUG's junk, blocks on a free
- * list past what the page says it threaded: handed out twice); the child
- * takes over the memory of the gone threads' heaps except those caught
- * changing (fork.c).  The fast paths' single push and pop need no mark:
- * cut anywhere, they lose a block or keep a page from emptying, never
- * hand a block out twice.  The owner's stores only, ordered as the child
- * sees them: the mark before the changes, its clearing after.  A count,
- * since the paths nest (a malloc's purge gives a parked heap back).
+ * Around the steps where a heap's owner changes its pages so that a fork
+ * child, seeing them cut halfway, could hand a block out twice or abort on
+ * a check.  The child takes over the memory of the gone threads' heaps
+ * except those caught marked (fork.c).  Marked: threading more blocks
+ * onto a page with blocks out (the list ahead of what it says it
+ * threaded: threaded again, handed out twice), putting blocks of given
+ * back 4 KiB pages back on a list (a free of one would read as a double
+ * free), purging, giving the heap back.  With KALLOC_DEBUG, malloc's and
+ * free's whole slow paths: its checks read every block of a page that
+ * goes back, and a page cut halfway fails them (a span half filled with
+ * junk).  Unmarked, each step cut anywhere loses blocks or keeps a page
+ * from emptying, never more: a pop or a push (the link stored before the
+ * head; a compiler barrier keeps them so), carving a page (none of its
+ * blocks out: the child frees it), giving a span back (under its
+ * segment's lock, which fork takes), collecting remote frees, moving a
+ * page between queues (the child walks no gone heap's queues).  The
+ * owner's stores only: the mark before the changes, its clearing after.
+ * A count, since the paths nest (a malloc's purge gives a parked heap
+ * back).
  */
 static inline void ka_heap_change_begin(ka_heap_t *heap)
 {

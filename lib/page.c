@@ -193,7 +193,7 @@ static ka_page_t *ka_page_fresh(ka_heap_t *heap, unsigned cls)
 	atomic_store_explicit(&page->flags, (ka_debug ? KA_PAGE_DEBUG : 0) |
 			      (bs > ka_page_span_bytes(page) / 2 ? KA_PAGE_LARGE : 0),
 			      memory_order_release);
-	ka_page_extend(page);
+	ka_page_extend(page);	/* unmarked: a fork child frees a page with none out */
 	/*
 	 * One block, all zero but its free-list link (KALLOC_DEBUG: junk).
 	 * Set or cleared at every large page made: only the newest page at
@@ -413,8 +413,11 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 		next = page->next;
 		ka_page_collect(page);
 		if (!page->free &&
-		    (atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_RELEASED))
+		    (atomic_load_explicit(&page->flags, KA_RELAXED) & KA_PAGE_RELEASED)) {
+			ka_heap_change_begin(heap);
 			ka_page_unrelease(page);
+			ka_heap_change_end(heap);
+		}
 		if (page->free)
 			return ka_page_use(heap, q, page);
 		if (ka_page_can_extend(page)) {
@@ -429,7 +432,9 @@ ka_page_t *ka_page_find(ka_heap_t *heap, unsigned cls)
 		}
 	}
 	if (extend) {
+		ka_heap_change_begin(heap);
 		ka_page_extend(extend);
+		ka_heap_change_end(heap);
 		return ka_page_use(heap, q, extend);
 	}
 	return ka_page_fresh(heap, cls);
@@ -484,10 +489,12 @@ void ka_page_emptied(ka_page_t *page)
 
 	if (q->first == page && q->last == page)
 		return;
-	ka_heap_change_begin(heap);
+	if (KA_UNLIKELY(ka_debug))	/* internal.h */
+		ka_heap_change_begin(heap);
 	ka_page_retire(heap, page);
 	ka_heap_maybe_purge(heap);
-	ka_heap_change_end(heap);
+	if (KA_UNLIKELY(ka_debug))
+		ka_heap_change_end(heap);
 }
 
 /*
