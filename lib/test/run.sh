@@ -118,6 +118,9 @@ if [ $vm = 0 ]; then
 		$B/test_fork_threads_tsan fork 30
 	t "allocation after the thread's destructor under TSan: no data races" \
 		env TSAN_OPTIONS="halt_on_error=1" timeout 120 $norandom $B/test_fork_threads_tsan tsd
+	t "fork while 3 threads allocate and free, under TSan (100 children): no data races" \
+		env TSAN_OPTIONS="halt_on_error=1 die_after_fork=0" KALLOC_PURGE_THREAD=0 timeout 120 $norandom \
+		$B/test_fork_threads_tsan busy 100
 fi
 
 for b in test_link test_link_static test_link_so; do

@@ -57,8 +57,8 @@
 /*
  * Under TSan (gcc's, which is older than the fix in LLVM's): it takes a
  * thread of a forked child that reuses the pthread id of one of the
- * parent's for a duplicate and exits, so there the parent's other thread
- * runs on a stack of its own, which glibc does not hand on; and it
+ * parent's for a duplicate and exits, so there the parent's other threads
+ * run on stacks of their own, which glibc does not hand on; and it
  * finishes a thread in the last destructor round, so the destructor
  * allocates one round earlier, still after liballoc's.
  */
@@ -408,10 +408,18 @@ static void busy_case(int rounds)
 	pthread_t w[WORKERS];
 	int died = 0, lost = 0, other = 0;
 
+	static char stacks[WORKERS][1 << 20] __attribute__((aligned(4096)));
+
 	xfree(xmalloc(100));
-	for (int i = 0; i < WORKERS; i++)
-		CHECK(pthread_create(&w[i], NULL, busy_worker, (void *)(uintptr_t)(i + 1)) == 0,
+	for (int i = 0; i < WORKERS; i++) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		if (OWN_STACK)
+			pthread_attr_setstack(&attr, stacks[i], sizeof stacks[i]);
+		CHECK(pthread_create(&w[i], &attr, busy_worker, (void *)(uintptr_t)(i + 1)) == 0,
 		      "pthread_create");
+		pthread_attr_destroy(&attr);
+	}
 	for (int r = 0; r < rounds; r++) {
 		usleep(1000 + (unsigned)r * 37 % 1000);
 		fflush(stdout);
