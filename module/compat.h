@@ -63,6 +63,18 @@ static inline void kalloc_zap_vma_range(struct vm_area_struct *vma,
 }
 
 /*
+ * Keep faults out of @vma until the mmap_lock, held for writing, goes.
+ * 6.4's per-VMA-lock faults do not take the mmap_lock; they wait for a
+ * vma write-locked.  Before, every fault took the mmap_lock.
+ */
+static inline void kalloc_vma_start_write(struct vm_area_struct *vma)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	vma_start_write(vma);
+#endif
+}
+
+/*
  * Drop the lock a fault runs under before returning VM_FAULT_RETRY.
  * release_fault_lock() (6.7) also knows the per-VMA lock; before it a
  * fault that reached ->fault always held mmap_lock.

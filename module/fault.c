@@ -429,11 +429,37 @@ static const struct vm_operations_struct kalloc_vm_ops = {
 };
 
 /*
+ * Keep the owner's faults out of every vma that maps @region until its
+ * mmap_lock, held for writing, goes (fork: kalloc_region_fork()).  On
+ * 6.12 dup_mmap() write-locks the parent's vmas one at a time as it
+ * reaches them, and a fault on a later vma of the region would run under
+ * that vma's own lock alone.  Called before region->lock is taken: such
+ * a fault may hold its vma's lock while it waits for region->lock.
+ */
+void kalloc_lock_own_vmas(struct kalloc_region *region)
+{
+	VMA_ITERATOR(vmi, region->mm, 0);
+	int left = atomic_read(&region->mappings);
+	struct vm_area_struct *vma;
+
+	mmap_assert_write_locked(region->mm);
+	for_each_vma(vmi, vma) {
+		if (left <= 0)
+			break;
+		if (vma->vm_ops != &kalloc_vm_ops ||
+		    vma->vm_private_data != region)
+			continue;
+		left--;
+		kalloc_vma_start_write(vma);
+	}
+}
+
+/*
  * Zap pages [@first, @first + @nr) of @region in its owner's vmas that map
  * it, and in no one else's.  The vmas are found by walking the owner's
  * address space; the walk stops once it has seen as many as the region
- * has mappings.  Called with the owner's mmap_lock held (read) and
- * region->lock.
+ * has mappings.  Called with the owner's mmap_lock held (read, or write
+ * in fork) and region->lock.
  */
 void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 			     unsigned long nr)

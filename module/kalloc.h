@@ -298,6 +298,7 @@ int kalloc_mmap(struct file *file, struct vm_area_struct *vma);
 unsigned long kalloc_get_unmapped_area(struct file *file, unsigned long addr,
 				       unsigned long len, unsigned long pgoff,
 				       unsigned long flags);
+void kalloc_lock_own_vmas(struct kalloc_region *region);
 void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 			     unsigned long nr);
 

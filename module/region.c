@@ -726,15 +726,20 @@ static int kalloc_region_copy(struct kalloc_region *copy,
  * while they write to it: the child would see a thread's later writes in
  * one page and not its earlier ones in another, which no program can
  * make sense of (liballoc's children found a block free and handed out
- * at once).  Zapped, the threads' next touch faults and waits for the
- * fork (mmap_lock), as a write to its anonymous memory, write-protected
- * for copy-on-write, does: the child sees each thread's writes up to a
- * point, none after.  The parent faults its pages back in after.
+ * at once).  Zapped, and every vma of the region write-locked first
+ * (kalloc_lock_own_vmas()), the threads' next touch faults and waits for
+ * the fork, as a write to its anonymous memory, write-protected for
+ * copy-on-write, does: the child sees each thread's writes up to a point,
+ * none after, but for pages pinned for I/O, which anonymous memory does
+ * not stop either.  The parent faults its pages back in after; until
+ * then its RSS does not count them.  A process with one thread (whose
+ * mm no one else holds) has nobody to stop, and keeps its mappings.
  */
 struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 					 struct mm_struct *child_mm)
 {
 	struct kalloc_region *copy;
+	bool threads;
 
 	copy = kalloc_region_alloc();
 	if (!copy)
@@ -757,12 +762,16 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	copy->limited = parent->limited;
 	memcpy(copy->comm, parent->comm, sizeof(copy->comm));
 
+	/* dup_mmap() holds the forking mm's mmap_lock for writing */
+	threads = parent->mm == current->mm &&
+		  atomic_read(&parent->mm->mm_users) > 1;
+	if (threads)
+		kalloc_lock_own_vmas(parent);
 	if (down_write_killable(&parent->lock)) {
 		copy->broken = true;
 		return copy;
 	}
-	/* dup_mmap() holds the forking mm's mmap_lock for writing */
-	if (parent->mm == current->mm)
+	if (threads)
 		kalloc_zap_own_mappings(parent, 0, parent->nr_pages);
 	if (parent->broken || kalloc_region_copy(copy, parent)) {
 		kalloc_backing_free(copy);

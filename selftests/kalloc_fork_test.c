@@ -4,6 +4,7 @@
  * the fork.  Writes never cross between parent and child, and region ids
  * name the caller's own region on both sides.
  */
+#include <pthread.h>
 #include <sys/wait.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -331,6 +332,73 @@ TEST_F(fork, release_leaves_another_processs_mappings_alone)
 	close(to_child[1]);
 	close(to_parent[0]);
 	close(to_parent[1]);
+}
+
+struct writer {
+	volatile unsigned long *region;	/* in the region's later vma */
+	volatile unsigned long *after;	/* anonymous, above that vma */
+	volatile int stop;
+};
+
+/* The region's word, then the anonymous one, each round one more. */
+static void *write_in_order(void *arg)
+{
+	struct writer *w = arg;
+
+	for (unsigned long n = 1; !w->stop; n++) {
+		*w->region = n;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		*w->after = n;
+	}
+	return NULL;
+}
+
+static int child_sees_an_instant(void *arg)
+{
+	struct writer *w = arg;
+
+	return *w->after <= *w->region ? 0 : 1;
+}
+
+/*
+ * A thread writes while another forks: the child sees its writes up to a
+ * point and none after, whatever vma they went through.  The region is
+ * mapped as two vmas (mprotect splits it), the thread writes through the
+ * second, then to anonymous memory above it, which fork copies later.
+ * The region is copied when fork reaches its first vma.  Copied while
+ * still mapped, or with the second vma still open to faults under its own
+ * lock (6.12), the child saw the anonymous word ahead of the region's.
+ */
+TEST_F(fork, a_writing_thread_is_seen_at_one_instant)
+{
+	size_t size = self->size;
+	unsigned char *base;
+	struct writer w = { 0 };
+	pthread_t t;
+	int bad = 0, failed = 0;
+
+	base = mmap(NULL, size + KT_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, base);
+	ASSERT_EQ(base, mmap(base, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			     self->fd, self->c.offset));
+	ASSERT_EQ(base + size, mmap(base + size, KT_PAGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0));
+	ASSERT_EQ(0, mprotect(base, KT_PAGE, PROT_READ));
+	w.region = (volatile unsigned long *)(base + size / 2);
+	w.after = (volatile unsigned long *)(base + size);
+	ASSERT_EQ(0, pthread_create(&t, NULL, write_in_order, &w));
+	for (int i = 0; i < 20; i++) {
+		usleep(2000);
+		int rc = in_child(child_sees_an_instant, &w);
+
+		bad += rc == 1;
+		failed += rc != 0 && rc != 1;
+	}
+	w.stop = 1;
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, bad) TH_LOG("%d of 20 children saw the anonymous word ahead of the region's", bad);
+	EXPECT_EQ(0, failed);
+	munmap(base, size + KT_PAGE);
 }
 
 TEST_HARNESS_MAIN
