@@ -429,6 +429,27 @@ static const struct vm_operations_struct kalloc_vm_ops = {
 };
 
 /*
+ * The next of the owner's vmas that map @region, walking its address
+ * space with @vmi; NULL once it has seen as many as the region has
+ * mappings (*@left counts them down).  The owner's mmap_lock is held.
+ */
+static struct vm_area_struct *kalloc_next_own_vma(struct kalloc_region *region,
+						  struct vma_iterator *vmi,
+						  int *left)
+{
+	struct vm_area_struct *vma;
+
+	while (*left > 0 && (vma = vma_next(vmi))) {
+		if (vma->vm_ops == &kalloc_vm_ops &&
+		    vma->vm_private_data == region) {
+			(*left)--;
+			return vma;
+		}
+	}
+	return NULL;
+}
+
+/*
  * Keep the owner's faults out of every vma that maps @region until its
  * mmap_lock, held for writing, goes (fork: kalloc_region_fork()).  On
  * 6.12 dup_mmap() write-locks the parent's vmas one at a time as it
@@ -443,23 +464,14 @@ void kalloc_lock_own_vmas(struct kalloc_region *region)
 	struct vm_area_struct *vma;
 
 	mmap_assert_write_locked(region->mm);
-	for_each_vma(vmi, vma) {
-		if (left <= 0)
-			break;
-		if (vma->vm_ops != &kalloc_vm_ops ||
-		    vma->vm_private_data != region)
-			continue;
-		left--;
+	while ((vma = kalloc_next_own_vma(region, &vmi, &left)))
 		kalloc_vma_start_write(vma);
-	}
 }
 
 /*
  * Zap pages [@first, @first + @nr) of @region in its owner's vmas that map
- * it, and in no one else's.  The vmas are found by walking the owner's
- * address space; the walk stops once it has seen as many as the region
- * has mappings.  Called with the owner's mmap_lock held (read, or write
- * in fork) and region->lock.
+ * it, and in no one else's (kalloc_next_own_vma()).  Called with the
+ * owner's mmap_lock held (read, or write in fork) and region->lock.
  */
 void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 			     unsigned long nr)
@@ -469,15 +481,9 @@ void kalloc_zap_own_mappings(struct kalloc_region *region, unsigned long first,
 	struct vm_area_struct *vma;
 
 	mmap_assert_locked(region->mm);
-	for_each_vma(vmi, vma) {
+	while ((vma = kalloc_next_own_vma(region, &vmi, &left))) {
 		unsigned long vma_first, vma_last, from, to;
 
-		if (left <= 0)
-			break;
-		if (vma->vm_ops != &kalloc_vm_ops ||
-		    vma->vm_private_data != region)
-			continue;
-		left--;
 		/* the vma's pages, as indexes into the region */
 		vma_first = vma->vm_pgoff - region->pgoff;
 		vma_last = vma_first + vma_pages(vma);
