@@ -270,6 +270,22 @@ typedef struct ka_segment {
 	_Alignas(64) ka_page_t pages[KA_SLICES];
 } ka_segment_t;
 
+/*
+ * seg->dirty changes under the segment's lock, also in the purge thread,
+ * which gives dirty slices back.  The owner looks at it unlocked to pick
+ * where a span goes (segment.c): a hint, which ka_span_take() reads again
+ * under the lock.  Relaxed atomic stores and loads make that no data race.
+ */
+static inline void ka_seg_set_dirty(ka_segment_t *seg, uint64_t dirty)
+{
+	__atomic_store_n(&seg->dirty, dirty, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t ka_seg_dirty_hint(const ka_segment_t *seg)
+{
+	return __atomic_load_n(&seg->dirty, __ATOMIC_RELAXED);
+}
+
 typedef struct ka_page_queue {
 	ka_page_t *first, *last;
 } ka_page_queue_t;

@@ -111,7 +111,7 @@ void ka_segment_release_dirty_locked(ka_segment_t *seg)
 				     (size_t)n << KA_SLICE_SHIFT);
 		d &= ~(n == 64 ? ~0UL : (((1UL << n) - 1) << lo));
 	}
-	seg->dirty = 0;
+	ka_seg_set_dirty(seg, 0);
 	seg->purge_at = 0;
 }
 

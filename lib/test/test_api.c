@@ -752,6 +752,56 @@ static void calloc_large_fresh_is_not_written(void)
 		ka_free(p[i]);
 }
 
+/*
+ * A span goes on free slices still resident before fresh ones, as jemalloc
+ * reuses dirty extents first: a span on fresh slices adds to RSS while the
+ * freed ones stay resident beside it until the purge (bench/realloc's peak
+ * was 1.28x glibc's).  Blocks of 200 KiB (4 slices) fill segments until
+ * one lands in a new segment, whose other slices are fresh; M of the older
+ * blocks are freed; M new blocks must take their places, not the new
+ * segment's fresh slices, and leave RSS where it was.
+ */
+static void spans_reuse_resident_slices_first(void)
+{
+	enum { SZ = 200 << 10, N = 64, M = 10 };
+	static unsigned char *p[N], *q[M];
+	struct ka_stats st;
+	int n;
+
+	ka_stats(&st);
+	ka_mallopt(KA_M_DECAY_MS, 600000);	/* freed slices stay resident */
+	for (n = 0; n < N; n++) {
+		CHECK(p[n] = ka_malloc(SZ), "malloc");
+		memset(p[n], 1, SZ);
+		if (n > 2 * M && ((uintptr_t)p[n] ^ (uintptr_t)p[n - 1]) > KA_SEGMENT_MASK)
+			break;
+	}
+	CHECK(n < N, "%d blocks of %d KiB did not fill a segment", N, SZ >> 10);
+	for (int i = 0; i < M; i++)
+		ka_free(p[2 * i]);
+	size_t before = rss_bytes();
+	for (int i = 0; i < M; i++) {
+		CHECK(q[i] = ka_malloc(SZ), "malloc");
+		memset(q[i], 2, SZ);
+	}
+	size_t grew = rss_bytes() - before;
+	for (int i = 0; i < M; i++) {
+		bool hole = false;
+		for (int j = 0; j < M; j++)
+			hole |= q[i] == p[2 * j];
+		CHECK(hole, "block %d at %p, not where a freed one was (the newest segment is at %p)",
+		      i, (void *)q[i], (void *)((uintptr_t)p[n] & ~KA_SEGMENT_MASK));
+	}
+	CHECK(grew < (size_t)M * SZ / 4, "%d blocks of %d KiB on freed slices added %zu KiB to RSS",
+	      M, SZ >> 10, grew >> 10);
+	for (int i = 0; i < M; i++)
+		ka_free(q[i]);
+	for (int i = 0; i <= n; i++)
+		if (i >= 2 * M || i % 2)
+			ka_free(p[i]);
+	ka_mallopt(KA_M_DECAY_MS, (int)st.decay_ms);
+}
+
 static void failure_is_enomem(void)
 {
 	errno = 0;
@@ -2986,6 +3036,7 @@ static const struct check_case cases[] = {
 	{ "calloc_zeroes_and_overflows", "calloc zeroes reused memory, ENOMEM on overflow", calloc_zeroes_and_overflows },
 	{ "realloc_keeps_content", "realloc grows/shrinks keeping content; realloc(p,0) frees", realloc_keeps_content },
 	{ "aligned_family", "aligned_alloc/posix_memalign/memalign/valloc/pvalloc to 16 MiB", aligned_family },
+	{ "spans_reuse_resident_slices_first", "large blocks go where freed ones were, not on a newer segment's fresh slices; RSS stays", spans_reuse_resident_slices_first },
 	{ "freed_memory_is_reused", "two blocks live at a time (to 3 MiB, aligned to 16 MiB): RSS stays bounded", freed_memory_is_reused },
 	{ "stats_fill_only_the_callers_size", "ka_stats fills the caller's struct size, not a byte more (older headers)", stats_fill_only_the_callers_size },
 	{ "trim_releases_free_pages_in_use", "malloc_trim(0) gives back free 4 KiB pages inside pages in use; their blocks come back", trim_releases_free_pages_in_use },
