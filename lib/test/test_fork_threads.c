@@ -232,6 +232,21 @@ static void *allocate_and_sleep(void *arg)
 	return NULL;
 }
 
+/* Fork; the child exits with fn(arg).  Its exit status, -1 if a signal
+ * killed it. */
+static int run_child(int (*fn)(int), int arg)
+{
+	int status;
+
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0)
+		_exit(fn(arg));
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	return WIFSIGNALED(status) ? -1 : WEXITSTATUS(status);
+}
+
 /* In the child: the race's status, else 2 when the gone thread's heap
  * still counted as in use. */
 static int fork_child(int parent_heaps)
@@ -267,22 +282,17 @@ static void fork_case(int rounds)
 	int parent_heaps = heaps_in_use();
 
 	for (int r = 0; r < rounds; r++) {
-		fflush(stdout);
-		pid_t pid = fork();
-		CHECK(pid >= 0, "fork");
-		if (pid == 0)
-			_exit(fork_child(parent_heaps));
-		int status;
-		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
-		if (WIFSIGNALED(status))
+		int status = run_child(fork_child, parent_heaps);
+
+		if (status < 0)
 			died++;
-		else if (WEXITSTATUS(status) == 3)
+		else if (status == 3)
 			twice++;
-		else if (WEXITSTATUS(status) == 2)
+		else if (status == 2)
 			heaps++;
-		else if (WEXITSTATUS(status) == 4)
+		else if (status == 4)
 			lost++;
-		else if (WEXITSTATUS(status) != 0)
+		else if (status != 0)
 			other++;
 	}
 	pthread_mutex_lock(&gone_lock);
@@ -377,7 +387,7 @@ static void *busy_child_thread(void *arg)
 
 /* The child frees the blocks in the ring (into pages of gone heaps), then
  * its threads reclaim the gone threads' segments and use their pages. */
-static int busy_child(void)
+static int busy_child(int unused __attribute__((unused)))
 {
 	pthread_t t[CHILD_THREADS];
 	int rc = 0;
@@ -422,18 +432,13 @@ static void busy_case(int rounds)
 	}
 	for (int r = 0; r < rounds; r++) {
 		usleep(1000 + (unsigned)r * 37 % 1000);
-		fflush(stdout);
-		pid_t pid = fork();
-		CHECK(pid >= 0, "fork");
-		if (pid == 0)
-			_exit(busy_child());
-		int status;
-		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
-		if (WIFSIGNALED(status))
+		int status = run_child(busy_child, 0);
+
+		if (status < 0)
 			died++;
-		else if (WEXITSTATUS(status) == 4)
+		else if (status == 4)
 			lost++;
-		else if (WEXITSTATUS(status) != 0)
+		else if (status != 0)
 			other++;
 	}
 	atomic_store(&workers_stop, true);
