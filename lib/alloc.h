@@ -63,6 +63,9 @@ struct ka_stats {
 	uint64_t huge_reused;	/* huge blocks served from those, in total */
 	size_t heaps_parked;	/* of the heaps, exited threads' kept whole for the next
 				 * (or giving their memory back) */
+	size_t heaps_caught;	/* of the heaps, those a fork child found halfway
+				 * through a change: unused for good, with their
+				 * segments (fork.c); in neither count above */
 };
 
 /*

@@ -46,6 +46,10 @@ static _Atomic size_t ka_heaps_parked;	/* and parked; peeked without the lock */
  * 4 runs in 20 in a TCG guest).  Under the lock.
  */
 static size_t ka_heaps_giving_back;
+/* In a fork child, the gone threads' heaps caught changing (fork.c),
+ * those an earlier fork caught included (they stay marked).  Under the
+ * lock. */
+static size_t ka_heaps_caught;
 static ka_lock_t ka_heaps_lock;
 /* Held while parked heaps give their memory back, so that malloc_trim
  * returns only once a give-back the purge thread began has ended (but in
@@ -404,6 +408,7 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 	ka_heaps_busy = 0;
 	ka_heaps_parked = 0;
 	ka_heaps_giving_back = 0;
+	ka_heaps_caught = 0;
 	/* The purge thread, not here, may have held it giving a heap back:
 	 * that heap is one of the gone ones now. */
 	atomic_store_explicit(&ka_heaps_unpark_lock.v, 0, KA_RELAXED);
@@ -417,6 +422,7 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 		/* Caught halfway through changing its pages: nobody's, for
 		 * good, and its memory with it (fork.c). */
 		h->in_use = h->changing != 0;
+		ka_heaps_caught += h->changing != 0;
 	}
 	ka_unlock(&ka_heaps_lock);
 }
@@ -448,5 +454,6 @@ void ka_heaps_stats(struct ka_stats *st)
 	st->heaps = ka_heap_count;
 	st->heaps_in_use = ka_heaps_busy;	/* not one being given back */
 	st->heaps_parked = ka_heaps_parked + ka_heaps_giving_back;
+	st->heaps_caught = ka_heaps_caught;
 	ka_unlock(&ka_heaps_lock);
 }

@@ -89,7 +89,7 @@ void (ka_stats)(struct ka_stats *out)
 	X(heaps, "%zu") X(heaps_in_use, "%zu") X(releases, "%" PRIu64)	\
 	X(released_bytes, "%" PRIu64) X(decay_ms, "%" PRIu64)		\
 	X(numa_nodes, "%d") X(huge_cached, "%zu") X(huge_reused, "%" PRIu64)	\
-	X(heaps_parked, "%zu")
+	X(heaps_parked, "%zu") X(heaps_caught, "%zu")
 
 void ka_stats_print(FILE *f, int flags)
 {

@@ -109,6 +109,10 @@ t "fork while 3 threads allocate and free, $busy_n children: their memory is reu
 	timeout 120 $B/test_fork_threads busy $busy_n
 t "the same with KALLOC_DEBUG=1: no child finds a page left halfway" \
 	env KALLOC_DEBUG=1 timeout 120 $B/test_fork_threads busy $busy_n
+caught_n=20
+[ $vm = 1 ] && caught_n=5
+t "fork while a thread is halfway through a change, $caught_n children: its heap counts as caught, its segments stay unused" \
+	timeout 120 $B/test_fork_threads caught $caught_n
 if [ $vm = 0 ]; then
 	# TSan (gcc 12) takes a child thread on a stack of a thread the
 	# child lacks for a duplicate ("dup thread with used id"): the purge

@@ -29,7 +29,14 @@
  * and from plain malloc (fork_threads_prog), a program that run.sh runs
  * with and without LD_PRELOAD=liballoc.so, whose outputs must not differ.
  *
- *   test_fork_threads fork|tsd|busy [children or rounds]   (or fork_threads_prog)
+ * caught (linked build only): a thread is halfway through a change of its
+ * heap, marked as liballoc marks one (ka_heap_change_begin), when the
+ * process forks.  The child keeps that heap and its segments unused for
+ * good and counts it in ka_stats' heaps_caught (in neither heaps_in_use
+ * nor heaps_parked); its new threads' blocks come from other segments and
+ * the caught heap's blocks keep what the parent wrote.  20 children.
+ *
+ *   test_fork_threads fork|tsd|busy|caught [children or rounds]   (or fork_threads_prog)
  */
 #include <limits.h>
 #include <stdatomic.h>
@@ -48,7 +55,7 @@
 #define xmalloc malloc
 #define xfree free
 #else
-#include "alloc.h"
+#include "internal.h"		/* caught: ka_heap_change_begin */
 #define xmalloc ka_malloc
 #define xfree ka_free
 #endif
@@ -554,6 +561,121 @@ static void tsd_case(int rounds)
 	       "then %d threads at once: no block twice\n", rounds, DTOR_THREADS, THREADS);
 }
 
+#ifndef FORK_THREADS_PLAIN_MALLOC
+/* ---- caught: the gone thread was halfway through a change ---- */
+
+enum { CAUGHT_BLOCKS = 256, CAUGHT_THREADS = 4, CAUGHT_PER_THREAD = 256 };
+static void *caught_blocks[CAUGHT_BLOCKS];
+
+static void *allocate_and_mark(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < CAUGHT_BLOCKS; i++) {
+		caught_blocks[i] = xmalloc(BLOCK);
+		memset(caught_blocks[i], 0x5a, BLOCK);
+	}
+	ka_heap_t *heap = ka_tls_heap;
+	ka_heap_change_begin(heap);
+	pthread_mutex_lock(&gone_lock);
+	gone_state = 1;
+	pthread_cond_broadcast(&gone_cond);
+	while (gone_state != 2)
+		pthread_cond_wait(&gone_cond, &gone_lock);
+	pthread_mutex_unlock(&gone_lock);
+	ka_heap_change_end(heap);
+	for (int i = 0; i < CAUGHT_BLOCKS; i++)
+		xfree(caught_blocks[i]);
+	return NULL;
+}
+
+static bool in_caught_segment(const void *p)
+{
+	for (int i = 0; i < CAUGHT_BLOCKS; i++)
+		if ((((uintptr_t)p ^ (uintptr_t)caught_blocks[i]) & ~KA_SEGMENT_MASK) == 0)
+			return true;
+	return false;
+}
+
+static _Atomic int caught_bad;
+
+static void *caught_child_thread(void *arg)
+{
+	void *mine[CAUGHT_PER_THREAD];
+
+	for (int i = 0; i < CAUGHT_PER_THREAD; i++) {
+		mine[i] = xmalloc(BLOCK);
+		if (!mine[i] || in_caught_segment(mine[i]))
+			atomic_store(&caught_bad, 1);
+		else
+			memset(mine[i], (int)(uintptr_t)arg, BLOCK);
+	}
+	for (int i = 0; i < CAUGHT_PER_THREAD; i++)
+		xfree(mine[i]);
+	return NULL;
+}
+
+/* Exit status: 0 fine, 2 the statistics are wrong, 3 a block came from
+ * the caught heap's segments, 4 its blocks lost their contents. */
+static int caught_child(int unused __attribute__((unused)))
+{
+	struct ka_stats st;
+	pthread_t t[CAUGHT_THREADS];
+
+	ka_stats(&st);
+	if (st.heaps_caught != 1 || st.heaps_in_use != 1 || st.heaps_parked != 0) {
+		fprintf(stderr, "child: heaps caught %zu, in use %zu, parked %zu (want 1, 1, 0)\n",
+			st.heaps_caught, st.heaps_in_use, st.heaps_parked);
+		return 2;
+	}
+	for (int i = 0; i < CAUGHT_THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, caught_child_thread, (void *)(uintptr_t)(i + 1)) == 0,
+		      "pthread_create");
+	for (int i = 0; i < CAUGHT_THREADS; i++)
+		pthread_join(t[i], NULL);
+	ka_stats(&st);
+	if (st.heaps_caught != 1)
+		return 2;
+	if (atomic_load(&caught_bad))
+		return 3;
+	for (int i = 0; i < CAUGHT_BLOCKS; i++)
+		for (int j = 0; j < BLOCK; j += 97)
+			if (((unsigned char *)caught_blocks[i])[j] != 0x5a)
+				return 4;
+	return 0;
+}
+
+static void caught_case(int rounds)
+{
+	pthread_t a;
+	struct ka_stats st;
+	int bad[5] = { 0 };
+
+	xfree(xmalloc(100));
+	CHECK(pthread_create(&a, NULL, allocate_and_mark, NULL) == 0, "pthread_create");
+	pthread_mutex_lock(&gone_lock);
+	while (gone_state != 1)
+		pthread_cond_wait(&gone_cond, &gone_lock);
+	pthread_mutex_unlock(&gone_lock);
+	for (int r = 0; r < rounds; r++) {
+		int status = run_child(caught_child, 0);
+		bad[status < 0 ? 1 : status >= 2 && status <= 4 ? status : status ? 1 : 0]++;
+	}
+	ka_stats(&st);
+	CHECK(st.heaps_caught == 0, "the parent caught %zu heaps of its own", st.heaps_caught);
+	pthread_mutex_lock(&gone_lock);
+	gone_state = 2;
+	pthread_cond_broadcast(&gone_cond);
+	pthread_mutex_unlock(&gone_lock);
+	pthread_join(a, NULL);
+	CHECK(bad[1] + bad[2] + bad[3] + bad[4] == 0,
+	      "of %d children: %d died or failed otherwise, %d counted the heaps wrong, "
+	      "%d took blocks from the caught heap's segments, %d lost its blocks' contents",
+	      rounds, bad[1], bad[2], bad[3], bad[4]);
+	printf("caught: %d children of a fork while a thread was halfway through a change: "
+	       "its heap counted caught, its segments left alone\n", rounds);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -568,6 +690,10 @@ int main(int argc, char **argv)
 		tsd_case(rounds > 0 ? rounds : 20);
 	else if (strcmp(argv[1], "busy") == 0)
 		busy_case(rounds > 0 ? rounds : 200);
+#ifndef FORK_THREADS_PLAIN_MALLOC
+	else if (strcmp(argv[1], "caught") == 0)
+		caught_case(rounds > 0 ? rounds : 20);
+#endif
 	else
 		CHECK(0, "no case %s", argv[1]);
 	return 0;
