@@ -70,7 +70,9 @@ static void ka_fork_parent(void)
  * halfway through changing them when the parent forked.  Remote frees
  * they were sent into full pages then go back to their pages, and so do
  * the blocks of others they kept (foreign.c says why those lists, unlike
- * the queues, can be walked).
+ * the queues, can be walked).  A segment a gone thread was making or
+ * giving back, which no heap holds, goes back to the pool
+ * (ka_segments_recover_cut, region.c).
  */
 static void ka_fork_child(void)
 {
@@ -79,6 +81,7 @@ static void ka_fork_child(void)
 	ka_fork_parent();
 	ka_purge_fork_child();
 	ka_heaps_unuse_all_but(self);
+	ka_segments_recover_cut();
 	ka_segments_abandon_gone(self, ka_heap_exited);
 	ka_heaps_drain_idle();
 	ka_heaps_flush_foreign_unused();

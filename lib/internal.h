@@ -619,6 +619,7 @@ KA_HIDDEN void ka_segments_purge_owned(uint64_t now, uint64_t *next);
 KA_HIDDEN int ka_block_region_node(const void *p);
 KA_HIDDEN bool ka_block_region_view(const void *p, struct ka_os_region_view *v);
 KA_HIDDEN void ka_regions_fork_lock(bool lock);
+KA_HIDDEN void ka_segments_recover_cut(void);
 
 /* ---- segment.c: segments and spans ---- */
 KA_HIDDEN ka_page_t *ka_span_alloc(ka_heap_t *heap, unsigned slices, bool *zeroed);

@@ -216,6 +216,32 @@ bool ka_block_region_view(const void *p, struct ka_os_region_view *v)
  * segment's is taken around fork() too: in the child, no thread that does
  * not exist there holds one.
  */
+/*
+ * In a fork child (fork.c): a slot of the table taken but not live is a
+ * gone thread's cut halfway through ka_segment_new() (slot taken, header
+ * not yet live) or ka_segment_to_pool() (no longer live, slot not yet
+ * free).  No heap holds such a segment and it holds no block, so the slot
+ * goes back to the pool as to_pool would have put it; else its 4 MiB
+ * stayed out of use in the child for good.  The child has one thread.
+ */
+void ka_segments_recover_cut(void)
+{
+	ka_lock(&ka_region_lock);
+	for (unsigned ri = 0; ri < ka_region_count; ri++) {
+		struct ka_region *r = &ka_regions[ri];
+		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
+			if (!(r->seg_used >> si & 1) || r->seg_live[si])
+				continue;
+			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
+							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_segment_unmap(seg, KA_SEGMENT_SIZE);
+			ka_os_region_release(&r->os, (size_t)si * KA_SEGMENT_SIZE, KA_SEGMENT_SIZE);
+			r->seg_used &= ~(1u << si);
+		}
+	}
+	ka_unlock(&ka_region_lock);
+}
+
 void ka_regions_fork_lock(bool lock)
 {
 	if (lock)

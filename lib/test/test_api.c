@@ -1963,6 +1963,43 @@ static void fork_child_uses_parent_memory(void)
 	ka_free(h);
 }
 
+/*
+ * Another thread cut by fork() halfway through ka_segment_new(), with a
+ * slot of the region table taken and no header live yet, is left as this
+ * thread leaves it here before it forks.  In the child the slot is free
+ * again and new segments fill it; before the fix it stayed taken, 4 MiB
+ * out of use for good.  (The other cut, in ka_segment_to_pool, leaves the
+ * same state: taken, not live.)
+ */
+static void fork_frees_a_half_made_segment_slot(void)
+{
+	ka_free(ka_malloc(16));
+	ka_lock(&ka_region_lock);
+	struct ka_region *r = &ka_regions[0];
+	CHECK(r->seg_used != (1u << KA_REGION_SEGMENTS) - 1, "region 0 has a free slot");
+	unsigned si = (unsigned)__builtin_ctz(~r->seg_used);
+	r->seg_used |= 1u << si;	/* what ka_segment_new does first */
+	ka_unlock(&ka_region_lock);
+	pid_t pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (pid == 0) {
+		if (ka_regions[0].seg_used >> si & 1)
+			_exit(3);
+		/* 8 MiB of 64 KiB-blocks: a new segment takes the slot */
+		for (int i = 0; i < 128; i++)
+			memset(ka_malloc(65536), 1, 65536);
+		_exit(ka_regions[0].seg_used >> si & 1 && ka_regions[0].seg_live[si] ? 0 : 4);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "child: %s", WIFEXITED(status) && WEXITSTATUS(status) == 3 ?
+	      "the slot stayed taken" : "failed otherwise");
+	ka_lock(&ka_region_lock);
+	r->seg_used &= ~(1u << si);
+	ka_unlock(&ka_region_lock);
+}
+
 /* Read fd to its end into buf, NUL-terminated. */
 static void read_all(int fd, char *buf, size_t len)
 {
@@ -3072,6 +3109,7 @@ static const struct check_case cases[] = {
 	{ "foreign_blocks_not_reused_go_back", "a thread keeps others' blocks up to its room, and gives back half of a class it stopped reusing every KA_FOREIGN_GC_FREES frees", foreign_blocks_not_reused_go_back },
 	{ "foreign_flush_nested_in_purge", "a thread's exit flush that a malloc_trim makes purge inside it keeps nothing again and frees nothing twice", foreign_flush_nested_in_purge },
 	{ "fork_child_frees_gone_threads_kept_blocks", "fork while a thread keeps another's blocks: in the child they go back to their pages, and trim finds the parent's figure from before", fork_child_frees_gone_threads_kept_blocks },
+	{ "fork_frees_a_half_made_segment_slot", "a region slot a gone thread took but never made live is free again in a fork child", fork_frees_a_half_made_segment_slot },
 	{ "fork_child_uses_parent_memory", "after fork the child reads and frees the parent's blocks", fork_child_uses_parent_memory },
 	{ "double_free_aborts", "double free (small, large, huge cached or not, in a page trim gave back, twice remotely into a full page, kept by the freeing thread, a medium block past its page's first slice) stops naming the pointer", double_free_aborts },
 	{ "invalid_free_aborts", "foreign, interior (also of a medium block past its first slice), header, free-span, past a medium span's last block, never handed out (also freed remotely, by a thread that then allocates) pointers stop naming it", invalid_free_aborts },
