@@ -103,8 +103,9 @@ static ka_heap_t *ka_heap_unpark_one(int node, bool newest)
  * exited threads' stacks (a joinable thread's once it is joined) and
  * hands one to a new thread that asks for at most as much and at least a
  * quarter of it; a stack it unmapped is not found again, and neither is
- * its heap: 100 such threads at once, then 350 ordinary ones, left 91
- * heaps (an outside review's count).  One scan of the heaps per thread
+ * its heap here: 100 such threads at once, then 350 ordinary ones, left
+ * 91 heaps (an outside review's count), which the purge thread now finds
+ * (ka_heaps_release_vanished, below).  One scan of the heaps per thread
  * start.
  */
 static ka_heap_t *ka_heap_find_gone(void)
@@ -248,32 +249,87 @@ bool ka_heap_release(ka_heap_t *heap)
 /* heap is the calling thread's (ka_tls_heap): where to find it again. */
 void ka_heap_mark_thread(ka_heap_t *heap)
 {
+	int pid = getpid(), tid = ka_os_tid();
+
 	ka_lock(&ka_heaps_lock);
 	heap->thread_tls = &ka_tls_heap;
+	heap->pid = pid;
+	heap->tid = tid;
 	ka_unlock(&ka_heaps_lock);
 }
 
 /*
  * A gone thread's heap (ka_heap_find_gone) goes back as at that thread's
- * exit, parked or given back, the calling thread -- which has a heap of
- * its own, so this is never the last -- acting as its owner for the while.
+ * exit, parked or given back, the calling thread -- a new one, which has
+ * a heap of its own, so this is never the last, or the purge thread
+ * (below) -- acting as its owner for the while.  True if it was the last
+ * heap in use, as ka_heap_release() says.
  * Signals wait meanwhile: a handler's malloc would take the borrowed heap
  * for the thread's own, or, once it is let go, take the thread for a new
  * one.  A rare path: two system calls are nothing to it.
  */
-void ka_heap_release_gone(ka_heap_t *gone)
+bool ka_heap_release_gone(ka_heap_t *gone)
 {
 	ka_heap_t *self = ka_tls_heap;
 	sigset_t all, old;
+	bool last;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ka_tls_heap = gone;
 	ka_tls_heap_borrowed = true;
-	ka_heap_release(gone);
+	last = ka_heap_release(gone);
 	ka_tls_heap_borrowed = false;
 	ka_tls_heap = self;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return last;
+}
+
+/*
+ * The purge thread's look for heaps whose thread is gone without its
+ * destructor (thread.c: a first malloc in glibc's last destructor round)
+ * where no new thread came to take its place: the kernel no longer has a
+ * thread of that id in this process, so the heap goes back as
+ * ka_heap_release_gone() lets a heap go that a new thread found.  Else
+ * its memory stayed out of use for good.  A heap marked in another
+ * process (a fork that ran no atfork handler: _Fork(), a raw clone; a
+ * vfork child's first malloc on its parent's thread-local storage) is
+ * left alone: its ids mean nothing here.  The registry only grows at its
+ * head and heaps are never freed, so the walk lets go of the lock around
+ * each system call.  If that was the last heap in use, the purge thread
+ * looks whether it is alone, as after the last thread's exit (thread.c).
+ *
+ * TSan does not see the kernel's "no such thread" as ordering the gone
+ * thread's last writes to its heap before these: run.sh runs TSan without
+ * the purge thread.  A tid the kernel gave again, to a thread that then
+ * marked the same heap between the system call and the check, would pass
+ * the check; a new thread takes a heap no thread is on, so not this one.
+ */
+void ka_heaps_release_vanished(void)
+{
+	int self = getpid();
+	bool last = false;
+
+	ka_lock(&ka_heaps_lock);
+	ka_heap_t *h = ka_heaps;
+	ka_unlock(&ka_heaps_lock);
+
+	for (; h; h = h->next_heap) {
+		ka_lock(&ka_heaps_lock);
+		int tid = h->in_use && h->thread_tls && h->pid == self ? h->tid : 0;
+		ka_unlock(&ka_heaps_lock);
+		if (!tid || !ka_os_thread_gone(self, tid))
+			continue;
+		ka_lock(&ka_heaps_lock);
+		bool gone = h->in_use && h->thread_tls && h->pid == self && h->tid == tid;
+		if (gone)
+			h->thread_tls = NULL;	/* no new thread finds it now */
+		ka_unlock(&ka_heaps_lock);
+		if (gone)
+			last |= ka_heap_release_gone(h);
+	}
+	if (last)
+		ka_purge_thread_left_alone();
 }
 
 /*
@@ -415,6 +471,8 @@ void ka_heaps_unuse_all_but(const ka_heap_t *self)
 	for (ka_heap_t *h = ka_heaps; h; h = h->next_heap) {
 		if (h == self) {
 			ka_heaps_busy++;
+			h->pid = getpid();	/* the child's own */
+			h->tid = ka_os_tid();
 			continue;
 		}
 		h->thread_tls = NULL;

@@ -319,6 +319,10 @@ typedef struct ka_heap {
 	 * thread found where it lay proves that one gone (heap.c); NULL
 	 * when no thread owns the heap.  Under the registry's lock. */
 	void *thread_tls;
+	/* Its thread's kernel ids, process and thread, while thread_tls is
+	 * set: the purge thread asks the kernel whether that thread is
+	 * still there (heap.c).  Under the registry's lock. */
+	int pid, tid;
 	struct ka_heap *next_heap;		/* registry: heaps are never freed */
 	/* ms: parked since (heap.c); 0: not.  A line of its own: other
 	 * threads' frees read it (foreign.c), the owner writes the rest. */
@@ -566,6 +570,8 @@ KA_HIDDEN void ka_os_region_small_pages(const struct ka_os_region *r, size_t len
 KA_HIDDEN void *ka_os_meta_alloc(size_t size);
 KA_HIDDEN uint64_t ka_os_now_ms(void);
 KA_HIDDEN int ka_os_live_threads(int most);
+KA_HIDDEN int ka_os_tid(void);
+KA_HIDDEN bool ka_os_thread_gone(int pid, int tid);
 KA_HIDDEN const char *ka_os_backend(void);
 KA_HIDDEN uintptr_t ka_os_random(void);
 KA_HIDDEN size_t ka_os_granule(void);	/* region sizes round to this */
@@ -700,8 +706,9 @@ static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
 /* ---- heap.c: the registry of heaps, delayed frees ---- */
 KA_HIDDEN ka_heap_t *ka_heap_acquire(ka_heap_t **gone);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
-KA_HIDDEN void ka_heap_release_gone(ka_heap_t *gone);
+KA_HIDDEN bool ka_heap_release_gone(ka_heap_t *gone);
 KA_HIDDEN void ka_heap_mark_thread(ka_heap_t *heap);
+KA_HIDDEN void ka_heaps_release_vanished(void);
 KA_HIDDEN bool ka_heap_is_main(const ka_heap_t *heap);
 KA_HIDDEN void ka_heap_drain_delayed(ka_heap_t *heap);
 KA_HIDDEN void ka_blocks_free_again(ka_block_t *b);
@@ -776,6 +783,7 @@ KA_HIDDEN void ka_purge_thread_disable(void);
 KA_HIDDEN void ka_purge_fork_child(void);
 KA_HIDDEN void ka_purge_thread_retire(void);
 KA_HIDDEN void ka_purge_thread_left_alone(void);
+KA_HIDDEN void ka_purge_look_for_vanished(void);
 static inline void ka_heap_maybe_purge(ka_heap_t *heap)
 {
 	if (KA_UNLIKELY(heap->purge_next != UINT64_MAX ||

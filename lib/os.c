@@ -426,6 +426,24 @@ uint64_t ka_os_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int ka_os_tid(void)
+{
+	return (int)syscall(SYS_gettid);
+}
+
+/*
+ * Is thread tid of process pid gone?  Only the kernel's "no such thread"
+ * says so: a thread it still has, a zombie leader, a refusal all count as
+ * there.  tgkill() to the process itself with signal 0, which sandboxes'
+ * seccomp filters let through (raise() and abort() need it); kill() to
+ * another id some trap.  A tid given again since counts as there, which
+ * only delays.
+ */
+bool ka_os_thread_gone(int pid, int tid)
+{
+	return syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH;
+}
+
 /*
  * The process's threads that are alive (not zombies, such as a leader
  * that called pthread_exit()), by /proc/self/task, counted up to most,

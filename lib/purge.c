@@ -159,6 +159,51 @@ void ka_purge_thread_left_alone(void)
 	}
 }
 
+/*
+ * When the purge thread looks for heaps whose thread is gone without its
+ * destructor (heap.c, ka_heaps_release_vanished); 0: no look asked.  A
+ * thread whose first malloc runs in glibc's last round of destructors is
+ * gone a moment after it took a heap, and nothing tells liballoc: so each
+ * thread's first malloc asks for a look a second later, unless one is
+ * asked already.  After a look, if a thread asked in the second before
+ * it (its thread may still have been running its destructors), another
+ * comes a second after that ask.  A thread-churning program pays about
+ * one look a second, a system call per heap in use, and the look after
+ * its last new thread comes a second after it.
+ */
+static _Atomic uint64_t ka_purge_vanished_at;
+static _Atomic uint64_t ka_purge_vanished_asked;	/* ms, the last ask */
+#define KA_PURGE_VANISHED_MS	1000
+
+void ka_purge_look_for_vanished(void)
+{
+	uint64_t now = ka_os_now_ms(), none = 0;
+
+	/* Then the look: seen there unless this sees it pending. */
+	atomic_store(&ka_purge_vanished_asked, now);
+	if (atomic_load(&ka_purge_vanished_at) != 0 ||
+	    !atomic_compare_exchange_strong(&ka_purge_vanished_at, &none, now + KA_PURGE_VANISHED_MS))
+		return;
+	/* Kept for a purge thread that starts later. */
+	if (ka_purge_thread_running() &&
+	    now + KA_PURGE_VANISHED_MS < atomic_load_explicit(&ka_purge_due, KA_RELAXED)) {
+		atomic_fetch_add(&ka_purge_seq, 1);	/* its wait ends: the new wake */
+		ka_futex(&ka_purge_seq, FUTEX_WAKE, INT_MAX, NULL);
+	}
+}
+
+/* The look (above), and the next if a thread asked in the last second. */
+static void ka_purge_vanished_look(uint64_t now)
+{
+	uint64_t none = 0;
+
+	ka_heaps_release_vanished();
+	uint64_t asked = atomic_load(&ka_purge_vanished_asked);
+	if (asked + KA_PURGE_VANISHED_MS > now)
+		atomic_compare_exchange_strong(&ka_purge_vanished_at, &none,
+					       asked + KA_PURGE_VANISHED_MS);
+}
+
 /* Alone now?  If not, the next look, if one is left (see above). */
 static bool ka_purge_thread_alone(uint64_t now)
 {
@@ -217,6 +262,7 @@ static void *ka_purge_thread(void *arg)
 			return NULL;
 		uint64_t due = atomic_load(&ka_purge_due), now = ka_os_now_ms();
 		uint64_t alone = atomic_load(&ka_purge_alone_at);
+		uint64_t vanished = atomic_load(&ka_purge_vanished_at);
 
 		/* Taken only if no later exit asked again meanwhile. */
 		if (alone && alone <= now &&
@@ -225,12 +271,21 @@ static void *ka_purge_thread(void *arg)
 				return NULL;	/* the last: glibc exits */
 			continue;
 		}
+		/* The look for vanished threads' heaps, taken once too. */
+		if (vanished && vanished <= now &&
+		    atomic_compare_exchange_strong(&ka_purge_vanished_at, &vanished, 0)) {
+			ka_purge_vanished_look(now);
+			continue;
+		}
 		if (due <= now) {
 			atomic_store(&ka_purge_due, UINT64_MAX);
 			ka_purge_request(ka_purge_pass(now));
 			continue;
 		}
 		uint64_t wake = alone && alone < due ? alone : due;
+
+		if (vanished && vanished < wake)
+			wake = vanished;
 
 		if (wake == UINT64_MAX) {
 			ka_futex(&ka_purge_seq, FUTEX_WAIT, seq, NULL);

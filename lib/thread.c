@@ -20,8 +20,11 @@
  * thread-local storage lies where that one's lay -- glibc hands an exited
  * thread's stack, and the storage in it, to a thread of a like size --
  * finds the heap still its address's and releases it as that thread's
- * exit would have (heap.c, ka_heap_find_gone()).  Until then the heap
- * counts as a thread's: if the process's last thread then ends with
+ * exit would have (heap.c, ka_heap_find_gone()).  Where no thread comes
+ * there, the purge thread does: a second after each new thread's heap
+ * it asks the kernel which heaps' threads are gone
+ * (ka_heaps_release_vanished()).  Until then the heap counts as a
+ * thread's: if the process's last thread then ends with
  * pthread_exit(), liballoc does not see it as the last, and only the
  * purge thread's looks after that exit (ka_purge_thread_left_alone(),
  * purge.c) find it alone and let the process end.
@@ -100,6 +103,7 @@ ka_heap_t *ka_heap_thread_init(void)
 	 * collects (purge.c), and this is a point where it may start. */
 	if (!ka_heap_is_main(heap))
 		ka_purge_thread_start();
+	ka_purge_look_for_vanished();	/* gone again at once? (purge.c) */
 	return heap;
 }
 

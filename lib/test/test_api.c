@@ -1638,6 +1638,135 @@ static void late_first_malloc_heap_goes_back(void)
 }
 
 /*
+ * The same late heap where no thread comes to take the gone one's place:
+ * the purge thread asks the kernel a second after each new thread's heap
+ * whether that thread is still there (heap.c, ka_heaps_release_vanished),
+ * and the heap goes back.  Before, it counted as a live thread's for good
+ * and its memory stayed out of use.  Read for up to 10 s (a TCG guest).
+ * Without the purge thread nothing looks.
+ */
+static void late_first_malloc_heap_goes_back_alone(void)
+{
+	struct ka_stats before, left, after;
+	const char *purger = getenv("KALLOC_PURGE_THREAD");
+	pthread_t t;
+
+	if (purger && strcmp(purger, "0") == 0) {
+		printf("# KALLOC_PURGE_THREAD=0: no purge thread to look\n");
+		exit(77);
+	}
+	ka_free(ka_malloc(1));
+	CHECK(pthread_key_create(&late_first_key, late_first_destructor) == 0, "key");
+	ka_stats(&before);
+	CHECK(pthread_create(&t, NULL, late_first_thread, NULL) == 0, "thread");
+	pthread_join(t, NULL);
+	ka_stats(&left);
+	long t0 = now_ms();
+	do {
+		usleep(20000);
+		ka_stats(&after);
+	} while (after.heaps_in_use > before.heaps_in_use && now_ms() - t0 < 10000);
+	printf("# heaps in use: %zu before, %zu after the late thread, %zu %ld ms later\n",
+	       before.heaps_in_use, left.heaps_in_use, after.heaps_in_use,
+	       now_ms() - t0);
+	CHECK(after.heaps_in_use <= before.heaps_in_use,
+	      "the late thread's heap went back with no thread in its place "
+	      "(in use %zu -> %zu -> %zu)", before.heaps_in_use, left.heaps_in_use,
+	      after.heaps_in_use);
+	pthread_key_delete(late_first_key);
+}
+
+/*
+ * The same while new threads keep starting, one every 200 ms on a stack
+ * of its own (not the late thread's, which would find its heap): each
+ * start asks for a look, and the asks must not push it back for ever (an
+ * outside review saw none for as long as threads came more than once a
+ * second).  Within 3 s of churn the late heap is back.
+ */
+static void *churn_thread(void *arg)
+{
+	(void)arg;
+	ka_free(ka_malloc(100));
+	return NULL;
+}
+
+static void late_first_malloc_heap_goes_back_while_threads_start(void)
+{
+	enum { STACK = 1 << 20 };
+	struct ka_stats before, after;
+	const char *purger = getenv("KALLOC_PURGE_THREAD");
+	pthread_attr_t attr;
+	pthread_t t;
+	void *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (purger && strcmp(purger, "0") == 0) {
+		printf("# KALLOC_PURGE_THREAD=0: no purge thread to look\n");
+		exit(77);
+	}
+	CHECK(stack != MAP_FAILED, "stack");
+	CHECK(pthread_attr_init(&attr) == 0 && pthread_attr_setstack(&attr, stack, STACK) == 0,
+	      "attr");
+	ka_free(ka_malloc(1));
+	CHECK(pthread_key_create(&late_first_key, late_first_destructor) == 0, "key");
+	ka_stats(&before);
+	CHECK(pthread_create(&t, NULL, late_first_thread, NULL) == 0, "thread");
+	pthread_join(t, NULL);
+	long t0 = now_ms();
+	do {
+		CHECK(pthread_create(&t, &attr, churn_thread, NULL) == 0, "thread");
+		pthread_join(t, NULL);
+		usleep(200000);
+		ka_stats(&after);
+	} while (after.heaps_in_use > before.heaps_in_use && now_ms() - t0 < 3000);
+	printf("# heaps in use: %zu before, %zu after %ld ms of a thread every 200 ms\n",
+	       before.heaps_in_use, after.heaps_in_use, now_ms() - t0);
+	CHECK(after.heaps_in_use <= before.heaps_in_use,
+	      "the late thread's heap went back while threads kept starting (in use %zu -> %zu)",
+	      before.heaps_in_use, after.heaps_in_use);
+	pthread_attr_destroy(&attr);
+	pthread_key_delete(late_first_key);
+	munmap(stack, STACK);
+}
+
+/*
+ * A fork that runs no atfork handler (glibc's _Fork()) leaves the child's
+ * heap with the parent's thread id.  The purge thread's look in the child
+ * must not take it for a gone thread's (an outside review saw the heap
+ * released under the live main thread, which the next thread was then
+ * handed too): heaps carry the process they were marked in.
+ */
+static int raw_fork_child(void)
+{
+	struct ka_stats st;
+	pthread_t t;
+
+	ka_free(ka_malloc(100));
+	CHECK(pthread_create(&t, NULL, churn_thread, NULL) == 0, "thread");
+	pthread_join(t, NULL);		/* starts the purge thread, asks a look */
+	usleep(1500000);
+	ka_stats(&st);
+	ka_free(ka_malloc(100));
+	return st.heaps_in_use == 1 ? 0 : 3;
+}
+
+static void raw_fork_child_keeps_its_heap(void)
+{
+	const char *purger = getenv("KALLOC_PURGE_THREAD");
+	int status;
+
+	if (purger && strcmp(purger, "0") == 0)
+		exit(77);
+	ka_free(ka_malloc(100));
+	pid_t pid = _Fork();
+	CHECK(pid >= 0, "_Fork");
+	if (pid == 0)
+		_exit(raw_fork_child());
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the child's main heap went back under its live thread (status %x)", status);
+}
+
+/*
  * unshare() of something a multi-threaded process may not unshare stops
  * the purge thread (namespace.c), which would have given back the parked
  * heaps: they go back at once (an outside review found them left parked,
@@ -3098,6 +3227,9 @@ static const struct check_case cases[] = {
 	{ "empty_pages_make_room_for_other_sizes", "another size takes the spans of freed pages, not new segments", empty_pages_make_room_for_other_sizes },
 	{ "thread_exit_returns_heap", "exiting threads return their heap; segments reclaimed", thread_exit_returns_heap },
 	{ "late_first_malloc_heap_goes_back", "a thread whose first malloc is in the last destructor round: its heap goes back when the next thread takes its place", late_first_malloc_heap_goes_back },
+	{ "late_first_malloc_heap_goes_back_alone", "a heap taken in the last destructor round goes back a second after its thread, with no thread in its place", late_first_malloc_heap_goes_back_alone },
+	{ "late_first_malloc_heap_goes_back_while_threads_start", "the same while a thread starts every 200 ms: back within 3 s", late_first_malloc_heap_goes_back_while_threads_start },
+	{ "raw_fork_child_keeps_its_heap", "after _Fork() (no atfork handlers) the child's heap is not taken for a gone thread's", raw_fork_child_keeps_its_heap },
 	{ "unshare_gives_back_parked_heaps", "unshare() that stops the purge thread gives the parked heaps back", unshare_gives_back_parked_heaps },
 	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
 	{ "parked_heap_makes_room_for_others", "a thread that needs room takes a parked heap's memory before a new segment", parked_heap_makes_room_for_others },
