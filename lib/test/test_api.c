@@ -1683,13 +1683,6 @@ static void late_first_malloc_heap_goes_back_alone(void)
  * outside review saw none for as long as threads came more than once a
  * second).  Within 3 s of churn the late heap is back.
  */
-static void *churn_thread(void *arg)
-{
-	(void)arg;
-	ka_free(ka_malloc(100));
-	return NULL;
-}
-
 static void late_first_malloc_heap_goes_back_while_threads_start(void)
 {
 	enum { STACK = 1 << 20 };
@@ -1713,7 +1706,7 @@ static void late_first_malloc_heap_goes_back_while_threads_start(void)
 	pthread_join(t, NULL);
 	long t0 = now_ms();
 	do {
-		CHECK(pthread_create(&t, &attr, churn_thread, NULL) == 0, "thread");
+		CHECK(pthread_create(&t, &attr, first_malloc_thread, NULL) == 0, "thread");
 		pthread_join(t, NULL);
 		usleep(200000);
 		ka_stats(&after);
@@ -1741,7 +1734,7 @@ static int raw_fork_child(void)
 	pthread_t t;
 
 	ka_free(ka_malloc(100));
-	CHECK(pthread_create(&t, NULL, churn_thread, NULL) == 0, "thread");
+	CHECK(pthread_create(&t, NULL, first_malloc_thread, NULL) == 0, "thread");
 	pthread_join(t, NULL);		/* starts the purge thread, asks a look */
 	usleep(1500000);
 	ka_stats(&st);

@@ -219,6 +219,19 @@ static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gone_cond = PTHREAD_COND_INITIALIZER;
 static int gone_state;		/* 1: blocks allocated; 2: may finish */
 
+/* Set gone_state to state, then wait until it is want (0: no wait). */
+static void gone_step(int state, int want)
+{
+	pthread_mutex_lock(&gone_lock);
+	if (state) {
+		gone_state = state;
+		pthread_cond_broadcast(&gone_cond);
+	}
+	while (want && gone_state != want)
+		pthread_cond_wait(&gone_cond, &gone_lock);
+	pthread_mutex_unlock(&gone_lock);
+}
+
 static void *allocate_and_sleep(void *arg)
 {
 	(void)arg;
@@ -228,12 +241,7 @@ static void *allocate_and_sleep(void *arg)
 		memset(left[i], 0xa5, BLOCK);
 	}
 	left_count = LEFT;
-	pthread_mutex_lock(&gone_lock);
-	gone_state = 1;
-	pthread_cond_broadcast(&gone_cond);
-	while (gone_state != 2)
-		pthread_cond_wait(&gone_cond, &gone_lock);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(1, 2);	/* ready; wait to be let finish */
 	free_left(NULL);
 	left_count = 0;
 	return NULL;
@@ -282,10 +290,7 @@ static void fork_case(int rounds)
 		pthread_attr_setstack(&attr, stack, sizeof stack);
 	CHECK(pthread_create(&a, &attr, allocate_and_sleep, NULL) == 0, "pthread_create");
 	pthread_attr_destroy(&attr);
-	pthread_mutex_lock(&gone_lock);
-	while (gone_state != 1)
-		pthread_cond_wait(&gone_cond, &gone_lock);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(0, 1);
 	int parent_heaps = heaps_in_use();
 
 	for (int r = 0; r < rounds; r++) {
@@ -302,10 +307,7 @@ static void fork_case(int rounds)
 		else if (status != 0)
 			other++;
 	}
-	pthread_mutex_lock(&gone_lock);
-	gone_state = 2;
-	pthread_cond_broadcast(&gone_cond);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(2, 0);
 	pthread_join(a, NULL);
 	if (died + twice + heaps + lost + other)
 		fprintf(stderr, "of %d children: %d died of a signal, %d handed a block to two "
@@ -576,12 +578,7 @@ static void *allocate_and_mark(void *arg)
 	}
 	ka_heap_t *heap = ka_tls_heap;
 	ka_heap_change_begin(heap);
-	pthread_mutex_lock(&gone_lock);
-	gone_state = 1;
-	pthread_cond_broadcast(&gone_cond);
-	while (gone_state != 2)
-		pthread_cond_wait(&gone_cond, &gone_lock);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(1, 2);	/* ready; wait to be let finish */
 	ka_heap_change_end(heap);
 	for (int i = 0; i < CAUGHT_BLOCKS; i++)
 		xfree(caught_blocks[i]);
@@ -652,20 +649,14 @@ static void caught_case(int rounds)
 
 	xfree(xmalloc(100));
 	CHECK(pthread_create(&a, NULL, allocate_and_mark, NULL) == 0, "pthread_create");
-	pthread_mutex_lock(&gone_lock);
-	while (gone_state != 1)
-		pthread_cond_wait(&gone_cond, &gone_lock);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(0, 1);
 	for (int r = 0; r < rounds; r++) {
 		int status = run_child(caught_child, 0);
 		bad[status < 0 ? 1 : status >= 2 && status <= 4 ? status : status ? 1 : 0]++;
 	}
 	ka_stats(&st);
 	CHECK(st.heaps_caught == 0, "the parent caught %zu heaps of its own", st.heaps_caught);
-	pthread_mutex_lock(&gone_lock);
-	gone_state = 2;
-	pthread_cond_broadcast(&gone_cond);
-	pthread_mutex_unlock(&gone_lock);
+	gone_step(2, 0);
 	pthread_join(a, NULL);
 	CHECK(bad[1] + bad[2] + bad[3] + bad[4] == 0,
 	      "of %d children: %d died or failed otherwise, %d counted the heaps wrong, "
