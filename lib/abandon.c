@@ -145,8 +145,7 @@ void ka_segments_abandon_gone(const ka_heap_t *self, const ka_heap_t *exited)
 	for (unsigned ri = 0; ri < ka_region_count; ri++) {
 		struct ka_region *r = &ka_regions[ri];
 		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
-			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
-							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_segment_t *seg = ka_region_segment(r, si);
 			uintptr_t g = (uintptr_t)seg >> KA_SEGMENT_SHIFT;
 			if (!(r->seg_used >> si & 1) || seg->cookie != ka_segment_cookie(seg) ||
 			    atomic_load_explicit(&ka_segmap[g], KA_RELAXED) != 1)

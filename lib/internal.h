@@ -611,6 +611,12 @@ struct ka_region {
 extern KA_HIDDEN struct ka_region ka_regions[KA_MAX_REGIONS];
 extern KA_HIDDEN unsigned ka_region_count;
 extern KA_HIDDEN ka_lock_t ka_region_lock;	/* the table: count, seg_used */
+/* Slot si of region r, as a segment header (valid only while seg_live). */
+static inline ka_segment_t *ka_region_segment(const struct ka_region *r, unsigned si)
+{
+	return (ka_segment_t *)((uint8_t *)r->os.base + (size_t)si * KA_SEGMENT_SIZE);
+}
+
 static inline ka_lock_t *ka_seg_lock(const ka_segment_t *seg)
 {
 	return &ka_regions[seg->region].seg_lock[seg->region_offset >> KA_SEGMENT_SHIFT];

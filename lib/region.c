@@ -64,7 +64,7 @@ ka_segment_t *ka_segment_new(int node)
 	r->seg_used |= 1u << si;
 	ka_unlock(&ka_region_lock);
 
-	ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base + (size_t)si * KA_SEGMENT_SIZE);
+	ka_segment_t *seg = ka_region_segment(r, si);
 	memset(seg, 0, sizeof *seg);
 	seg->cookie = ka_segment_cookie(seg);
 	seg->kind = KA_SEG_NORMAL;
@@ -168,8 +168,7 @@ void ka_segments_purge_owned(uint64_t now, uint64_t *next)
 		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
 			if (!(r->seg_used >> si & 1))
 				continue;
-			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
-							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_segment_t *seg = ka_region_segment(r, si);
 			ka_lock_t *l = &r->seg_lock[si];
 			if (!ka_trylock(l)) {
 				if (now + 10 < *next)
@@ -211,12 +210,6 @@ bool ka_block_region_view(const void *p, struct ka_os_region_view *v)
 }
 
 /*
- * Lock order: the table's, then a segment's (an owner holding its
- * segment's lock takes no other); fork.c has the whole order.  Every
- * segment's is taken around fork() too: in the child, no thread that does
- * not exist there holds one.
- */
-/*
  * In a fork child (fork.c): a slot of the table taken but not live is a
  * gone thread's cut halfway through ka_segment_new() (slot taken, header
  * not yet live) or ka_segment_to_pool() (no longer live, slot not yet
@@ -232,8 +225,7 @@ void ka_segments_recover_cut(void)
 		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
 			if (!(r->seg_used >> si & 1) || r->seg_live[si])
 				continue;
-			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
-							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_segment_t *seg = ka_region_segment(r, si);
 			ka_segment_unmap(seg, KA_SEGMENT_SIZE);
 			ka_os_region_release(&r->os, (size_t)si * KA_SEGMENT_SIZE, KA_SEGMENT_SIZE);
 			r->seg_used &= ~(1u << si);
@@ -242,6 +234,12 @@ void ka_segments_recover_cut(void)
 	ka_unlock(&ka_region_lock);
 }
 
+/*
+ * Lock order: the table's, then a segment's (an owner holding its
+ * segment's lock takes no other); fork.c has the whole order.  Every
+ * segment's is taken around fork() too: in the child, no thread that does
+ * not exist there holds one.
+ */
 void ka_regions_fork_lock(bool lock)
 {
 	if (lock)

@@ -66,15 +66,13 @@ static uint64_t ka_run_starts(uint64_t free, unsigned n)
  * warm, 1 some, 0 none; *idx becomes its start. */
 static int ka_warmest_start(uint64_t starts, uint64_t warm, unsigned n, int *idx)
 {
-	uint64_t some = 0, all = starts;
+	uint64_t some = 0, all = warm ? starts : 0;
 
 	for (unsigned i = 0; i < n && warm; i++) {
 		some |= warm >> i;
 		all &= warm >> i;
 	}
-	if (!warm)
-		all = 0;
-	if (all & starts) {
+	if (all) {
 		*idx = __builtin_ctzl(all & starts);
 		return 2;
 	}

@@ -36,8 +36,7 @@ static void ka_segments_stats(struct ka_stats *st)
 		for (unsigned si = 0; si < KA_REGION_SEGMENTS; si++) {
 			if (!(r->seg_used >> si & 1))
 				continue;
-			ka_segment_t *seg = (ka_segment_t *)((uint8_t *)r->os.base +
-							     (size_t)si * KA_SEGMENT_SIZE);
+			ka_segment_t *seg = ka_region_segment(r, si);
 			ka_lock(&r->seg_lock[si]);
 			if (r->seg_live[si]) {
 				st->segments++;
