@@ -34,7 +34,7 @@ static inline void *ka_page_pop_generic(ka_page_t *page)
  * (one past its destructor needs none: it is initialised). */
 void *ka_huge_malloc(size_t size, size_t align, bool zero)
 {
-	if (KA_UNLIKELY(ka_tls_heap == KA_HEAP_EMPTY) && !ka_tls_exited && !ka_heap_thread_init()) {
+	if (KA_UNLIKELY(ka_tls_heap == KA_HEAP_EMPTY) && !ka_tls_exited && !ka_heap_thread_init(NULL)) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -113,7 +113,7 @@ KA_NOINLINE void *ka_malloc_generic(ka_heap_t *heap, size_t size)
 	if (KA_UNLIKELY(heap == KA_HEAP_EMPTY)) {
 		if (ka_tls_exited)
 			return ka_malloc_exited(size);
-		heap = ka_heap_thread_init();
+		heap = ka_heap_thread_init(NULL);
 		if (!heap) {
 			errno = ENOMEM;
 			return NULL;

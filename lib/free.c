@@ -88,10 +88,61 @@ static KA_NOINLINE void ka_free_remote(ka_segment_t *seg, ka_page_t *page, ka_bl
 		ka_abandoned_block_freed();
 }
 
+/*
+ * A thread with no heap yet frees a block of a parked heap: it takes that
+ * heap for its own, and the free is its owner's.  A thread that goes on
+ * with the blocks an exited one left (a server's next worker, Larson)
+ * then frees them into its own pages, where the parked heap that its
+ * first malloc took was the newest one, as likely another thread's, and
+ * every free of the blocks it inherited went to another heap
+ * (Documentation/benchmarks.md, "Thread churn: the heap of the blocks
+ * freed").  Not past the thread's destructor (thread.c), nor for blocks
+ * the allocator frees again (heap.c), nor in fork's handlers (fork.c).
+ * True if the calling thread owns seg now.
+ */
+static bool ka_free_adopts(ka_segment_t *seg)
+{
+	if (ka_tls_heap != KA_HEAP_EMPTY || ka_tls_exited || ka_tls_freeing_again ||
+	    ka_in_fork_window())
+		return false;
+	ka_heap_t *owner = atomic_load_explicit(&seg->heap, KA_RELAXED);
+
+	if (!owner || !atomic_load_explicit(&owner->parked_at, KA_RELAXED))
+		return false;
+	return ka_heap_thread_init(owner) && ka_heap_owns(ka_tls_heap, seg);
+}
+
+/* The owner's free of b, a block of page (flags as read): back on its
+ * page's free list, and the page where that leaves it. */
+static void ka_free_owned(ka_page_t *page, ka_block_t *b, unsigned flags)
+{
+	ka_heap_t *heap = ka_tls_heap;
+	if (KA_UNLIKELY(ka_debug))	/* internal.h */
+		ka_heap_change_begin(heap);
+	b->next = page->free;
+	__atomic_signal_fence(__ATOMIC_RELEASE);	/* link, then head: internal.h */
+	page->free = b;
+	ka_page_set_used(page, page->used - 1u);
+	if (flags & KA_PAGE_FULL)
+		ka_page_unfull(heap, page);
+	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
+		ka_page_retire(heap, page);
+		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
+	} else if (page->used == 0) {
+		ka_page_emptied(page);
+	}
+	if (KA_UNLIKELY(ka_debug))
+		ka_heap_change_end(heap);
+}
+
 /* Another heap's block: kept for this thread's reuse if it has room
  * (foreign.c), else a remote free. */
 static KA_NOINLINE void ka_free_not_owner(ka_segment_t *seg, ka_page_t *page, ka_block_t *b)
 {
+	if (KA_UNLIKELY(ka_free_adopts(seg))) {
+		ka_free_owned(page, b, atomic_load_explicit(&page->flags, KA_RELAXED));
+		return;
+	}
 	if (!ka_foreign_keep(ka_tls_heap, seg, page, b))
 		ka_free_remote(seg, page, b);
 }
@@ -169,27 +220,11 @@ KA_NOINLINE void ka_free_generic(void *p)
 	if (flags & KA_PAGE_DEBUG)
 		ka_debug_junk_block(b, page->block_size);
 	b->key = ka_block_key(b);
-	if (!at.owner) {
+	if (!at.owner && !ka_free_adopts(seg)) {
 		ka_free_remote(seg, page, b);
 		return;
 	}
-	ka_heap_t *heap = ka_tls_heap;
-	if (KA_UNLIKELY(ka_debug))	/* internal.h */
-		ka_heap_change_begin(heap);
-	b->next = page->free;
-	__atomic_signal_fence(__ATOMIC_RELEASE);	/* link, then head: internal.h */
-	page->free = b;
-	ka_page_set_used(page, page->used - 1u);
-	if (flags & KA_PAGE_FULL)
-		ka_page_unfull(heap, page);
-	if ((flags & KA_PAGE_LARGE) && page->used == 0) {
-		ka_page_retire(heap, page);
-		ka_heap_maybe_purge(heap);	/* threads that only free purge too */
-	} else if (page->used == 0) {
-		ka_page_emptied(page);
-	}
-	if (KA_UNLIKELY(ka_debug))
-		ka_heap_change_end(heap);
+	ka_free_owned(page, b, flags);
 }
 
 void ka_free(void *p)

@@ -119,18 +119,25 @@ static ka_heap_t *ka_heap_find_gone(void)
 	return NULL;
 }
 
-/* A heap for the calling thread, or NULL; with one, *gone is a gone
- * thread's heap for the caller to release (ka_heap_release_gone) or NULL.
- * The caller makes it its own (ka_tls_heap) before it says where that
- * lies (ka_heap_mark_thread): a signal handler's malloc in between finds
- * the heap its thread's, not a gone one. */
-ka_heap_t *ka_heap_acquire(ka_heap_t **gone)
+/* A heap for the calling thread, or NULL: want if it is parked on the
+ * thread's node (free.c: the heap of the first block the thread frees),
+ * else the newest parked one, else a fresh one.  With one, *gone is a
+ * gone thread's heap for the caller to release (ka_heap_release_gone) or
+ * NULL.  The caller makes it its own (ka_tls_heap) before it says where
+ * that lies (ka_heap_mark_thread): a signal handler's malloc in between
+ * finds the heap its thread's, not a gone one. */
+ka_heap_t *ka_heap_acquire(ka_heap_t *want, ka_heap_t **gone)
 {
 	int node = ka_numa_node();
-	ka_heap_t *heap;
+	ka_heap_t *heap = NULL;
 
 	ka_lock(&ka_heaps_lock);
-	heap = ka_heap_unpark_one(node, true);
+	if (want && want->parked_at && ka_heap_on_node(want, node)) {
+		ka_heap_unpark_locked(want);
+		heap = want;
+	}
+	if (!heap)
+		heap = ka_heap_unpark_one(node, true);
 	if (heap) {		/* whole: its segments, pages and queues */
 		*gone = ka_heap_find_gone();
 		heap->in_use = true;
@@ -426,16 +433,24 @@ bool ka_heaps_unpark_for_room(int node)
 /*
  * Free again the blocks of a list taken whole, each with its key off, as
  * the calling thread sees it now: the delayed remote frees (as their
- * owner), a heap's kept blocks (foreign.c).
+ * owner), a heap's kept blocks (foreign.c).  A thread with no heap takes
+ * none here (free.c, ka_free_adopts): ka_heaps_drain_idle() holds the
+ * lock that taking one wants, and these are not the program's frees.
  */
+__thread bool ka_tls_freeing_again __attribute__((tls_model("initial-exec")));
+
 void ka_blocks_free_again(ka_block_t *b)
 {
+	bool again = ka_tls_freeing_again;
+
+	ka_tls_freeing_again = true;
 	while (b) {
 		ka_block_t *next = b->next;
 		b->key = 0;
 		ka_free(b);
 		b = next;
 	}
+	ka_tls_freeing_again = again;
 }
 
 /* Remote frees that hit full pages: free them again, now as the owner. */

@@ -366,6 +366,7 @@ static inline void ka_heap_change_end(ka_heap_t *heap)
 
 extern __thread ka_heap_t *ka_tls_heap __attribute__((tls_model("initial-exec")));
 extern __thread bool ka_tls_exited __attribute__((tls_model("initial-exec")));
+extern __thread bool ka_tls_freeing_again __attribute__((tls_model("initial-exec")));
 extern __thread bool ka_tls_heap_borrowed __attribute__((tls_model("initial-exec")));
 
 /*
@@ -710,7 +711,7 @@ static inline void *ka_foreign_take(ka_heap_t *heap, unsigned cls)
 }
 
 /* ---- heap.c: the registry of heaps, delayed frees ---- */
-KA_HIDDEN ka_heap_t *ka_heap_acquire(ka_heap_t **gone);
+KA_HIDDEN ka_heap_t *ka_heap_acquire(ka_heap_t *want, ka_heap_t **gone);
 KA_HIDDEN bool ka_heap_release(ka_heap_t *heap);
 KA_HIDDEN bool ka_heap_release_gone(ka_heap_t *gone);
 KA_HIDDEN void ka_heap_mark_thread(ka_heap_t *heap);
@@ -729,7 +730,7 @@ KA_HIDDEN void ka_heaps_stats(struct ka_stats *st);
 
 /* ---- thread.c: thread start and exit ---- */
 extern KA_HIDDEN const ka_heap_t *const ka_heap_exited;	/* past their destructor */
-KA_HIDDEN ka_heap_t *ka_heap_thread_init(void);
+KA_HIDDEN ka_heap_t *ka_heap_thread_init(ka_heap_t *want);
 KA_HIDDEN void ka_thread_exit_init(void);
 KA_HIDDEN void *ka_malloc_exited(size_t size);
 KA_HIDDEN void ka_heap_exited_fork_lock(bool lock);

@@ -84,12 +84,13 @@ void ka_thread_exit_init(void)
 		ka_fatal_error("pthread_key_create", err);
 }
 
-/* A thread's first slow path: its heap, and its exit armed. */
-ka_heap_t *ka_heap_thread_init(void)
+/* A thread's first slow path: its heap (want, parked, if it can be:
+ * heap.c), and its exit armed. */
+ka_heap_t *ka_heap_thread_init(ka_heap_t *want)
 {
 	ka_process_init();
 	ka_heap_t *gone;
-	ka_heap_t *heap = ka_heap_acquire(&gone);
+	ka_heap_t *heap = ka_heap_acquire(want, &gone);
 	if (!heap)
 		return NULL;
 	ka_tls_heap = heap;

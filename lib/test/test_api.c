@@ -1230,6 +1230,102 @@ static void park_probe_run(struct park_probe *pp, size_t bytes)
 }
 
 /*
+ * A thread that frees before it allocates takes the parked heap that owns
+ * the first block it frees, not the newest parked one: a server's next
+ * worker, which goes on with the blocks an exited one left, then frees
+ * them into its own pages, and its next block of the size is the one it
+ * just freed.  Before, it took the newest parked heap (another thread's
+ * here), and every free of an inherited block went to another heap.
+ */
+enum { INHERIT_N = 16, INHERIT_BS = 200 };
+static void *inherit_blocks[2][INHERIT_N];
+
+/* Both threads have their heaps at once (else the second would take the
+ * first one's, parked); the first exits before the second. */
+static pthread_barrier_t inherit_both, inherit_second;
+
+static void *inherit_leave(void *arg)
+{
+	void **v = arg;
+
+	for (int i = 0; i < INHERIT_N; i++) {
+		v[i] = ka_malloc(INHERIT_BS);
+		memset(v[i], 1, INHERIT_BS);
+	}
+	pthread_barrier_wait(&inherit_both);
+	if (v == inherit_blocks[1])
+		pthread_barrier_wait(&inherit_second);
+	return NULL;
+}
+
+struct inherit_next {
+	void **blocks;		/* to free, first thing */
+	void *first;		/* its first malloc of the size */
+	struct ka_stats st;	/* after it */
+};
+
+static void *inherit_go_on(void *arg)
+{
+	struct inherit_next *in = arg;
+
+	ka_free(in->blocks[0]);
+	in->first = ka_malloc(INHERIT_BS);
+	ka_stats(&in->st);
+	for (int i = 1; i < INHERIT_N; i++)
+		ka_free(in->blocks[i]);
+	ka_free(in->first);
+	return NULL;
+}
+
+static void first_free_takes_the_heap_of_its_block(void)
+{
+	const char *purger = getenv("KALLOC_PURGE_THREAD");
+	struct ka_stats st;
+	pthread_t t;
+
+	if (purger && strcmp(purger, "0") == 0) {
+		printf("# KALLOC_PURGE_THREAD=0: no heap is parked\n");
+		exit(77);
+	}
+	ka_free(ka_malloc(1));		/* main's heap: a thread's is another */
+	ka_mallopt(KA_M_DECAY_MS, 10000);	/* parked through the test */
+	ka_malloc_trim(0);
+	pthread_t leave[2];
+	pthread_barrier_init(&inherit_both, NULL, 3);
+	pthread_barrier_init(&inherit_second, NULL, 2);
+	for (int k = 0; k < 2; k++)
+		CHECK(pthread_create(&leave[k], NULL, inherit_leave, inherit_blocks[k]) == 0, "thread");
+	pthread_barrier_wait(&inherit_both);
+	pthread_join(leave[0], NULL);	/* two parked heaps, the second's newest */
+	pthread_barrier_wait(&inherit_second);
+	pthread_join(leave[1], NULL);
+	pthread_barrier_destroy(&inherit_both);
+	pthread_barrier_destroy(&inherit_second);
+	ka_stats(&st);
+	CHECK(st.heaps_parked == 2, "both exited threads' heaps are parked (%zu)", st.heaps_parked);
+
+	struct inherit_next in = { .blocks = inherit_blocks[0] };
+	CHECK(pthread_create(&t, NULL, inherit_go_on, &in) == 0, "thread");
+	pthread_join(t, NULL);
+	CHECK(in.st.heaps_parked == 1 && in.st.heaps_in_use == 2,
+	      "it took one parked heap (parked %zu, in use %zu)", in.st.heaps_parked,
+	      in.st.heaps_in_use);
+	CHECK(in.first == inherit_blocks[0][0],
+	      "the first block's heap: its next block is the one it freed (%p, freed %p)",
+	      in.first, inherit_blocks[0][0]);
+
+	/* The first heap is the newest parked one now: the other's blocks
+	 * take the other. */
+	in = (struct inherit_next){ .blocks = inherit_blocks[1] };
+	CHECK(pthread_create(&t, NULL, inherit_go_on, &in) == 0, "thread");
+	pthread_join(t, NULL);
+	CHECK(in.first == inherit_blocks[1][0], "the older one too (%p, freed %p)", in.first,
+	      inherit_blocks[1][0]);
+	ka_malloc_trim(0);
+	ka_mallopt(KA_M_DECAY_MS, 1000);
+}
+
+/*
  * A thread's heap is parked whole at its exit and the next thread takes
  * it: its first block of a class is the one the last thread freed last,
  * with no segment reclaimed and nothing faulted in again (glibc's arenas
@@ -3227,6 +3323,7 @@ static const struct check_case cases[] = {
 	{ "parked_heap_given_back_keeps_the_huge_cache", "a parked heap the purge thread gives back leaves the huge cache to its own decay", parked_heap_given_back_keeps_the_huge_cache },
 	{ "parked_heap_makes_room_for_others", "a thread that needs room takes a parked heap's memory before a new segment", parked_heap_makes_room_for_others },
 	{ "small_process_takes_no_huge_pages", "over anonymous memory the first segments are MADV_NOHUGEPAGE and the purge thread's stack is under 2 MiB: no 2 MiB page in a small process where THP is always", small_process_takes_no_huge_pages },
+	{ "first_free_takes_the_heap_of_its_block", "a thread that frees before it allocates takes the parked heap of the block it frees", first_free_takes_the_heap_of_its_block },
 	{ "parked_heap_goes_to_the_next_thread", "an exited thread's heap goes whole to the next thread; left alone, its memory goes back a decay later with no call", parked_heap_goes_to_the_next_thread },
 	{ "cross_thread_frees", "blocks freed by another thread come back", cross_thread_frees },
 	{ "full_pages_freed_remotely_come_back", "a live thread's full pages, freed by another thread, are reused: spans in use do not grow round after round", full_pages_freed_remotely_come_back },
