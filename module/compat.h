@@ -31,6 +31,21 @@ static inline void kalloc_vma_set_flags(struct vm_area_struct *vma,
 #endif
 
 /*
+ * Take @mm's mmap_lock for writing if it is free.  6.1 has
+ * mmap_write_trylock(); a later kernel removed it for want of users (6.12
+ * has none).  Its body there was this, and the tracepoint it fired is not
+ * exported; mmap_write_unlock() undoes either.
+ */
+static inline bool kalloc_mmap_write_trylock(struct mm_struct *mm)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+	return down_write_trylock(&mm->mmap_lock) != 0;
+#else
+	return mmap_write_trylock(mm);
+#endif
+}
+
+/*
  * Add to one of @mm's rss counters.  add_mm_counter() would do, but it
  * calls mm_trace_rss_stat(), which neither kernel exports; this is the
  * same addition without the tracepoint.  The counters became

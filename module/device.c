@@ -350,8 +350,9 @@ static long kalloc_ioc_version(void __user *uargs)
 	return kalloc_args_out(uargs, &args, sizeof(args));
 }
 
-static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
+static long kalloc_ioc_create(struct file *file, void __user *uargs)
 {
+	struct kalloc_file *kfile = file->private_data;
 	struct kalloc_region *region;
 	struct kalloc_space *space;
 	struct kalloc_create args;
@@ -387,7 +388,7 @@ static long kalloc_ioc_create(struct kalloc_file *kfile, void __user *uargs)
 
 	/* a VMALLOC region holds its pages unmapped from now: see owner.c */
 	if (args.backing == KALLOC_BACKING_VMALLOC)
-		kalloc_owner_watch(kfile);
+		kalloc_owner_watch(file);
 
 	args.id = id;
 	args.offset = (u64)id << KALLOC_REGION_WINDOW_SHIFT;
@@ -475,7 +476,7 @@ static long kalloc_ioctl(struct file *file, unsigned int cmd,
 	case _IOC_NR(KALLOC_IOC_VERSION):
 		return kalloc_ioc_version(uargs);
 	case _IOC_NR(KALLOC_IOC_CREATE):
-		return kalloc_ioc_create(kfile, uargs);
+		return kalloc_ioc_create(file, uargs);
 	case _IOC_NR(KALLOC_IOC_RELEASE):
 		return kalloc_ioc_release(kfile, uargs);
 	case _IOC_NR(KALLOC_IOC_INFO):

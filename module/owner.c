@@ -37,9 +37,20 @@
  * it as the task returns to user space; and mm_take_all_locks() gives up
  * while a signal is pending, as one is whenever a task returns from a
  * syscall with a signal to take (a timer, SIGCHLD), where task_work runs
- * first.  A worker has no signals.  Waiting, the caller holds its mm and
- * its file for the worker, and the syscall that made a region hold pages
- * unmapped returns with its exit covered.
+ * first.  A worker has no signals.  The syscall that made a region hold
+ * pages unmapped returns with its exit covered.
+ *
+ * The worker never sleeps on the caller's mmap_lock: the caller's process
+ * can hold that lock for as long as it likes (a fault on a FUSE file whose
+ * server never answers, taken through /proc/self/mem, whose GUP cannot
+ * drop the lock), and a kworker of system_unbound_wq stuck there is one of
+ * the 512 its work runs on, which every user and much of the kernel
+ * share: 512 such CREATEs and nobody else's work on it ran.  So the worker
+ * only tries the lock, and tries again later while it is taken (from 1
+ * jiffy, doubling to KALLOC_OWNER_RETRY_MAX), until the process has gone
+ * or the caller stopped waiting; the caller waits killably.  The work
+ * holds its own references to the file and the mm, since a caller killed
+ * meanwhile leaves it behind.
  */
 #include <linux/file.h>
 #include <linux/mmu_notifier.h>
@@ -129,11 +140,11 @@ static const struct mmu_notifier_ops kalloc_owner_ops = {
 };
 
 /*
- * Subscribe @mm's space in @kfile.  The caller waits for this and holds
- * the mm and the file, so the space stays (only the file's release or a
- * reaping of an exited mm's spaces frees it).  A failure (no memory)
- * leaves the space as it was: the next region to hold pages unmapped
- * tries again.
+ * Subscribe @mm's space in @kfile, @mm's mmap_lock held for writing and a
+ * user of @mm held.  The worker holds the file, and the space stays while
+ * its mm has users (only the file's release or a reaping of an exited
+ * mm's spaces frees it).  A failure (no memory) leaves the space as it
+ * was: the next region to hold pages unmapped tries again.
  */
 static void kalloc_owner_subscribe(struct kalloc_file *kfile,
 				   struct mm_struct *mm)
@@ -142,13 +153,14 @@ static void kalloc_owner_subscribe(struct kalloc_file *kfile,
 	struct kalloc_space *space;
 	struct kalloc_owner *owner;
 
+	mmap_assert_write_locked(mm);
 	mutex_lock(&kfile->lock);
 	space = kalloc_file_space(kfile, mm);
 	mutex_unlock(&kfile->lock);
-	if (WARN_ON_ONCE(!space))
+	if (!space)		/* the file is closing: nothing to watch */
 		return;
 	if (!READ_ONCE(space->owner))
-		mn = mmu_notifier_get(&kalloc_owner_ops, mm);
+		mn = mmu_notifier_get_locked(&kalloc_owner_ops, mm);
 
 	mutex_lock(&kfile->lock);
 	space->owner_queued = false;
@@ -179,42 +191,82 @@ static struct kalloc_space *kalloc_space_unwatched(struct kalloc_file *kfile,
 	return space && !space->owner ? space : NULL;
 }
 
+/* The longest wait between two tries of a taken mmap_lock. */
+#define KALLOC_OWNER_RETRY_MAX	(HZ / 4)
+
 struct kalloc_owner_work {
-	struct work_struct work;
-	struct kalloc_file *kfile;
-	struct mm_struct *mm;
+	struct delayed_work dwork;
+	struct file *file;		/* held */
+	struct mm_struct *mm;		/* grabbed */
+	struct completion done;
+	refcount_t refs;		/* the waiting caller's, the worker's */
+	unsigned long delay;		/* jiffies to the next try */
 };
+
+static void kalloc_owner_work_put(struct kalloc_owner_work *work)
+{
+	if (!refcount_dec_and_test(&work->refs))
+		return;
+	mmdrop(work->mm);
+	fput(work->file);
+	kfree(work);
+}
 
 static void kalloc_owner_work_fn(struct work_struct *w)
 {
 	struct kalloc_owner_work *work =
-		container_of(w, struct kalloc_owner_work, work);
+		container_of(to_delayed_work(w), struct kalloc_owner_work, dwork);
+	struct mm_struct *mm = work->mm;
 
-	kalloc_owner_subscribe(work->kfile, work->mm);
+	/* Nobody waits any more, or the process is gone: nothing to do. */
+	if (refcount_read(&work->refs) > 1 && mmget_not_zero(mm)) {
+		if (!kalloc_mmap_write_trylock(mm)) {
+			mmput(mm);
+			queue_delayed_work(system_unbound_wq, &work->dwork, work->delay);
+			work->delay = min(work->delay * 2, (unsigned long)KALLOC_OWNER_RETRY_MAX);
+			return;
+		}
+		kalloc_owner_subscribe(work->file->private_data, mm);
+		mmap_write_unlock(mm);
+		mmput(mm);
+	}
+	complete(&work->done);
+	kalloc_owner_work_put(work);
 }
 
 /*
- * Have the caller's space in @kfile subscribed, if it is not yet, and
- * wait for it.  Process context, the file held, no lock held (the worker
- * takes the caller's mmap_lock).
+ * Have the caller's space in @file subscribed, if it is not yet, and
+ * wait for it, killably.  Process context, the file held, no lock held
+ * (the worker takes the caller's mmap_lock).
  */
-void kalloc_owner_watch(struct kalloc_file *kfile)
+void kalloc_owner_watch(struct file *file)
 {
-	struct kalloc_owner_work work = { .kfile = kfile, .mm = current->mm };
+	struct kalloc_file *kfile = file->private_data;
+	struct mm_struct *mm = current->mm;
+	struct kalloc_owner_work *work;
 	struct kalloc_space *space;
 
-	if (!work.mm || (current->flags & (PF_EXITING | PF_KTHREAD)))
+	if (!mm || (current->flags & (PF_EXITING | PF_KTHREAD)))
 		return;
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_unwatched(kfile, work.mm);
+	space = kalloc_space_unwatched(kfile, mm);
 	mutex_unlock(&kfile->lock);
 	if (!space)
 		return;
 
-	INIT_WORK_ONSTACK(&work.work, kalloc_owner_work_fn);
-	queue_work(system_unbound_wq, &work.work);
-	flush_work(&work.work);
-	destroy_work_on_stack(&work.work);
+	work = kzalloc(sizeof(*work), GFP_KERNEL_ACCOUNT);
+	if (!work)
+		return;		/* as a failed subscription: the next one tries */
+	INIT_DELAYED_WORK(&work->dwork, kalloc_owner_work_fn);
+	work->file = get_file(file);
+	mmgrab(mm);
+	work->mm = mm;
+	init_completion(&work->done);
+	refcount_set(&work->refs, 2);
+	work->delay = 1;
+	queue_delayed_work(system_unbound_wq, &work->dwork, 0);
+	wait_for_completion_killable(&work->done);
+	kalloc_owner_work_put(work);
 }
 
 struct kalloc_owner_task_work {
@@ -228,7 +280,7 @@ static void kalloc_owner_task_work_fn(struct callback_head *head)
 	struct kalloc_owner_task_work *tw =
 		container_of(head, struct kalloc_owner_task_work, head);
 
-	kalloc_owner_watch(tw->file->private_data);
+	kalloc_owner_watch(tw->file);
 	fput(tw->file);
 	kfree(tw);
 }
@@ -300,7 +352,7 @@ void kalloc_owner_exit(void)
 
 #else /* !CONFIG_MMU_NOTIFIER: regions go with their vmas and spaces */
 
-void kalloc_owner_watch(struct kalloc_file *kfile)
+void kalloc_owner_watch(struct file *file)
 {
 }
 
