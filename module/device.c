@@ -533,10 +533,13 @@ static int __init kalloc_init(void)
 	err = kalloc_totals_init();
 	if (err)
 		return err;
+	err = kalloc_owner_init();
+	if (err)
+		goto out_totals;
 	kalloc_mnt = kern_mount(&kalloc_fs_type);
 	if (IS_ERR(kalloc_mnt)) {
 		err = PTR_ERR(kalloc_mnt);
-		goto out_totals;
+		goto out_owner;
 	}
 	err = kalloc_proc_init();
 	if (err)
@@ -552,6 +555,8 @@ out_proc:
 	kalloc_proc_exit();
 out_mnt:
 	kern_unmount(kalloc_mnt);
+out_owner:
+	kalloc_owner_exit();
 out_totals:
 	kalloc_totals_exit();
 	return err;

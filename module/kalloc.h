@@ -275,6 +275,7 @@ struct kalloc_space *kalloc_file_space(struct kalloc_file *kfile,
 
 /* owner.c */
 struct kalloc_owner;
+int kalloc_owner_init(void);
 void kalloc_owner_watch(struct file *file);
 void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
 				 struct kalloc_region *region);

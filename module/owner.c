@@ -43,14 +43,15 @@
  * The worker never sleeps on the caller's mmap_lock: the caller's process
  * can hold that lock for as long as it likes (a fault on a FUSE file whose
  * server never answers, taken through /proc/self/mem, whose GUP cannot
- * drop the lock), and a kworker of system_unbound_wq stuck there is one of
- * the 512 its work runs on, which every user and much of the kernel
- * share: 512 such CREATEs and nobody else's work on it ran.  So the worker
- * only tries the lock, and tries again later while it is taken (from 1
- * jiffy, doubling to KALLOC_OWNER_RETRY_MAX), until the process has gone
- * or the caller stopped waiting; the caller waits killably.  The work
- * holds its own references to the file and the mm, since a caller killed
- * meanwhile leaves it behind.
+ * drop the lock), and a work stuck there takes one of the works its
+ * workqueue runs at once, which every user shares: when this was
+ * system_unbound_wq, 512 such CREATEs held it and nobody else's work on
+ * it ran, the kernel's own included.  So the worker only tries the lock,
+ * and tries again later while it is taken (from 1 jiffy, doubling to
+ * KALLOC_OWNER_RETRY_MAX), until the process has gone or the caller
+ * stopped waiting; the caller waits killably.  The work holds its own
+ * references to the file and the mm, since a caller killed meanwhile
+ * leaves it behind.
  */
 #include <linux/file.h>
 #include <linux/mmu_notifier.h>
@@ -194,6 +195,14 @@ static struct kalloc_space *kalloc_space_unwatched(struct kalloc_file *kfile,
 /* The longest wait between two tries of a taken mmap_lock. */
 #define KALLOC_OWNER_RETRY_MAX	(HZ / 4)
 
+/*
+ * The subscriptions' own workqueue: module exit destroys it, which waits
+ * for a work that a killed caller left behind to return.  Its last fput()
+ * may be what lets the module go (the file holds it), and it still runs
+ * module code after that.
+ */
+static struct workqueue_struct *kalloc_owner_wq;
+
 struct kalloc_owner_work {
 	struct delayed_work dwork;
 	struct file *file;		/* held */
@@ -222,8 +231,10 @@ static void kalloc_owner_work_fn(struct work_struct *w)
 	if (refcount_read(&work->refs) > 1 && mmget_not_zero(mm)) {
 		if (!kalloc_mmap_write_trylock(mm)) {
 			mmput(mm);
-			queue_delayed_work(system_unbound_wq, &work->dwork, work->delay);
-			work->delay = min(work->delay * 2, (unsigned long)KALLOC_OWNER_RETRY_MAX);
+			unsigned long delay = work->delay;
+
+			work->delay = min(delay * 2, (unsigned long)KALLOC_OWNER_RETRY_MAX);
+			queue_delayed_work(kalloc_owner_wq, &work->dwork, delay);
 			return;
 		}
 		kalloc_owner_subscribe(work->file->private_data, mm);
@@ -264,7 +275,7 @@ void kalloc_owner_watch(struct file *file)
 	init_completion(&work->done);
 	refcount_set(&work->refs, 2);
 	work->delay = 1;
-	queue_delayed_work(system_unbound_wq, &work->dwork, 0);
+	queue_delayed_work(kalloc_owner_wq, &work->dwork, 0);
 	wait_for_completion_killable(&work->done);
 	kalloc_owner_work_put(work);
 }
@@ -340,12 +351,19 @@ void kalloc_owner_unwatch(struct kalloc_space *space)
 	mmu_notifier_put(&owner->mn);
 }
 
+int kalloc_owner_init(void)
+{
+	kalloc_owner_wq = alloc_workqueue("kalloc_owner", WQ_UNBOUND, 0);
+	return kalloc_owner_wq ? 0 : -ENOMEM;
+}
+
 /*
- * Module exit, every file closed: the owners' frees, queued by
- * mmu_notifier_put(), are done.
+ * Module exit, every file closed: the works that held them have returned,
+ * and the owners' frees, queued by mmu_notifier_put(), are done.
  */
 void kalloc_owner_exit(void)
 {
+	destroy_workqueue(kalloc_owner_wq);
 	mmu_notifier_synchronize();
 	wait_var_event(&kalloc_owners, !atomic_read(&kalloc_owners));
 }
@@ -363,6 +381,11 @@ void kalloc_owner_watch_unmapped(struct vm_area_struct *vma,
 
 void kalloc_owner_unwatch(struct kalloc_space *space)
 {
+}
+
+int kalloc_owner_init(void)
+{
+	return 0;
 }
 
 void kalloc_owner_exit(void)
