@@ -104,30 +104,53 @@ static struct vfsmount *kalloc_mnt;
 /* Names each space for fork's copy cache: see kalloc_file_fork_region(). */
 static atomic64_t kalloc_space_serial = ATOMIC64_INIT(0);
 
-static void kalloc_space_free(struct kalloc_space *space)
+/*
+ * @space leaves @kfile (its lock held) for @dead, which the caller frees
+ * with kalloc_spaces_free() once it has dropped the lock: freeing a dead
+ * process's regions frees their pages, gigabytes maybe, and the processes
+ * that share the file would wait for that on the lock.  Nobody finds the
+ * space from here on, and no id names its regions.
+ */
+static void kalloc_space_unlink(struct kalloc_space *space,
+				struct list_head *dead)
 {
 	struct kalloc_region *region;
 	unsigned long id;
 
-	kalloc_owner_unwatch(space);
-	xa_for_each(&space->regions, id, region) {
+	xa_for_each(&space->regions, id, region)
 		region->named = false;
-		kalloc_region_put(region);
+	list_move(&space->link, dead);
+}
+
+/* The spaces kalloc_space_unlink() took out, with their references. */
+static void kalloc_spaces_free(struct list_head *dead)
+{
+	struct kalloc_space *space, *next;
+	struct kalloc_region *region;
+	unsigned long id;
+
+	list_for_each_entry_safe(space, next, dead, link) {
+		kalloc_owner_unwatch(space);
+		xa_for_each(&space->regions, id, region)
+			kalloc_region_put(region);
+		xa_destroy(&space->regions);
+		list_del(&space->link);
+		mmdrop(space->mm);
+		kfree(space);
+		cond_resched();
 	}
-	xa_destroy(&space->regions);
-	list_del(&space->link);
-	mmdrop(space->mm);
-	kfree(space);
 }
 
 /*
  * The space of @mm in @kfile, made on first use when @create.  Spaces of
- * processes that have exited are dropped on the way: their mappings are
- * gone, and their regions can no longer be named by anyone.
+ * processes that have exited are taken out on the way, onto @dead for the
+ * caller to free after the lock (kalloc_spaces_free()): their mappings
+ * are gone, and their regions can no longer be named by anyone.
  * Called with kfile->lock held.
  */
 static struct kalloc_space *kalloc_space_find(struct kalloc_file *kfile,
-					      struct mm_struct *mm, bool create)
+					      struct mm_struct *mm, bool create,
+					      struct list_head *dead)
 {
 	struct kalloc_space *space, *next, *found = NULL;
 
@@ -135,7 +158,7 @@ static struct kalloc_space *kalloc_space_find(struct kalloc_file *kfile,
 		if (space->mm == mm)
 			found = space;
 		else if (!atomic_read(&space->mm->mm_users))
-			kalloc_space_free(space);
+			kalloc_space_unlink(space, dead);
 	}
 	if (found || !create)
 		return found;
@@ -172,9 +195,10 @@ struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
 {
 	struct kalloc_region *region = NULL;
 	struct kalloc_space *space;
+	LIST_HEAD(dead);
 
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_find(kfile, mm, false);
+	space = kalloc_space_find(kfile, mm, false, &dead);
 	if (space)
 		region = xa_load(&space->regions, id);
 	if (region) {
@@ -182,6 +206,7 @@ struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
 		kalloc_region_owner_seen(region);
 	}
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 	return region;
 }
 
@@ -192,9 +217,12 @@ struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,
  */
 void kalloc_file_prune(struct kalloc_file *kfile)
 {
+	LIST_HEAD(dead);
+
 	mutex_lock(&kfile->lock);
-	kalloc_space_find(kfile, NULL, false);
+	kalloc_space_find(kfile, NULL, false, &dead);
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 }
 
 /*
@@ -231,12 +259,14 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 {
 	struct kalloc_region *copy = NULL;
 	struct kalloc_space *space;
+	LIST_HEAD(dead);
 
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_find(kfile, child_mm, true);
+	space = kalloc_space_find(kfile, child_mm, true, &dead);
 	if (space)
 		copy = kalloc_space_fork_copy(space, parent);
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 	if (!space || copy)
 		return copy;
 
@@ -248,7 +278,7 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 	if (!copy)
 		return NULL;
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_find(kfile, child_mm, false);
+	space = kalloc_space_find(kfile, child_mm, false, &dead);
 	if (space && parent->named &&
 	    !xa_insert(&space->regions, parent->id, copy, GFP_KERNEL_ACCOUNT)) {
 		copy->named = true;
@@ -260,6 +290,7 @@ struct kalloc_region *kalloc_file_fork_region(struct kalloc_file *kfile,
 	}
 	kalloc_region_publish(copy);
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 	return copy;
 }
 
@@ -294,9 +325,11 @@ static int kalloc_release(struct inode *inode, struct file *file)
 {
 	struct kalloc_file *kfile = file->private_data;
 	struct kalloc_space *space, *next;
+	LIST_HEAD(dead);
 
 	list_for_each_entry_safe(space, next, &kfile->spaces, link)
-		kalloc_space_free(space);
+		kalloc_space_unlink(space, &dead);
+	kalloc_spaces_free(&dead);
 	iput(kfile->inode);
 	mutex_destroy(&kfile->lock);
 	kfree(kfile);
@@ -353,6 +386,7 @@ static long kalloc_ioc_version(void __user *uargs)
 static long kalloc_ioc_create(struct file *file, void __user *uargs)
 {
 	struct kalloc_file *kfile = file->private_data;
+	LIST_HEAD(dead);
 	struct kalloc_region *region;
 	struct kalloc_space *space;
 	struct kalloc_create args;
@@ -366,7 +400,7 @@ static long kalloc_ioc_create(struct file *file, void __user *uargs)
 		return PTR_ERR(region);
 
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_find(kfile, current->mm, true);
+	space = kalloc_space_find(kfile, current->mm, true, &dead);
 	/*
 	 * Cyclic ids: a destroyed region may still be mapped, and its window
 	 * of the file's offsets should not soon belong to a new region too.
@@ -377,6 +411,7 @@ static long kalloc_ioc_create(struct file *file, void __user *uargs)
 		    : -ENOMEM;
 	if (err < 0) {
 		mutex_unlock(&kfile->lock);
+		kalloc_spaces_free(&dead);
 		kalloc_region_put(region);
 		return err == -EBUSY ? -ENOSPC : err;
 	}
@@ -385,6 +420,7 @@ static long kalloc_ioc_create(struct file *file, void __user *uargs)
 	region->pgoff = (pgoff_t)id << (KALLOC_REGION_WINDOW_SHIFT - PAGE_SHIFT);
 	kalloc_region_publish(region);
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 
 	/* a VMALLOC region holds its pages unmapped from now: see owner.c */
 	if (args.backing == KALLOC_BACKING_VMALLOC)
@@ -444,17 +480,19 @@ static long kalloc_ioc_destroy(struct kalloc_file *kfile, void __user *uargs)
 	struct kalloc_region *region = NULL;
 	struct kalloc_space *space;
 	struct kalloc_destroy args;
+	LIST_HEAD(dead);
 	int err = kalloc_args_in(&args, sizeof(args), uargs);
 
 	if (err)
 		return err;
 	mutex_lock(&kfile->lock);
-	space = kalloc_space_find(kfile, current->mm, false);
+	space = kalloc_space_find(kfile, current->mm, false, &dead);
 	if (space)
 		region = xa_erase(&space->regions, args.id);
 	if (region)
 		region->named = false;
 	mutex_unlock(&kfile->lock);
+	kalloc_spaces_free(&dead);
 	if (!region)
 		return -ENOENT;
 	/* Mappings keep their own references: it goes with the last. */

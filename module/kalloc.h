@@ -32,9 +32,10 @@
  *                         region->lock only after dropping this one: so
  *                         nothing may mmput() or wait for that SRCU under
  *                         any lock here (mmdrop() is fine); subscribing
- *                         (mmu_notifier_get()) takes mmap_lock and every
- *                         lock of the mm: a worker does it while the
- *                         caller, holding none of these, waits
+ *                         (mmu_notifier_get_locked()) takes every lock of
+ *                         the mm under its mmap_lock, which a worker only
+ *                         tries, while the caller, holding none of these,
+ *                         waits killably
  *   kalloc_region.lock    a rw_semaphore over the backing: faults take it
  *                         shared (killably) only to publish and map pages
  *                         allocated before it; RELEASE, fork's copy and the
