@@ -8,10 +8,12 @@
  * pages, and takes memory back with KALLOC_IOC_RELEASE.
  *
  * Every argument struct begins with its own size (argsz) so it can grow:
- * the kernel accepts a smaller, older struct and a larger, newer one whose
- * extra bytes are zero.  Unknown flags or non-zero reserved fields give
- * EINVAL; an argsz larger than a page gives E2BIG; an unknown ioctl gives
- * ENOTTY.
+ * the kernel accepts a larger, newer struct whose extra bytes are zero.
+ * A smaller one gives EINVAL: no struct has grown since ABI 1, so there
+ * is no older size to accept yet; once one grows, its size in the ABI
+ * that introduced it stays accepted.  Unknown flags or non-zero reserved
+ * fields give EINVAL; an argsz larger than a page gives E2BIG; an unknown
+ * ioctl gives ENOTTY.
  */
 #ifndef _UAPI_LINUX_KALLOC_H
 #define _UAPI_LINUX_KALLOC_H
