@@ -123,7 +123,11 @@ struct kalloc_region {
 	/* the copy last made by fork, for the child space of that serial; kfile->lock */
 	struct kalloc_region *fork_copy;
 	u64 fork_space;
-	pid_t tgid;			/* the owner's, once known */
+	/*
+	 * The owner's thread group, once known (a reference): /proc/kalloc
+	 * shows its number in the reader's pid namespace.
+	 */
+	struct pid *owner_pid;
 	kuid_t uid;			/* the creator's euid: /proc/kalloc rows */
 	struct kalloc_user *user;	/* the creator's real uid: the limit */
 	bool limited;			/* by max_user_pages: see user.c */
@@ -166,8 +170,13 @@ static inline bool kalloc_region_maps_pmds(const struct kalloc_region *region)
  */
 static inline void kalloc_region_owner_seen(struct kalloc_region *region)
 {
-	if (unlikely(!READ_ONCE(region->tgid)) && current->mm == region->mm)
-		WRITE_ONCE(region->tgid, task_tgid_nr(current));
+	struct pid *pid;
+
+	if (likely(READ_ONCE(region->owner_pid)) || current->mm != region->mm)
+		return;
+	pid = get_pid(task_tgid(current));
+	if (cmpxchg(&region->owner_pid, NULL, pid))
+		put_pid(pid);		/* another thread of it was first */
 }
 
 /* Module parameters. */

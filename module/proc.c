@@ -40,8 +40,12 @@ static int kalloc_proc_row(struct seq_file *m, struct kalloc_region *region)
 	for (i = 0; i < TASK_COMM_LEN - 1 && region->comm[i]; i++)
 		comm[i] = isgraph(region->comm[i]) ? region->comm[i] : '_';
 	comm[i] = '\0';
+	/* the owner's pid as the reader's /proc counts them: 0 if not there */
 	seq_printf(m, "%u %d %s %s %u %d %lu %lu %ld %d %lu\n",
-		   region->id, region->tgid, i ? comm : "_",
+		   region->id,
+		   pid_nr_ns(READ_ONCE(region->owner_pid),
+			     proc_pid_ns(file_inode(m->file)->i_sb)),
+		   i ? comm : "_",
 		   kalloc_backing_names[region->backing], region->order,
 		   region->node, region->nr_pages,
 		   atomic_long_read(&region->resident),

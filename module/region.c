@@ -483,6 +483,7 @@ static void kalloc_region_free(struct kref *ref)
 	}
 	if (region->mm)
 		mmdrop(region->mm);
+	put_pid(region->owner_pid);
 	atomic_long_dec(&kalloc_totals.regions);
 	/* a /proc/kalloc reader may have found it just before the erase */
 	kfree_rcu(region, rcu);
@@ -555,7 +556,7 @@ struct kalloc_region *kalloc_region_create(const struct kalloc_create *args)
 	region->nr_pages = PAGE_ALIGN(args->size) >> PAGE_SHIFT;
 	mmgrab(current->mm);
 	region->mm = current->mm;
-	region->tgid = task_tgid_nr(current);
+	region->owner_pid = get_pid(task_tgid(current));
 	region->uid = current_euid();
 	/* noaudit: asked at every CREATE, and "no" is the common answer */
 	region->limited = !ns_capable_noaudit(&init_user_ns, CAP_SYS_RESOURCE);
@@ -754,7 +755,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	mmgrab(child_mm);
 	copy->mm = child_mm;
 	/* the child has no pid yet: its first fault or ioctl records it */
-	copy->tgid = 0;
+	copy->owner_pid = NULL;
 	copy->uid = parent->uid;
 	kalloc_user_hold(parent->user);
 	kalloc_user_add_region(parent->user, false);

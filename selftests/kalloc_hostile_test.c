@@ -17,8 +17,10 @@
  */
 #define _GNU_SOURCE
 #include <grp.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -269,6 +271,60 @@ TEST_F(hostile, proc_shows_own_rows_only)
 	/* the totals are everyone's: they count root's region too */
 	EXPECT_LE(2, kt_proc_total("regions"));
 	EXPECT_EQ(0, holder_finish(&h));
+}
+
+/*
+ * A row's pid is the one the reader's /proc gives the owner: a process
+ * alone in a pid namespace of its own, reading a /proc mounted for it,
+ * finds its region under pid 1, and the machine's /proc shows it under
+ * the pid the machine gives it.  Before, every reader saw the initial
+ * namespace's number, a container's processes included (an outside
+ * review's finding).
+ */
+TEST_F(hostile, proc_pid_is_the_readers_namespaces)
+{
+	int to_parent[2], to_child[2], status;
+	struct kalloc_create c;
+	struct kt_row row;
+	unsigned int id;
+	pid_t child;
+	char ok = 0;
+
+	if (unshare(CLONE_NEWPID))	/* for the child: this one stays where it is */
+		SKIP(return, "unshare(CLONE_NEWPID): %s", strerror(errno));
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0) {
+		int fd;
+
+		/* pid 1 here; a /proc of this namespace, seen by no one else */
+		if (getpid() != 1 || unshare(CLONE_NEWNS) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("proc", "/proc", "proc", 0, NULL))
+			_exit(2);
+		fd = kt_open();
+		if (fd < 0 || kt_create(fd, 4 * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c))
+			_exit(3);
+		if (kt_proc_row(c.id, 1, &row))
+			_exit(4);	/* not under its own pid */
+		if (write(to_parent[1], &c.id, sizeof(c.id)) != sizeof(c.id) ||
+		    read(to_child[0], &ok, 1) != 1)
+			_exit(5);
+		_exit(0);
+	}
+	close(to_parent[1]);
+	close(to_child[0]);
+	/* the machine's /proc: the child's pid there */
+	if (read(to_parent[0], &id, sizeof(id)) == sizeof(id)) {
+		EXPECT_EQ(0, kt_proc_row(id, child, &row))
+			TH_LOG("no row of region %u under pid %d", id, child);
+		EXPECT_EQ(1, write(to_child[1], &ok, 1));
+	}
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child: status %#x (2 setup, 3 create, 4 its row not under pid 1)", status);
 }
 
 TEST_F(hostile, guessed_ids_and_offsets_reach_nothing)
