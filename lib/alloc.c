@@ -175,10 +175,16 @@ void *ka_realloc(void *p, size_t size)
 	size_t old = ka_block_usable("realloc", p);
 	if (size <= old && size >= old / 2)
 		return p;
-	if (size > KA_LARGE_MAX && old > KA_PAGE_SIZE) {	/* a huge block grows in place */
+	if (size > KA_LARGE_MAX && old > KA_PAGE_SIZE) {
 		ka_segment_t *seg = ka_segment_lookup(p);
-		if (seg->kind == KA_SEG_HUGE && ka_huge_resize(seg, size))
-			return p;
+		if (seg->kind == KA_SEG_HUGE) {
+			/* in place, or its region moved whole (huge.c) */
+			if (ka_huge_resize(seg, size))
+				return p;
+			void *q = size > old ? ka_huge_move(seg, size) : NULL;
+			if (q)
+				return q;
+		}
 	}
 	void *q = ka_malloc(size);
 	if (!q)

@@ -235,6 +235,41 @@ bool ka_os_region_create(size_t size, size_t align, int node, struct ka_os_regio
 }
 
 /*
+ * Move anonymous region r to a new place of size bytes (not less than
+ * it has) aligned to align, its pages with it: mremap() moves the page
+ * tables, so nothing is copied and no page it never touched is touched,
+ * as glibc's realloc() of a chunk of its own mapping does.  What lies past
+ * the old end reads zero.  False, r as it was, where it cannot: a device
+ * region (its vmas do not grow or move), or no room; the caller copies.
+ */
+bool ka_os_region_move(struct ka_os_region *r, size_t size, size_t align)
+{
+	if (r->id || r->head || size < r->size)
+		return false;
+	size_t span = size + align;
+	uint8_t *res = mmap(NULL, span, PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return false;
+	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
+	int saved = errno;
+	/* Past what the segment map covers (internal.h): not ours to use. */
+	if ((uintptr_t)p + size > (1UL << KA_VA_BITS) ||
+	    mremap(r->base, r->size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+		munmap(res, span);
+		errno = saved;
+		return false;
+	}
+	if (p > res)
+		munmap(res, (size_t)(p - res));
+	if (res + span > p + size)
+		munmap(p + size, (size_t)(res + span - (p + size)));
+	r->base = p;
+	r->size = size;
+	return true;
+}
+
+/*
  * Whether huge blocks take ka_os_region_create_pmd(): the device takes
  * order 9, and KALLOC_ORDER, when given, is not below it (a lower one
  * pins every region to itself).
