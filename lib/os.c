@@ -150,14 +150,32 @@ size_t ka_os_granule(void)
  * their first KA_SLICE_SIZE anonymous memory, the rest reserved address
  * space (PROT_NONE).
  */
+/* Address space of size + align bytes, mapped PROT_NONE at *res: the
+ * place in it aligned to align is returned; NULL if none. */
+static uint8_t *ka_os_reserve(size_t size, size_t align, uint8_t **res)
+{
+	*res = mmap(NULL, size + align, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (*res == MAP_FAILED)
+		return NULL;
+	return (uint8_t *)(((uintptr_t)*res + align - 1) & ~(align - 1));
+}
+
+/* What of ka_os_reserve()'s reservation at res lies outside the size
+ * bytes at p goes back. */
+static void ka_os_reserve_trim(uint8_t *res, size_t size, size_t align, uint8_t *p)
+{
+	if (p > res)
+		munmap(res, (size_t)(p - res));
+	if (res + size + align > p + size)
+		munmap(p + size, (size_t)(res + size + align - (p + size)));
+}
+
 static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, uint64_t offset)
 {
-	size_t span = size + align;
-	uint8_t *res = mmap(NULL, span, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
+	uint8_t *res, *p = ka_os_reserve(size, align, &res);
+	if (!p)
 		return NULL;
-	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
 	void *m = p;
 	size_t anon = head < KA_SLICE_SIZE ? head : KA_SLICE_SIZE;
 	if (fd < 0)
@@ -169,13 +187,10 @@ static void *ka_os_map_aligned(size_t size, size_t align, size_t head, int fd, u
 		m = mmap(p + head, size - head, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 			 fd, (off_t)offset);
 	if (m == MAP_FAILED) {
-		munmap(res, span);
+		munmap(res, size + align);
 		return NULL;
 	}
-	if (p > res)
-		munmap(res, (size_t)(p - res));
-	if (res + span > p + size)
-		munmap(p + size, (size_t)(res + span - (p + size)));
+	ka_os_reserve_trim(res, size, align, p);
 	return p;
 }
 
@@ -246,24 +261,20 @@ bool ka_os_region_move(struct ka_os_region *r, size_t size, size_t align)
 {
 	if (r->id || r->head || size < r->size)
 		return false;
-	size_t span = size + align;
-	uint8_t *res = mmap(NULL, span, PROT_NONE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED)
-		return false;
-	uint8_t *p = (uint8_t *)(((uintptr_t)res + align - 1) & ~(align - 1));
 	int saved = errno;
-	/* Past what the segment map covers (internal.h): not ours to use. */
-	if ((uintptr_t)p + size > (1UL << KA_VA_BITS) ||
-	    mremap(r->base, r->size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
-		munmap(res, span);
+	uint8_t *res, *p = ka_os_reserve(size, align, &res);
+	if (!p) {
 		errno = saved;
 		return false;
 	}
-	if (p > res)
-		munmap(res, (size_t)(p - res));
-	if (res + span > p + size)
-		munmap(p + size, (size_t)(res + span - (p + size)));
+	/* Past what the segment map covers (internal.h): not ours to use. */
+	if ((uintptr_t)p + size > (1UL << KA_VA_BITS) ||
+	    mremap(r->base, r->size, size, MREMAP_MAYMOVE | MREMAP_FIXED, p) == MAP_FAILED) {
+		munmap(res, size + align);
+		errno = saved;
+		return false;
+	}
+	ka_os_reserve_trim(res, size, align, p);
 	r->base = p;
 	r->size = size;
 	return true;
