@@ -158,7 +158,7 @@ static void kalloc_owner_subscribe(struct kalloc_file *kfile,
 	mutex_lock(&kfile->lock);
 	space = kalloc_file_space(kfile, mm);
 	mutex_unlock(&kfile->lock);
-	if (!space)		/* the file is closing: nothing to watch */
+	if (WARN_ON_ONCE(!space))	/* the work holds the file and a user of @mm */
 		return;
 	if (!READ_ONCE(space->owner))
 		mn = mmu_notifier_get_locked(&kalloc_owner_ops, mm);
@@ -230,9 +230,9 @@ static void kalloc_owner_work_fn(struct work_struct *w)
 	/* Nobody waits any more, or the process is gone: nothing to do. */
 	if (refcount_read(&work->refs) > 1 && mmget_not_zero(mm)) {
 		if (!kalloc_mmap_write_trylock(mm)) {
-			mmput(mm);
 			unsigned long delay = work->delay;
 
+			mmput(mm);
 			work->delay = min(delay * 2, (unsigned long)KALLOC_OWNER_RETRY_MAX);
 			queue_delayed_work(kalloc_owner_wq, &work->dwork, delay);
 			return;
