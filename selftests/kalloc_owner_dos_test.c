@@ -57,13 +57,13 @@
 #include <sys/wait.h>
 #include <linux/fuse.h>
 #include <linux/kalloc.h>
+#include "kalloc_test.h"
 
 #define MNT		"/tmp/kalloc-dos-fuse"
 #define FNAME		"file"
 #define FILE_SIZE	(64 * 1024)
-#define ATTACKER_UID	1000
-#define VICTIM_UID	1001
-#define DEVICE_GID	990	/* as the selftests: kalloc_test.h KT_DEVICE_GID */
+#define ATTACKER_UID	KT_USER_ID
+#define VICTIM_UID	KT_OTHER_USER_ID
 #define STACK_SIZE	(64 * 1024)
 #define FILE_INO	2
 
@@ -208,27 +208,19 @@ static void fuse_server(int fd, int notify)
 
 /* ----------------------------------------------------------- privileges */
 
-/* Become @uid for good, a member of the device's group (as the selftests). */
+/* Become @uid for good, a member of the device's group (kt_become()). */
 static int become(uid_t uid)
 {
-	gid_t group = DEVICE_GID;
+	int err = kt_become(uid, true);
 
-	if (setgroups(1, &group) || setresgid(uid, uid, uid) ||
-	    setresuid(uid, uid, uid))
-		return -errno;
 	/* a uid change clears dumpable, which makes /proc/self/mem root's */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	return 0;
+	return err;
 }
 
 static int vmalloc_create(int fd, struct kalloc_create *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->argsz = sizeof(*c);
-	c->size = 4096;
-	c->backing = KALLOC_BACKING_VMALLOC;
-	c->node = KALLOC_NODE_LOCAL;
-	return ioctl(fd, KALLOC_IOC_CREATE, c) ? -errno : 0;
+	return kt_create(fd, 4096, KALLOC_BACKING_VMALLOC, 0, KALLOC_NODE_LOCAL, c);
 }
 
 /* ------------------------------------------------------------ attacker */
@@ -512,7 +504,7 @@ int main(int argc, char **argv)
 		printf("ok 1 # SKIP no FUSE in this kernel\nok 2 # SKIP no FUSE in this kernel\n");
 		return 0;
 	}
-	if (chown(KALLOC_DEVICE, -1, DEVICE_GID) || chmod(KALLOC_DEVICE, 0660)) {
+	if (kt_device_group() || chmod(KALLOC_DEVICE, 0660)) {
 		perror(KALLOC_DEVICE);
 		return setup_failed(KALLOC_DEVICE);
 	}
