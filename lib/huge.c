@@ -126,6 +126,12 @@ static size_t ka_huge_block_offset(size_t head, size_t align)
 	return align > min ? align : min;
 }
 
+/* A region's alignment for a block aligned to align: a segment's at least. */
+static size_t ka_huge_region_align(size_t align)
+{
+	return align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
+}
+
 /* What a block of size bytes at off makes resident, from the region start. */
 static size_t ka_huge_need(size_t head, size_t off, size_t size)
 {
@@ -236,7 +242,7 @@ static ka_segment_t *ka_huge_cache_take(size_t size, size_t align, bool pmd, int
 	ka_segment_t *seg = NULL, *evicted[KA_HUGE_CACHE_SLOTS];
 	unsigned ne = 0;
 	size_t resident = 0, keep = 0, head = 0, need = 0;
-	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
+	size_t region_align = ka_huge_region_align(align);
 
 	if (!atomic_load_explicit(&ka_huge_cached, KA_RELAXED))
 		return NULL;
@@ -395,7 +401,7 @@ static size_t ka_huge_reserve(size_t total)
 static bool ka_huge_region_new(size_t size, size_t align, bool pmd, int node,
 			       struct ka_os_region *r)
 {
-	size_t region_align = align > KA_SEGMENT_SIZE ? align : KA_SEGMENT_SIZE;
+	size_t region_align = ka_huge_region_align(align);
 
 	if (pmd) {
 		size_t head = ka_huge_block_offset(KA_PMD_SIZE, align);
@@ -525,7 +531,7 @@ void *ka_huge_move(ka_segment_t *seg, size_t size)
 		return NULL;
 	size_t total = ka_huge_need(0, off, size);
 	size_t map = ka_huge_reserve(total);
-	size_t align = off > KA_SEGMENT_SIZE ? off : KA_SEGMENT_SIZE;
+	size_t align = ka_huge_region_align(off);	/* off: the block's alignment */
 	struct ka_os_region r = ka_huge_os(seg);
 
 	ka_lock(&ka_huge_lock);
@@ -540,8 +546,12 @@ void *ka_huge_move(ka_segment_t *seg, size_t size)
 	}
 	ka_segment_map(seg, seg->huge_map_size);
 	ka_unlock(&ka_huge_lock);
-	if (!moved || !ka_huge_resize(seg, size))
+	if (!moved)
 		return NULL;
+	/* Cannot fail: the new room holds size, and the region has no 2 MiB
+	 * head.  The block has moved either way: never NULL from here, which
+	 * would send the caller copying from where it was. */
+	ka_huge_resize(seg, size);
 	return seg->huge_block;
 }
 
