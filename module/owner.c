@@ -203,19 +203,27 @@ static struct kalloc_space *kalloc_space_unwatched(struct kalloc_file *kfile,
  */
 static struct workqueue_struct *kalloc_owner_wq;
 
+/*
+ * Who frees the work: the caller once the worker is done, or the worker
+ * when the caller was killed before that.  Never the worker while the
+ * caller waits: its fput() would be the file's last when the caller's
+ * process has exited meanwhile, and a kworker's last fput() is deferred
+ * (to delayed_fput), so that the process's regions outlived its exit,
+ * seen by a parent right after wait() as a user still holding regions.
+ */
 struct kalloc_owner_work {
 	struct delayed_work dwork;
 	struct file *file;		/* held */
 	struct mm_struct *mm;		/* grabbed */
 	struct completion done;
-	refcount_t refs;		/* the waiting caller's, the worker's */
+	spinlock_t lock;		/* finished, abandoned */
+	bool finished;			/* by the worker: the caller frees */
+	bool abandoned;			/* by the killed caller: the worker frees */
 	unsigned long delay;		/* jiffies to the next try */
 };
 
-static void kalloc_owner_work_put(struct kalloc_owner_work *work)
+static void kalloc_owner_work_free(struct kalloc_owner_work *work)
 {
-	if (!refcount_dec_and_test(&work->refs))
-		return;
 	mmdrop(work->mm);
 	fput(work->file);
 	kfree(work);
@@ -228,7 +236,7 @@ static void kalloc_owner_work_fn(struct work_struct *w)
 	struct mm_struct *mm = work->mm;
 
 	/* Nobody waits any more, or the process is gone: nothing to do. */
-	if (refcount_read(&work->refs) > 1 && mmget_not_zero(mm)) {
+	if (!READ_ONCE(work->abandoned) && mmget_not_zero(mm)) {
 		if (!kalloc_mmap_write_trylock(mm)) {
 			unsigned long delay = work->delay;
 
@@ -241,8 +249,16 @@ static void kalloc_owner_work_fn(struct work_struct *w)
 		mmap_write_unlock(mm);
 		mmput(mm);
 	}
+	spin_lock(&work->lock);
+	if (work->abandoned) {
+		spin_unlock(&work->lock);
+		kalloc_owner_work_free(work);
+		return;
+	}
+	/* the caller takes the lock before it frees: our unlock is the last touch */
+	work->finished = true;
 	complete(&work->done);
-	kalloc_owner_work_put(work);
+	spin_unlock(&work->lock);
 }
 
 /*
@@ -273,11 +289,19 @@ void kalloc_owner_watch(struct file *file)
 	mmgrab(mm);
 	work->mm = mm;
 	init_completion(&work->done);
-	refcount_set(&work->refs, 2);
+	spin_lock_init(&work->lock);
 	work->delay = 1;
 	queue_delayed_work(kalloc_owner_wq, &work->dwork, 0);
 	wait_for_completion_killable(&work->done);
-	kalloc_owner_work_put(work);
+	spin_lock(&work->lock);
+	if (!work->finished) {
+		/* killed: the worker, still to finish, frees it */
+		WRITE_ONCE(work->abandoned, true);
+		spin_unlock(&work->lock);
+		return;
+	}
+	spin_unlock(&work->lock);
+	kalloc_owner_work_free(work);
 }
 
 struct kalloc_owner_task_work {
