@@ -606,6 +606,7 @@ static void __exit kalloc_exit(void)
 	kalloc_proc_exit();
 	kalloc_owner_exit();
 	kern_unmount(kalloc_mnt);
+	kalloc_pinned_exit();
 	kalloc_check_leaks();
 	kalloc_totals_exit();
 }

@@ -104,6 +104,11 @@ struct kalloc_user {
 	kuid_t uid;
 	atomic_long_t pages;		/* resident in its regions */
 	atomic_long_t regions;		/* its regions, fork copies too */
+	/* pages others still held when its regions gave them up: pinned.c */
+	struct list_head pinned;	/* kalloc_pinned_lock */
+	struct list_head pinned_link;	/* in the users with such pages */
+	unsigned long pinned_nr;	/* entries in pinned; kalloc_pinned_lock */
+	struct mutex pinned_walk;	/* one walk of pinned at a time */
 };
 
 struct kalloc_region {
@@ -135,6 +140,7 @@ struct kalloc_region {
 
 	struct rw_semaphore lock;	/* see "Locks" above */
 	bool broken;			/* a fork copy that could not be made */
+	bool owner_exited;		/* its mm is gone: lock held exclusive */
 	void *vaddr;			/* VMALLOC: the area */
 	struct page **vpages;		/* VMALLOC: its pages */
 	struct xarray pages;		/* PAGES: page index -> struct page */
@@ -272,6 +278,15 @@ void kalloc_fill_alloc(struct kalloc_region *region, struct kalloc_fill *fill,
 void kalloc_fill_publish(struct kalloc_region *region, struct kalloc_fill *fill);
 void kalloc_fill_discard(struct kalloc_region *region, struct kalloc_fill *fill);
 struct kalloc_region *kalloc_region_next_listed(unsigned long *index);
+
+void kalloc_unclaim_pages(struct kalloc_user *user, u32 backing,
+			  unsigned long nr);
+
+/* pinned.c */
+bool kalloc_pinned_keep(struct kalloc_region *region, struct page *page);
+bool kalloc_pinned_reap(struct kalloc_user *user, bool everyone);
+unsigned long kalloc_pinned_pages(void);
+void kalloc_pinned_exit(void);
 
 /* device.c */
 struct kalloc_region *kalloc_file_region(struct kalloc_file *kfile,

@@ -19,9 +19,11 @@
  * mmu_notifier_get()), whose ->release runs at the start of exit_mmap(),
  * when the last user of the mm is gone: no task can name or fault the
  * process's regions any more.  It frees the pages of every region its
- * spaces name; a page still mapped stays allocated until exit_mmap() zaps
- * it a moment later, as one a GUP pin holds does.  The regions themselves
- * go as before, with the vmas and spaces that hold them.
+ * spaces name, but for those a page table still maps: these go as their
+ * region's last vma closes, once exit_mmap() has unmapped them
+ * (kalloc_region_owner_gone()).
+ * The regions themselves go as before, with the vmas and spaces that hold
+ * them.
  *
  * Only such processes: a notifier costs its mm's exit an SRCU grace period
  * (mmu_notifier_release() waits for one), and subscribing takes every lock

@@ -86,6 +86,7 @@ static void kalloc_proc_totals(struct seq_file *m)
 	seq_printf(m, "fault_lock_holds %lu\n", faults.lock_holds);
 	seq_printf(m, "fault_lock_hold_ns %llu\n", faults.lock_hold_ns);
 	seq_printf(m, "faults_vma_locked %lu\n", faults.vma_locked);
+	seq_printf(m, "pinned_pages %lu\n", kalloc_pinned_pages());
 	seq_puts(m, "\nid pid comm backing order node size_pages resident_pages faults mappings pmd_pages\n");
 }
 

@@ -154,27 +154,45 @@ static bool kalloc_claim(struct kalloc_region *region, unsigned long nr)
 	atomic_long_t *counter = &kalloc_totals.resident[region->backing];
 	unsigned long max = READ_ONCE(kalloc_max_pages);
 	unsigned long total, high;
+	bool reaped = false, everyone = false;
 
+again:
 	if (!kalloc_user_charge(region->user, nr, region->limited))
-		return false;
+		goto full;
 	atomic_long_add(nr, counter);
 	total = kalloc_resident_total();
 	if (max && total > max) {
 		atomic_long_sub(nr, counter);
 		kalloc_user_uncharge(region->user, nr);
-		return false;
+		everyone = true;
+		goto full;
 	}
 	high = atomic_long_read(&kalloc_totals.high_water);
 	while (total > high &&
 	       !atomic_long_try_cmpxchg(&kalloc_totals.high_water, &high, total))
 		;
 	return true;
+
+full:
+	/* the user's pages still claimed that their holders let go of since */
+	if (!reaped && kalloc_pinned_reap(region->user, everyone)) {
+		reaped = true;
+		goto again;
+	}
+	return false;
+}
+
+/* Give back @nr pages that a region of @backing claimed for @user. */
+void kalloc_unclaim_pages(struct kalloc_user *user, u32 backing,
+			  unsigned long nr)
+{
+	atomic_long_sub(nr, &kalloc_totals.resident[backing]);
+	kalloc_user_uncharge(user, nr);
 }
 
 static void kalloc_unclaim(struct kalloc_region *region, unsigned long nr)
 {
-	atomic_long_sub(nr, &kalloc_totals.resident[region->backing]);
-	kalloc_user_uncharge(region->user, nr);
+	kalloc_unclaim_pages(region->user, region->backing, nr);
 }
 
 /* The owner's MM_SHMEMPAGES holds @nr pages more (or fewer) of @region. */
@@ -224,8 +242,11 @@ void kalloc_region_mapped(struct kalloc_region *region)
 	up_write(&region->lock);
 }
 
+static void kalloc_backing_free(struct kalloc_region *region);
+
 /*
- * A vma of @region is gone: after the last, all its pages count again.
+ * A vma of @region is gone: after the last, all its pages count again, or,
+ * when its owner has exited meanwhile, go back (kalloc_region_owner_gone()).
  * True if that was the last and the region still holds pages.
  */
 bool kalloc_region_unmapped(struct kalloc_region *region)
@@ -235,6 +256,8 @@ bool kalloc_region_unmapped(struct kalloc_region *region)
 	down_write(&region->lock);
 	if (atomic_dec_and_test(&region->mappings)) {
 		kalloc_rss_count(region, atomic_long_read(&region->resident));
+		if (region->owner_exited)
+			kalloc_backing_free(region);
 		held = atomic_long_read(&region->resident) > 0;
 	}
 	up_write(&region->lock);
@@ -331,11 +354,16 @@ static struct page *kalloc_alloc(struct kalloc_region *region, int nid,
 	return page;
 }
 
-/* Free a page, or a compound block given by its head, of @region. */
+/*
+ * Free a page, or a compound block given by its head, of @region, which no
+ * page table maps any more.  One that someone else still holds (a pipe,
+ * I/O in flight) stays claimed until they let go: see pinned.c.
+ */
 static void kalloc_free_page(struct kalloc_region *region, struct page *page)
 {
 	kalloc_account(region, page, -(1L << compound_order(page)));
-	kalloc_free_claimed(region, page);
+	if (!kalloc_pinned_keep(region, page))
+		kalloc_free_claimed(region, page);
 }
 
 static int kalloc_region_nid(struct kalloc_region *region)
@@ -411,17 +439,65 @@ static void kalloc_backing_free(struct kalloc_region *region)
 }
 
 /*
- * @region's owner has exited (owner.c): its pages go back now.  No task
- * can fault it or name it any more; a page that a vma of the dying mm
- * still maps stays allocated until exit_mmap() zaps it, a moment later.
- * The region stays, empty and broken (a fault, were there one, would get
- * SIGBUS), until its vmas and its space let go of it.
+ * The pages of @region, whose owner has exited while a vma still maps it,
+ * that no page table maps (the region's is their only reference): they go
+ * now, as no fault can map them any more, while the OOM killer still
+ * counts their owner.  The others go as the last vma closes.  A VMALLOC
+ * region's area goes first: broken, the region has no more use for it.
+ */
+static void kalloc_backing_free_unmapped(struct kalloc_region *region)
+{
+	unsigned long i, j, next = 0;
+	struct page *page;
+
+	if (region->backing == KALLOC_BACKING_VMALLOC) {
+		if (region->vaddr)
+			vunmap(region->vaddr);
+		region->vaddr = NULL;
+		for (i = 0; region->vpages && i < region->nr_pages; i++) {
+			page = region->vpages[i];
+			if (page && page_count(page) == 1) {
+				kalloc_free_page(region, page);
+				region->vpages[i] = NULL;
+			}
+			cond_resched();
+		}
+		return;
+	}
+	/* a compound block is looked at by its head, as in kalloc_backing_free() */
+	xa_for_each(&region->pages, i, page) {
+		if (i < next)
+			continue;
+		next = i + (1UL << compound_order(page));
+		if (page_count(page) != 1)
+			continue;
+		for (j = i; j < next; j++)
+			xa_erase(&region->pages, j);
+		kalloc_free_page(region, page);
+		cond_resched();
+	}
+}
+
+/*
+ * @region's owner has exited (owner.c): no task can fault it or name it
+ * any more.  Its pages go back now if no vma maps it, else those that no
+ * page table maps now and the others as the last of the dying mm's vmas
+ * closes (kalloc_region_unmapped()), a moment later, once exit_mmap() has
+ * zapped them: a page still mapped could not be told from one that
+ * someone else holds (see pinned.c), and would escape the limits with the
+ * next vmsplice().  The region stays, empty and broken (a
+ * fault, were there one, would get SIGBUS), until its vmas and its space
+ * let go of it.
  */
 void kalloc_region_owner_gone(struct kalloc_region *region)
 {
 	down_write(&region->lock);
-	kalloc_backing_free(region);
 	region->broken = true;
+	region->owner_exited = true;
+	if (!atomic_read(&region->mappings))
+		kalloc_backing_free(region);
+	else
+		kalloc_backing_free_unmapped(region);
 	up_write(&region->lock);
 }
 

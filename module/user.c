@@ -26,6 +26,7 @@
  */
 #include <linux/cred.h>
 #include <linux/hashtable.h>
+#include <linux/mutex.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -64,6 +65,8 @@ static struct kalloc_user *kalloc_user_get(kuid_t uid)
 	refcount_set(&new->ref, 1);
 	new->uid = uid;
 	atomic_long_set(&new->pages, 0);
+	INIT_LIST_HEAD(&new->pinned);
+	mutex_init(&new->pinned_walk);
 
 	spin_lock(&kalloc_users_lock);
 	user = kalloc_user_find(uid);
@@ -123,7 +126,7 @@ void kalloc_user_put(struct kalloc_user *user)
 	if (!last)
 		return;
 	WARN_ON_ONCE(atomic_long_read(&user->pages) ||
-		     atomic_long_read(&user->regions));
+		     atomic_long_read(&user->regions) || user->pinned_nr);
 	kfree(user);
 }
 

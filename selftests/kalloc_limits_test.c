@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include "kalloc_test.h"
 #include "kselftest_harness.h"
@@ -793,6 +794,241 @@ TEST_F(user_limits, uids_of_a_namespace_root_created_keep_their_own_limits)
 	EXPECT_EQ(60, user_resident(300001));
 	EXPECT_EQ(0, user_finish(&u));
 	EXPECT_EQ(-1, user_resident(300000));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * vmsplice() puts references to the pages themselves in a pipe, which keep
+ * them allocated past RELEASE and past their region's end.  Such a page is
+ * still its user's memory: it stays under the limit until the pipe lets go
+ * of it, or a user could take the same memory again and again (fault,
+ * vmsplice, RELEASE, repeat) with the limit counting nothing.
+ */
+
+/* Fill @page with pattern @i and put a reference to it in @pipe_w. */
+static int splice_page(int pipe_w, unsigned char *page, unsigned long i)
+{
+	struct iovec iov = { .iov_base = page, .iov_len = KT_PAGE };
+
+	memset(page, (int)(i + 1), KT_PAGE);
+	return vmsplice(pipe_w, &iov, 1, 0) == (ssize_t)KT_PAGE ? 0 : -1;
+}
+
+/* Read @nr pages from @pipe_r, each with the pattern of @first + its place. */
+static int read_spliced(int pipe_r, unsigned long first, unsigned long nr)
+{
+	static unsigned char buf[KT_PAGE];
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		if (read(pipe_r, buf, KT_PAGE) != (ssize_t)KT_PAGE)
+			return -1;
+		if (buf[0] != (unsigned char)(first + i + 1) ||
+		    buf[KT_PAGE - 1] != (unsigned char)(first + i + 1))
+			return -1;
+	}
+	return 0;
+}
+
+/* Wait up to 5 s for @uid's resident pages to read @want (-1: no line). */
+static int wait_user_resident(unsigned int uid, long want)
+{
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		if (user_resident(uid) == want)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
+/*
+ * As uid 1000 under a 64-page limit: a one-page region faulted, spliced and
+ * RELEASEd 48 times leaves 48 pages in the pipe, all still counted; a
+ * second region gets the 16 pages left, and no more.  Once the pipe is
+ * read, the next faults find the room at once.  Returns the failed step.
+ */
+static int pipe_holds_released_pages(unsigned long limit)
+{
+	const unsigned long held = 48;
+	struct sigaction sa = { .sa_handler = on_sigbus };
+	struct kalloc_create one, more;
+	volatile unsigned long touched = 0;
+	volatile unsigned char *q;
+	unsigned char *p;
+	int fd, pfd[2];
+	unsigned long i;
+
+	if (kt_become(KT_USER_ID, true))
+		return 1;
+	fd = kt_open();
+	if (fd < 0 || kt_create(fd, KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &one) ||
+	    kt_create(fd, limit * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &more))
+		return 2;
+	p = kt_map(fd, &one, 0);
+	q = kt_map(fd, &more, 0);
+	if (p == MAP_FAILED || q == MAP_FAILED)
+		return 3;
+	if (pipe(pfd) || fcntl(pfd[1], F_SETPIPE_SZ, (int)(held * KT_PAGE)) < (int)(held * KT_PAGE))
+		return 4;
+	for (i = 0; i < held; i++) {
+		if (splice_page(pfd[1], p, i))
+			return 5;
+		if (kt_release(fd, one.id, 0, KT_PAGE))
+			return 6;
+	}
+	/* the pipe's pages are the user's all the same */
+	if (user_resident(KT_USER_ID) != (long)held)
+		return 7;
+	if (kt_proc_total("pinned_pages") != (long)held)
+		return 8;
+	sigaction(SIGBUS, &sa, NULL);
+	if (!sigsetjmp(jump, 1)) {
+		for (touched = 0; touched < limit; touched++)
+			q[touched * KT_PAGE] = 1;
+	}
+	if (touched != limit - held)
+		return 9;
+	/* what the pipe gives back is what was written: no one else had it */
+	if (read_spliced(pfd[0], 0, held))
+		return 10;
+	/* read, the pages are the pipe's no more: the next faults have room */
+	if (!sigsetjmp(jump, 1)) {
+		for (; touched < limit; touched++)
+			q[touched * KT_PAGE] = 1;
+	}
+	if (touched != limit)
+		return 11;
+	if (user_resident(KT_USER_ID) != (long)limit ||
+	    kt_proc_total("pinned_pages") != 0)
+		return 12;
+	return 0;
+}
+
+TEST_F(user_limits, pages_a_pipe_holds_after_release_stay_claimed)
+{
+	int status;
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 64));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(pipe_holds_released_pages(64));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("step %d failed (see the test); user %d's resident pages now %ld",
+				    WEXITSTATUS(status), KT_USER_ID, user_resident(KT_USER_ID));
+	EXPECT_EQ(-1, user_resident(KT_USER_ID));
+	EXPECT_EQ(0, kt_proc_total("pinned_pages"));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * uid 1000 writes 32 pages of a region and splices 16 of them into a pipe
+ * whose reading end root holds, makes a VMALLOC region of 8 pages too (so
+ * that its exit frees its regions from the mmu_notifier, owner.c), splices
+ * one of those, and exits with both mapped.  The 17 pages the pipe holds
+ * stay the user's until root has read them; the others go at the exit,
+ * their mappings no obstacle.
+ */
+TEST_F(user_limits, pages_a_pipe_holds_outlive_their_owner)
+{
+	const unsigned long spliced = 16, touched = 32, nr = spliced + 1;
+	struct kalloc_create c, v;
+	int status, pfd[2], fd;
+	unsigned char *p, *q;
+	unsigned long i;
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 1024));
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_LE((int)(nr * KT_PAGE), fcntl(pfd[1], F_SETPIPE_SZ, (int)(nr * KT_PAGE)));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		close(pfd[0]);
+		if (kt_become(KT_USER_ID, true))
+			_exit(1);
+		fd = kt_open();
+		if (fd < 0 || kt_create(fd, touched * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c) ||
+		    kt_create(fd, 8 * KT_PAGE, KALLOC_BACKING_VMALLOC, 0, -1, &v))
+			_exit(2);
+		p = kt_map(fd, &c, 0);
+		q = kt_map(fd, &v, 0);
+		if (p == MAP_FAILED || q == MAP_FAILED)
+			_exit(3);
+		memset(p, 0xff, touched * KT_PAGE);
+		for (i = 0; i < spliced; i++)
+			if (splice_page(pfd[1], p + i * KT_PAGE, i))
+				_exit(4);
+		if (splice_page(pfd[1], q + 3 * KT_PAGE, spliced))
+			_exit(5);
+		_exit(0);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, status) TH_LOG("step %d failed (see the test)", WEXITSTATUS(status));
+	EXPECT_EQ((long)nr, user_resident(KT_USER_ID))
+		TH_LOG("%lu pages in the pipe, %lu more written", nr, touched - spliced);
+	EXPECT_EQ((long)nr, kt_proc_total("pinned_pages"));
+	EXPECT_EQ(0, read_spliced(pfd[0], 0, nr)) TH_LOG("the pipe's pages changed");
+	close(pfd[0]);
+	EXPECT_EQ(0, wait_user_resident(KT_USER_ID, -1))
+		TH_LOG("user %d still has %ld pages 5 s after the pipe let go",
+		       KT_USER_ID, user_resident(KT_USER_ID));
+	EXPECT_EQ(0, kt_proc_total("pinned_pages"));
+	expect_quiet_kernel(_metadata, self->kmsg);
+}
+
+/*
+ * A PMD-mapped block is one compound page: 4 KiB of it in a pipe keeps all
+ * 2 MiB allocated, and RELEASE of the block leaves all 512 pages claimed.
+ */
+TEST_F(user_limits, a_pinned_pmd_block_stays_claimed_whole)
+{
+	const unsigned long block = 512;
+	struct kalloc_create c;
+	struct kt_row row;
+	int status, pfd[2], fd;
+	unsigned char *p;
+	pid_t pid;
+
+	ASSERT_EQ(0, kt_set_param("max_user_pages", 4 * block));
+	ASSERT_EQ(0, pipe(pfd));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (kt_become(KT_USER_ID, true))
+			_exit(1);
+		fd = kt_open();
+		if (fd < 0 || kt_create(fd, block * KT_PAGE, KALLOC_BACKING_PAGES, 9, -1, &c))
+			_exit(2);
+		p = kt_map(fd, &c, 0);
+		if (p == MAP_FAILED)
+			_exit(3);
+		p[0] = 1;
+		if (kt_proc_row(c.id, getpid(), &row) || row.resident_pages != block)
+			_exit(10);	/* no order-9 block to be had: nothing to test */
+		if (splice_page(pfd[1], p + 5 * KT_PAGE, 5))
+			_exit(4);
+		if (kt_release(fd, c.id, 0, block * KT_PAGE))
+			_exit(5);
+		if (user_resident(KT_USER_ID) != (long)block ||
+		    kt_proc_total("pinned_pages") != (long)block)
+			_exit(6);
+		_exit(0);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 10)
+		SKIP(return, "the kernel gave no order-9 block");
+	EXPECT_EQ(0, status) TH_LOG("step %d failed (see the test); user %d's resident pages %ld",
+				    WEXITSTATUS(status), KT_USER_ID, user_resident(KT_USER_ID));
+	EXPECT_EQ(0, read_spliced(pfd[0], 5, 1));
+	close(pfd[0]);
+	EXPECT_EQ(0, wait_user_resident(KT_USER_ID, -1));
+	EXPECT_EQ(0, kt_proc_total("pinned_pages"));
 	expect_quiet_kernel(_metadata, self->kmsg);
 }
 
