@@ -17,7 +17,13 @@
  * A region created by a process with CAP_SYS_RESOURCE is counted but not
  * limited, as CAP_IPC_LOCK frees io_uring from RLIMIT_MEMLOCK: the check
  * is made once, at CREATE, because the fault that allocates may run in
- * another task (process_vm_writev, ptrace).
+ * another task (process_vm_writev, ptrace).  As with io_uring, whose
+ * io_uring_create() decides once whom a ring's buffers count against, the
+ * decision travels with the region: a fork copy keeps its parent region's
+ * user and limit.  A privileged process that forks and drops privileges
+ * without exec thus hands its child regions that stay unlimited up to
+ * their size, as it hands it its rings and its open files; what the child
+ * creates itself counts against its own uid and capabilities.
  *
  * Users are kept in a small hash table while they hold a region, so that
  * /proc/kalloc can show each user's pages and regions.  The regions are
