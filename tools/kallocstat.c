@@ -169,6 +169,10 @@ static void print_text(const struct kp_snapshot *s, size_t shown)
 	printf("high water %s, %lu faults, %s released\n",
 	       pages(a, sizeof(a), kp_total_ul(s, "high_water")),
 	       kp_total_ul(s, "faults"), pages(b, sizeof(b), kp_total_ul(s, "releases")));
+	/* pages regions let go of that a pipe or I/O still holds: still counted */
+	if (kp_total_ul(s, "pinned_pages"))
+		printf("of the resident, %s let go by regions but still held by pipes or I/O\n",
+		       pages(a, sizeof(a), kp_total_ul(s, "pinned_pages")));
 	limit(a, sizeof(a), s, "max_pages");
 	limit(b, sizeof(b), s, "max_region_pages");
 	printf("limits: max_pages %s, max_region_pages %s, fault_around %s pages\n",

@@ -148,6 +148,8 @@ users() {
 	out=$(stat_fixture users) || return 1
 	echo "$out" | cut -c1-160
 	grep -q '^max_user_pages 512\.0 MiB; resident by user: uid 0 2\.0 MiB, uid 1000 106\.2 MiB, uid 2000 0 B,' <<<"$out" &&
+		grep -q '^of the resident, 4\.0 MiB let go by regions but still held by pipes or I/O$' <<<"$out" &&
+		! stat_fixture normal | grep -q 'held by pipes' &&
 		stat_fixture users --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
