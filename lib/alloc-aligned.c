@@ -61,7 +61,8 @@ int ka_posix_memalign(void **out, size_t align, size_t size)
 
 void *ka_memalign(size_t align, size_t size)
 {
-	if (align > ((size_t)1 << 62)) {
+	/* glibc's bound: past SIZE_MAX / 2 + 1 no power of two rounds up */
+	if (align > ((size_t)1 << 63)) {
 		errno = EINVAL;
 		return NULL;
 	}

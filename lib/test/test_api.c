@@ -3,6 +3,7 @@
  * Unit tests of the ka_ API, linked with the allocator's objects (no
  * malloc replacement), so the same file runs plain, under ASan and UBSan.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -283,6 +284,41 @@ static void aligned_family(void)
 	p = ka_pvalloc(1);
 	CHECK(p && (uintptr_t)p % 4096 == 0 && ka_malloc_usable_size(p) >= 4096, "pvalloc");
 	ka_free(p);
+}
+
+/*
+ * memalign's answers at the edges, against glibc's own memalign in this
+ * very process (from libc.so.6's handle: liballoc.a defines memalign too).
+ * glibc refuses alignments past SIZE_MAX / 2 + 1 with EINVAL and fails
+ * those up to it with ENOMEM; liballoc refused from 2^62 + 1 on.
+ */
+static void memalign_edges_as_glibc(void)
+{
+	static const size_t aligns[] = {
+		(size_t)1 << 40, ((size_t)1 << 40) + 1, (size_t)1 << 62,
+		((size_t)1 << 62) + 1, (size_t)3 << 61, (size_t)1 << 63,
+		((size_t)1 << 63) + 1, SIZE_MAX,
+	};
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	void *(*glibc_memalign)(size_t, size_t) =
+		libc ? (void *(*)(size_t, size_t))dlsym(libc, "memalign") : NULL;
+
+	CHECK(glibc_memalign, "glibc's memalign: %s", dlerror());
+	if (!glibc_memalign)
+		return;
+	for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
+		errno = 0;
+		void *g = glibc_memalign(aligns[i], 10);
+		int g_errno = errno;
+		errno = 0;
+		void *k = ka_memalign(aligns[i], 10);
+		int k_errno = errno;
+
+		CHECK(!g && !k && g_errno == k_errno,
+		      "memalign(%#zx, 10): glibc %p errno %d, liballoc %p errno %d",
+		      aligns[i], g, g_errno, k, k_errno);
+	}
+	dlclose(libc);
 }
 
 static size_t peak_rss_bytes(void)
@@ -3340,6 +3376,7 @@ static const struct check_case cases[] = {
 	{ "calloc_zeroes_and_overflows", "calloc zeroes reused memory, ENOMEM on overflow", calloc_zeroes_and_overflows },
 	{ "realloc_keeps_content", "realloc grows/shrinks keeping content; realloc(p,0) frees", realloc_keeps_content },
 	{ "aligned_family", "aligned_alloc/posix_memalign/memalign/valloc/pvalloc to 16 MiB", aligned_family },
+	{ "memalign_edges_as_glibc", "memalign past 2^40 fails as glibc's does, errno and all", memalign_edges_as_glibc },
 	{ "spans_reuse_resident_slices_first", "large blocks go where freed ones were, not on a newer segment's fresh slices; RSS stays", spans_reuse_resident_slices_first },
 	{ "freed_memory_is_reused", "two blocks live at a time (to 3 MiB, aligned to 16 MiB): RSS stays bounded", freed_memory_is_reused },
 	{ "stats_fill_only_the_callers_size", "ka_stats fills the caller's struct size, not a byte more (older headers)", stats_fill_only_the_callers_size },
