@@ -485,9 +485,8 @@ static void kalloc_backing_free_unmapped(struct kalloc_region *region)
  * closes (kalloc_region_unmapped()), a moment later, once exit_mmap() has
  * zapped them: a page still mapped could not be told from one that
  * someone else holds (see pinned.c), and would escape the limits with the
- * next vmsplice().  The region stays, empty and broken (a
- * fault, were there one, would get SIGBUS), until its vmas and its space
- * let go of it.
+ * next vmsplice().  The region stays, empty and broken (a fault, were
+ * there one, would get SIGBUS), until its vmas and its space let go of it.
  */
 void kalloc_region_owner_gone(struct kalloc_region *region)
 {
