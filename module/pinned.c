@@ -20,8 +20,9 @@
  * kalloc_region_owner_gone()).
  *
  * Each user's kept pages are a list of their own.  A worker looks at up
- * to KALLOC_PINNED_BATCH pages of each user every KALLOC_PINNED_INTERVAL,
- * in turn, and frees those whose count has fallen to ours: a user who
+ * to KALLOC_PINNED_BATCH pages of each user every KALLOC_PINNED_INTERVAL
+ * (less often while it finds them all still held), in turn, and frees
+ * those whose count has fallen to ours: a user who
  * keeps millions of pages in pipes costs the worker no more than one who
  * keeps a few, and is the one whose pages wait longest to be found.  A
  * claim that would fail first looks at all of its own user's kept pages
@@ -44,6 +45,7 @@
 #include "kalloc.h"
 
 #define KALLOC_PINNED_INTERVAL	HZ
+#define KALLOC_PINNED_INTERVAL_MAX	(16 * HZ)
 #define KALLOC_PINNED_BATCH	1024
 
 /* page_private(): the user, and this bit for a VMALLOC region's page */
@@ -56,6 +58,13 @@ static atomic_long_t kalloc_pinned_total = ATOMIC_LONG_INIT(0);
 
 static void kalloc_pinned_work_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(kalloc_pinned_work, kalloc_pinned_work_fn);
+/*
+ * The worker's next look: KALLOC_PINNED_INTERVAL after one that freed
+ * pages, twice as long (up to KALLOC_PINNED_INTERVAL_MAX) after one that
+ * found every page still held, so that a buffer io_uring keeps for good
+ * does not wake a CPU every second.  Only the worker writes it.
+ */
+static unsigned long kalloc_pinned_delay = KALLOC_PINNED_INTERVAL;
 
 static_assert(__alignof__(struct kalloc_user) > KALLOC_PINNED_VMALLOC);
 
@@ -84,7 +93,7 @@ bool kalloc_pinned_keep(struct kalloc_region *region, struct page *page)
 		list_add_tail(&user->pinned_link, &kalloc_pinned_users);
 	list_add_tail(&page->lru, &user->pinned);
 	spin_unlock(&kalloc_pinned_lock);
-	schedule_delayed_work(&kalloc_pinned_work, KALLOC_PINNED_INTERVAL);
+	schedule_delayed_work(&kalloc_pinned_work, READ_ONCE(kalloc_pinned_delay));
 	return true;
 }
 
@@ -148,7 +157,7 @@ static unsigned long kalloc_pinned_walk(struct kalloc_user *user,
 	return freed;
 }
 
-static void kalloc_pinned_walk_users(unsigned long budget, bool all);
+static unsigned long kalloc_pinned_walk_users(unsigned long budget, bool all);
 
 /*
  * A claim of @user's is about to fail, at the user's limit, or at the
@@ -175,10 +184,10 @@ bool kalloc_pinned_reap(struct kalloc_user *user, bool everyone)
  * A user is held while its pages are looked at; it stays listed while it
  * has kept pages, and each of them holds it.
  */
-static void kalloc_pinned_walk_users(unsigned long budget, bool all)
+static unsigned long kalloc_pinned_walk_users(unsigned long budget, bool all)
 {
 	struct kalloc_user *user;
-	unsigned long users = 0;
+	unsigned long users = 0, freed = 0;
 
 	spin_lock(&kalloc_pinned_lock);
 	list_for_each_entry(user, &kalloc_pinned_users, pinned_link)
@@ -195,16 +204,22 @@ static void kalloc_pinned_walk_users(unsigned long budget, bool all)
 		spin_unlock(&kalloc_pinned_lock);
 		if (!user)
 			break;
-		kalloc_pinned_walk(user, budget, all);
+		freed += kalloc_pinned_walk(user, budget, all);
 		kalloc_user_put(user);
 	}
+	return freed;
 }
 
 static void kalloc_pinned_work_fn(struct work_struct *work)
 {
-	kalloc_pinned_walk_users(KALLOC_PINNED_BATCH, false);
+	unsigned long delay = KALLOC_PINNED_INTERVAL;
+
+	if (!kalloc_pinned_walk_users(KALLOC_PINNED_BATCH, false))
+		delay = min(kalloc_pinned_delay * 2,
+			    (unsigned long)KALLOC_PINNED_INTERVAL_MAX);
+	WRITE_ONCE(kalloc_pinned_delay, delay);
 	if (atomic_long_read(&kalloc_pinned_total))
-		schedule_delayed_work(&kalloc_pinned_work, KALLOC_PINNED_INTERVAL);
+		schedule_delayed_work(&kalloc_pinned_work, delay);
 }
 
 /* Pages kept, for /proc/kalloc. */
