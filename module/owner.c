@@ -21,9 +21,8 @@
  * process's regions any more.  It frees the pages of every region its
  * spaces name, but for those a page table still maps: these go as their
  * region's last vma closes, once exit_mmap() has unmapped them
- * (kalloc_region_owner_gone()).
- * The regions themselves go as before, with the vmas and spaces that hold
- * them.
+ * (kalloc_region_owner_gone()).  The regions themselves go as before, with
+ * the vmas and spaces that hold them.
  *
  * Only such processes: a notifier costs its mm's exit an SRCU grace period
  * (mmu_notifier_release() waits for one), and subscribing takes every lock

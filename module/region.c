@@ -242,7 +242,7 @@ void kalloc_region_mapped(struct kalloc_region *region)
 	up_write(&region->lock);
 }
 
-static void kalloc_backing_free(struct kalloc_region *region);
+static void kalloc_backing_free(struct kalloc_region *region, bool mapped_too);
 
 /*
  * A vma of @region is gone: after the last, all its pages count again, or,
@@ -257,7 +257,7 @@ bool kalloc_region_unmapped(struct kalloc_region *region)
 	if (atomic_dec_and_test(&region->mappings)) {
 		kalloc_rss_count(region, atomic_long_read(&region->resident));
 		if (region->owner_exited)
-			kalloc_backing_free(region);
+			kalloc_backing_free(region, true);
 		held = atomic_long_read(&region->resident) > 0;
 	}
 	up_write(&region->lock);
@@ -404,23 +404,36 @@ static int kalloc_vmalloc_fill(struct kalloc_region *region,
 	return region->vaddr ? 0 : -ENOMEM;
 }
 
-/* Free @region's pages; again, it finds none (see owner.c). */
-static void kalloc_backing_free(struct kalloc_region *region)
+/*
+ * Free @region's pages; again, it finds none (see owner.c).  Without
+ * @mapped_too only those that no page table maps (the region's reference
+ * is their only one), for a region whose owner has exited while a vma
+ * still maps it: they go now, as no fault can map them any more, while the
+ * OOM killer still counts their owner, and the others as the last vma
+ * closes (kalloc_region_owner_gone()).  A VMALLOC region's area goes first
+ * either way: the region has no more use for it.
+ */
+static void kalloc_backing_free(struct kalloc_region *region, bool mapped_too)
 {
-	unsigned long i, next = 0;
+	unsigned long i, j, next = 0;
 	struct page *page;
 
 	if (region->backing == KALLOC_BACKING_VMALLOC) {
 		if (region->vaddr)
 			vunmap(region->vaddr);
+		region->vaddr = NULL;
 		for (i = 0; region->vpages && i < region->nr_pages; i++) {
-			if (region->vpages[i])
-				kalloc_free_page(region, region->vpages[i]);
+			page = region->vpages[i];
+			if (page && (mapped_too || page_count(page) == 1)) {
+				kalloc_free_page(region, page);
+				region->vpages[i] = NULL;
+			}
 			cond_resched();
 		}
-		kvfree(region->vpages);
-		region->vaddr = NULL;
-		region->vpages = NULL;
+		if (mapped_too) {
+			kvfree(region->vpages);
+			region->vpages = NULL;
+		}
 		return;
 	}
 	/*
@@ -432,50 +445,17 @@ static void kalloc_backing_free(struct kalloc_region *region)
 		if (i < next)
 			continue;
 		next = i + (1UL << compound_order(page));
-		kalloc_free_page(region, page);
-		cond_resched();
-	}
-	xa_destroy(&region->pages);
-}
-
-/*
- * The pages of @region, whose owner has exited while a vma still maps it,
- * that no page table maps (the region's is their only reference): they go
- * now, as no fault can map them any more, while the OOM killer still
- * counts their owner.  The others go as the last vma closes.  A VMALLOC
- * region's area goes first: broken, the region has no more use for it.
- */
-static void kalloc_backing_free_unmapped(struct kalloc_region *region)
-{
-	unsigned long i, j, next = 0;
-	struct page *page;
-
-	if (region->backing == KALLOC_BACKING_VMALLOC) {
-		if (region->vaddr)
-			vunmap(region->vaddr);
-		region->vaddr = NULL;
-		for (i = 0; region->vpages && i < region->nr_pages; i++) {
-			page = region->vpages[i];
-			if (page && page_count(page) == 1) {
-				kalloc_free_page(region, page);
-				region->vpages[i] = NULL;
-			}
-			cond_resched();
+		if (!mapped_too) {
+			if (page_count(page) != 1)
+				continue;
+			for (j = i; j < next; j++)
+				xa_erase(&region->pages, j);
 		}
-		return;
-	}
-	/* a compound block is looked at by its head, as in kalloc_backing_free() */
-	xa_for_each(&region->pages, i, page) {
-		if (i < next)
-			continue;
-		next = i + (1UL << compound_order(page));
-		if (page_count(page) != 1)
-			continue;
-		for (j = i; j < next; j++)
-			xa_erase(&region->pages, j);
 		kalloc_free_page(region, page);
 		cond_resched();
 	}
+	if (mapped_too)
+		xa_destroy(&region->pages);
 }
 
 /*
@@ -493,10 +473,7 @@ void kalloc_region_owner_gone(struct kalloc_region *region)
 	down_write(&region->lock);
 	region->broken = true;
 	region->owner_exited = true;
-	if (!atomic_read(&region->mappings))
-		kalloc_backing_free(region);
-	else
-		kalloc_backing_free_unmapped(region);
+	kalloc_backing_free(region, !atomic_read(&region->mappings));
 	up_write(&region->lock);
 }
 
@@ -551,7 +528,7 @@ static void kalloc_region_free(struct kref *ref)
 
 	if (region->listed)
 		xa_erase(&kalloc_regions, region->list_index);
-	kalloc_backing_free(region);
+	kalloc_backing_free(region, true);
 	if (region->user) {
 		kalloc_user_remove_region(region->user);
 		kalloc_user_put(region->user);
@@ -850,7 +827,7 @@ struct kalloc_region *kalloc_region_fork(struct kalloc_region *parent,
 	if (threads)
 		kalloc_zap_own_mappings(parent, 0, parent->nr_pages);
 	if (parent->broken || kalloc_region_copy(copy, parent)) {
-		kalloc_backing_free(copy);
+		kalloc_backing_free(copy, true);
 		xa_init(&copy->pages);
 		copy->vpages = NULL;
 		copy->vaddr = NULL;
