@@ -456,6 +456,26 @@ static long user_resident(unsigned int uid)
 }
 
 /*
+ * In a child: become @uid, open the device and map a new PAGES region of
+ * @pages of @order whole; _exit() with 2, 3 or 4 at the step that failed.
+ */
+static void *user_maps_region(uid_t uid, unsigned long pages, unsigned int order,
+			      int *fd, struct kalloc_create *c)
+{
+	void *p;
+
+	if (kt_become(uid, true))
+		_exit(2);
+	*fd = kt_open();
+	if (*fd < 0 || kt_create(*fd, pages * KT_PAGE, KALLOC_BACKING_PAGES, order, -1, c))
+		_exit(3);
+	p = kt_map(*fd, c, 0);
+	if (p == MAP_FAILED)
+		_exit(4);
+	return p;
+}
+
+/*
  * A user's child: become @uid, create a PAGES region of @pages and touch
  * it in order until all is touched or a touch gets SIGBUS; report how many
  * pages were touched on @report, then wait for a byte on @go (holding the
@@ -470,14 +490,7 @@ static void user_touches(uid_t uid, unsigned long pages, int report, int go)
 	char byte;
 	int fd;
 
-	if (kt_become(uid, true))
-		_exit(2);
-	fd = kt_open();
-	if (fd < 0 || kt_create(fd, pages * KT_PAGE, KALLOC_BACKING_PAGES, 0, -1, &c))
-		_exit(3);
-	p = kt_map(fd, &c, 0);
-	if (p == MAP_FAILED)
-		_exit(4);
+	p = user_maps_region(uid, pages, 0, &fd, &c);
 	sigaction(SIGBUS, &sa, NULL);
 	if (!sigsetjmp(jump, 1)) {
 		for (touched = 0; touched < pages; touched++)
@@ -1003,24 +1016,17 @@ TEST_F(user_limits, a_pinned_pmd_block_stays_claimed_whole)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		if (kt_become(KT_USER_ID, true))
-			_exit(1);
-		fd = kt_open();
-		if (fd < 0 || kt_create(fd, block * KT_PAGE, KALLOC_BACKING_PAGES, 9, -1, &c))
-			_exit(2);
-		p = kt_map(fd, &c, 0);
-		if (p == MAP_FAILED)
-			_exit(3);
+		p = user_maps_region(KT_USER_ID, block, 9, &fd, &c);
 		p[0] = 1;
 		if (kt_proc_row(c.id, getpid(), &row) || row.resident_pages != block)
 			_exit(10);	/* no order-9 block to be had: nothing to test */
 		if (splice_page(pfd[1], p + 5 * KT_PAGE, 5))
-			_exit(4);
-		if (kt_release(fd, c.id, 0, block * KT_PAGE))
 			_exit(5);
+		if (kt_release(fd, c.id, 0, block * KT_PAGE))
+			_exit(6);
 		if (user_resident(KT_USER_ID) != (long)block ||
 		    kt_proc_total("pinned_pages") != (long)block)
-			_exit(6);
+			_exit(7);
 		_exit(0);
 	}
 	close(pfd[1]);
